@@ -1,0 +1,72 @@
+"""`sba`: the headless command line (same jobs as the application)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _progress_printer(label: str):
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        sys.stderr.write(f"\r{label}: {done}/{total}")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    return show
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .engine.evaluate import EvalOptions, evaluate, format_table
+
+    opt = EvalOptions(backbone=args.backbone, n_detectors=args.n, dims=args.dims,
+                      image_size=args.image_size, whiten_on=args.whiten_on, qe=args.qe,
+                      k=args.k, sweep=args.sweep)
+    report = evaluate(args.dir, args.task, opt, None if args.json else _progress_printer("encoding"))
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(format_table(report))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .engine.backbones import BACKBONES, DEFAULT_BACKBONE
+    from .engine.classifier import DEFAULT_K
+    from .engine.sba import DEFAULT_DIMS, DEFAULT_IMAGE_SIZE
+
+    p = argparse.ArgumentParser(prog="sba", description="sba-desktop on the command line: "
+                                "index photo folders, search by example, tag, evaluate.")
+    p.add_argument("--home", help="library location (default: platform dirs, or $SBA_DESKTOP_HOME)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("eval", help="measure retrieval / classification quality on a photo set")
+    e.add_argument("dir", help="folder with groundtruth.json and images/")
+    e.add_argument("--task", choices=["retrieval", "classification"])
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(BACKBONES))
+    e.add_argument("--n", type=int, default=25, help="detectors N of the default SBA")
+    e.add_argument("--dims", type=int, default=DEFAULT_DIMS, help="reduced dimension M")
+    e.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="long side in pixels")
+    e.add_argument("--whiten-on", metavar="DIR", help="independent photo set to learn whitening on")
+    e.add_argument("--qe", action="store_true", help="also report average query expansion (top 10)")
+    e.add_argument("--k", type=int, default=DEFAULT_K, help="neighbours of the MN classifier")
+    e.add_argument("--sweep", action="store_true", help="add N, M, beta and region-pooling sweeps")
+    e.set_defaults(func=cmd_eval)
+
+    from . import library_cli
+    library_cli.add_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .errors import run_friendly
+    return run_friendly(lambda: args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,208 @@
+"""`sba eval`: retrieval and classification quality on a photo set with ground truth.
+
+A set is DIR/groundtruth.json (`groups` and/or `labels`) + DIR/images/.
+Every method is computed from the same feature maps (one forward per photo).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .backbones import DEFAULT_BACKBONE, load_backbone
+from .classifier import DEFAULT_K, MNClassifier
+from .encoder import Encoder
+from .metrics import accuracy, retrieval_scores
+from .sba import DEFAULT_DIMS, DEFAULT_IMAGE_SIZE, DescriptorModel, DescriptorSpec, ReductionSpec
+
+log = logging.getLogger(__name__)
+
+COMPARISONS = ("spoc", "mac", "gem", "crow")
+DEFAULT_METHOD = "sba-pca"  # the product default for search and for tagging
+
+
+@dataclass
+class EvalOptions:
+    backbone: str = DEFAULT_BACKBONE
+    n_detectors: int = 25
+    dims: int = DEFAULT_DIMS
+    image_size: int = DEFAULT_IMAGE_SIZE
+    whiten_on: str | None = None
+    qe: bool = False
+    qe_top: int = 10
+    k: int = DEFAULT_K
+    folds: int = 5
+    sweep: bool = False
+
+
+@dataclass
+class PhotoSet:
+    root: Path
+    names: list[str]
+    groups: np.ndarray | None       # group id per photo, -1 if none
+    labels: np.ndarray | None       # class name per photo
+
+    @classmethod
+    def open(cls, root: str | Path) -> "PhotoSet":
+        root = Path(root)
+        gt_path = root / "groundtruth.json"
+        if not gt_path.is_file():
+            raise FileNotFoundError(f"{gt_path} not found (a set needs groundtruth.json and images/)")
+        gt = json.loads(gt_path.read_text())
+        images = root / "images"
+        names = sorted(p.name for p in images.iterdir() if p.is_file())
+        index = {n: i for i, n in enumerate(names)}
+        groups = None
+        if gt.get("groups"):
+            groups = np.full(len(names), -1, np.int64)
+            for gid, members in enumerate(gt["groups"]):
+                for m in members:
+                    if m in index:
+                        groups[index[m]] = gid
+        labels = None
+        if gt.get("labels"):
+            names = [n for n in names if n in gt["labels"]] if groups is None else names
+            labels = np.array([gt["labels"].get(n, "") for n in names])
+        return cls(root, names, groups, labels)
+
+
+def extract_maps(paths: list[Path], encoder: Encoder,
+                 progress: Callable[[int, int], None] | None = None) -> list[torch.Tensor]:
+    maps = []
+    for i, p in enumerate(paths):
+        with Image.open(p) as im:
+            im.draft("RGB", (encoder.image_size * 2, encoder.image_size * 2))
+            maps.append(encoder.feature_map(im).to(torch.float32))
+        if progress:
+            progress(i + 1, len(paths))
+    return maps
+
+
+@dataclass
+class Variant:
+    method: str                 # row name: sba, sba-pca, spoc, ...
+    spec: DescriptorSpec
+    reduction: ReductionSpec
+    default: bool = False
+    whitening: str = "none"     # none | self | shrunk | <dir name>
+    extra: dict = field(default_factory=dict)
+
+
+def variants(opt: EvalOptions, has_independent: bool) -> list[Variant]:
+    paper = DescriptorSpec("sba", 25, 2.0, "sum")
+    ours = DescriptorSpec("sba", opt.n_detectors, 2.0, "sum")
+    pca = ReductionSpec(opt.dims, 0.0, 0.0)
+    out = [Variant("sba", paper, ReductionSpec(None)),
+           Variant(DEFAULT_METHOD, ours, pca, default=True)]
+    for m in COMPARISONS:
+        out.append(Variant(m, DescriptorSpec(m), ReductionSpec(None)))
+        out.append(Variant(m, DescriptorSpec(m), pca))
+    # whitening policy rows: learned on the set itself, shrunk/partial, independent set
+    out.append(Variant("sba", paper, ReductionSpec(opt.dims, 1.0, 0.0), whitening="self"))
+    out.append(Variant("sba", paper, ReductionSpec(opt.dims, 0.5, 0.1), whitening="self-partial"))
+    if has_independent:
+        out.append(Variant("sba", paper, ReductionSpec(opt.dims, 1.0, 0.0), whitening="independent"))
+        out.append(Variant("sba", paper, ReductionSpec(opt.dims, 0.5, 0.1), whitening="independent-partial"))
+        out.append(Variant(DEFAULT_METHOD, ours, pca, whitening="independent-pca"))
+    if opt.sweep:
+        for n in (10, 25, 50, 100):
+            if n != opt.n_detectors:
+                out.append(Variant(DEFAULT_METHOD, replace(ours, n_detectors=n), pca, extra={"sweep": "N"}))
+        for m in (32, 64, 128, 256, 1024, 2048):
+            if m != opt.dims:
+                out.append(Variant(DEFAULT_METHOD, ours, replace(pca, dims=m), extra={"sweep": "M"}))
+        out.append(Variant("sba-b1", replace(ours, beta=1.0), pca, extra={"sweep": "beta"}))
+        out.append(Variant("sba-gem", replace(ours, region_pool="gem"), pca, extra={"sweep": "region"}))
+    return out
+
+
+def _vectors(v: Variant, maps, other_maps, backbone_name, version, size) -> tuple[np.ndarray, DescriptorModel]:
+    reduction_maps = other_maps if v.whitening.startswith("independent") else None
+    model = DescriptorModel.fit(maps, backbone_name, version, size, v.spec, v.reduction,
+                                reduction_maps=reduction_maps)
+    return model.encode_maps(maps), model
+
+
+def _expand(x: np.ndarray, top: int) -> np.ndarray:
+    """Average query expansion for every photo as a query (itself excluded)."""
+    sim = x @ x.T
+    np.fill_diagonal(sim, -np.inf)
+    nn = np.argsort(-sim, axis=1)[:, :top]
+    q = x + x[nn].sum(axis=1)
+    return q / np.linalg.norm(q, axis=1, keepdims=True)
+
+
+def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalOptions(),
+             progress: Callable[[int, int], None] | None = None) -> dict:
+    ps = PhotoSet.open(root)
+    if task is None:
+        task = "retrieval" if ps.groups is not None else "classification"
+    if task == "retrieval" and ps.groups is None:
+        raise ValueError(f"{root}: groundtruth.json has no 'groups' for retrieval")
+    if task == "classification" and ps.labels is None:
+        raise ValueError(f"{root}: groundtruth.json has no 'labels' for classification")
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    bb = load_backbone(opt.backbone)
+    enc = Encoder(bb, opt.image_size)
+    maps = extract_maps([ps.root / "images" / n for n in ps.names], enc, progress)
+    other = None
+    if opt.whiten_on:
+        other_set = Path(opt.whiten_on)
+        img_dir = other_set / "images" if (other_set / "images").is_dir() else other_set
+        other = extract_maps(sorted(p for p in img_dir.iterdir() if p.is_file()), enc)
+    results = []
+    for v in variants(opt, other is not None):
+        x, model = _vectors(v, maps, other, bb.name, bb.version, opt.image_size)
+        base = {"method": v.method, "dims": int(x.shape[1]), "default": v.default,
+                "reduction": model.kind, "whitening": v.whitening,
+                "n_detectors": int(len(model.detectors)) if v.spec.method == "sba" else None, **v.extra}
+        if task == "retrieval":
+            for qe in ([False, True] if opt.qe else [False]):
+                xq = _expand(x, opt.qe_top) if qe else x
+                m_ap, ns = retrieval_scores(xq @ x.T, ps.groups)
+                results.append({**base, "qe": qe, "default": v.default and not qe,
+                                "mAP": round(m_ap, 4), "ns_score": round(ns, 4)})
+        else:
+            mn, nn1 = cross_validated_accuracy(x, ps.labels, opt.k, opt.folds)
+            results.append({**base, "classifier": "mn", "accuracy": round(mn, 4)})
+            results.append({**base, "classifier": "1nn", "accuracy": round(nn1, 4)})
+    return {"task": task, "backbone": bb.name, "image_size": opt.image_size,
+            "photos": len(ps.names), "set": str(ps.root), "results": results}
+
+
+def cross_validated_accuracy(x: np.ndarray, labels: np.ndarray, k: int, folds: int) -> tuple[float, float]:
+    """Stratified k-fold: labelled folds stand for category folders, the held-out fold for new photos."""
+    from sklearn.model_selection import StratifiedKFold
+
+    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    mn, nn1 = [], []
+    for train, test in skf.split(x, labels):
+        for kk, acc in ((k, mn), (1, nn1)):
+            clf = MNClassifier(kk).fit(x[train], labels[train])
+            acc.append(accuracy([p.category for p in clf.predict(x[test])], labels[test]))
+    return float(np.mean(mn)), float(np.mean(nn1))
+
+
+def format_table(report: dict) -> str:
+    rows = report["results"]
+    lines = [f"{report['task']} on {report['set']} ({report['photos']} photos), "
+             f"{report['backbone']} at {report['image_size']}px"]
+    if report["task"] == "retrieval":
+        lines.append(f"{'method':<10} {'N':>4} {'dims':>6} {'reduction':<18} {'whitening':<20} {'QE':<3} {'mAP':>6} {'N-S':>6}")
+        for r in rows:
+            lines.append(f"{r['method']:<10} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['reduction']:<18} "
+                         f"{r['whitening']:<20} {'yes' if r['qe'] else 'no':<3} {r['mAP']:>6.3f} "
+                         f"{r['ns_score']:>6.3f}{'  <- default' if r['default'] else ''}")
+    else:
+        lines.append(f"{'method':<10} {'N':>4} {'dims':>6} {'reduction':<18} {'whitening':<20} {'clf':<4} {'accuracy':>8}")
+        for r in rows:
+            lines.append(f"{r['method']:<10} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['reduction']:<18} "
+                         f"{r['whitening']:<20} {r['classifier']:<4} {r['accuracy']:>8.3f}"
+                         f"{'  <- default' if r['default'] else ''}")
+    return "\n".join(lines)

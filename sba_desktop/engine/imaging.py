@@ -1,0 +1,67 @@
+"""Turn any Pillow image into the RGB picture a backbone sees (no Qt, no files)."""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageOps
+
+# Compositing background for transparent photos: white, like a viewer shows them.
+_BACKGROUND = (255, 255, 255)
+
+
+def _high_depth_to_l(img: Image.Image) -> Image.Image:
+    """16-bit / 32-bit integer / float greyscale -> 8-bit, keeping the tonal range."""
+    arr = np.asarray(img, dtype=np.float32)
+    if arr.size == 0:
+        return Image.new("L", img.size)
+    if img.mode == "F":
+        lo, hi = float(arr.min()), float(arr.max())
+        scale = (hi - lo) or 1.0
+        arr = (arr - lo) / scale * 255.0
+    else:
+        # 16-bit data stored in an int container; 8-bit data sometimes too.
+        arr = arr / (257.0 if arr.max() > 255 else 1.0)
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")
+
+
+def to_rgb(img: Image.Image, apply_exif: bool = True) -> Image.Image:
+    """Return an RGB copy of `img` with EXIF orientation applied.
+
+    Handles every mode Pillow decodes photos into: 1, L, P (with or without
+    transparency), LA, RGBA, CMYK, YCbCr, LAB, HSV, I;16*, I and F.
+    """
+    if apply_exif:
+        try:
+            img = ImageOps.exif_transpose(img)
+        except Exception:  # a broken EXIF block must not lose the photo
+            pass
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        return _high_depth_to_l(img).convert("RGB")
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, _BACKGROUND)
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+def scaled_size(width: int, height: int, long_side: int, min_side: int = 32) -> tuple[int, int]:
+    """Size with the long side at `long_side`, aspect kept, short side >= min_side."""
+    scale = long_side / max(width, height)
+    w = max(min_side, round(width * scale))
+    h = max(min_side, round(height * scale))
+    return w, h
+
+
+def resize_long_side(img: Image.Image, long_side: int) -> Image.Image:
+    """Scale so the long side is `long_side` (no crop: a photo keeps its edges)."""
+    size = scaled_size(img.width, img.height, long_side)
+    if size == img.size:
+        return img
+    # reducing_gap makes large downscales fast at no visible cost.
+    return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)

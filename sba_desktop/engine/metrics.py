@@ -1,0 +1,40 @@
+"""Retrieval and classification metrics (numpy only)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def average_precision(ranked_relevance: np.ndarray, n_positives: int) -> float:
+    """AP of one ranking: relevance flags in rank order, query already removed."""
+    if n_positives == 0:
+        return 0.0
+    hits = np.cumsum(ranked_relevance)
+    ranks = np.flatnonzero(ranked_relevance) + 1
+    return float((hits[ranks - 1] / ranks).sum() / n_positives)
+
+
+def retrieval_scores(sim: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
+    """(mAP, N-S score) with every item as a query over all the others.
+
+    sim: (n, n) similarity matrix; groups: (n,) group id per item (-1: no group,
+    such items are searched over but not used as queries). mAP removes the query
+    from its own ranking; the N-S score counts group members among the top 4 with
+    the query included (4.0 is perfect for groups of four).
+    """
+    n = sim.shape[0]
+    aps, ns = [], []
+    for q in range(n):
+        if groups[q] < 0:
+            continue
+        order = np.argsort(-sim[q], kind="stable")
+        same = groups[order] == groups[q]
+        # N-S: ranking with the query in it (it is normally first).
+        ns.append(float(same[:4].sum()))
+        keep = order != q
+        rel = same[keep]
+        aps.append(average_precision(rel, int(rel.sum())))
+    return float(np.mean(aps)), float(np.mean(ns))
+
+
+def accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean(np.asarray(predicted) == np.asarray(truth)))
