@@ -15,11 +15,13 @@ class UserError(RuntimeError):
 def run_friendly(fn: Callable[[], int]) -> int:
     from .engine.backbones import MissingWeightsError
     from .engine.sba import ModelMismatchError
+    from .library.decode import DecodeError
+    from .library.lock import LibraryBusyError
 
     try:
         return fn()
     except (UserError, MissingWeightsError, ModelMismatchError, FileNotFoundError,
-            PermissionError, ValueError) as exc:
+            PermissionError, ValueError, DecodeError, LibraryBusyError, RuntimeError) as exc:
         print(f"sba: {exc}", file=sys.stderr)
         log.debug("error", exc_info=True)
         return 2

@@ -1,8 +1,239 @@
-"""Library subcommands (filled in by the library package)."""
+"""Library subcommands of `sba`: index, status, forget, search, duplicates, categories, tag."""
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import sys
+
+
+def _open(args):
+    from .library.library import Library
+    from .logs import setup_logging
+
+    lib = Library.open(args.home)
+    setup_logging(lib.paths)
+    return lib
+
+
+def _bar(json_mode: bool):
+    from .library.indexer import Progress
+
+    tty = sys.stderr.isatty() and not json_mode
+
+    def show(p: Progress) -> None:
+        if not tty:
+            return
+        if p.phase == "done":
+            sys.stderr.write("\r\033[K")
+        elif p.total:
+            width = 30
+            fill = int(width * p.done / p.total)
+            eta = f" ETA {p.eta_s:4.0f}s" if p.eta_s else ""
+            sys.stderr.write(f"\r\033[K{p.phase:9} [{'#' * fill}{'.' * (width - fill)}] "
+                             f"{p.done}/{p.total} {p.rate:5.1f}/s{eta}")
+        else:
+            sys.stderr.write(f"\r\033[K{p.phase} {p.done} files...")
+        sys.stderr.flush()
+    return show
+
+
+def cmd_index(args) -> int:
+    from .library.indexer import IndexJob
+
+    lib = _open(args)
+    job = IndexJob(lib, args.folders, _bar(args.json), rebuild=getattr(args, "rebuild", False))
+    try:
+        r = job.run()
+    except KeyboardInterrupt:
+        job.cancel()
+        raise
+    out = {"found": r.found, "new": r.new, "changed": r.changed, "moved": r.moved, "removed": r.removed,
+           "encoded": r.encoded, "fitted": r.fitted, "cancelled": r.cancelled, "seconds": round(r.seconds, 2),
+           "skipped": [{"path": _disp(p), "reason": why} for p, why in r.skipped],
+           "problems": [{"path": _disp(p), "reason": why} for p, why in r.problems],
+           **{k: v for k, v in lib.status().items() if k in ("photos", "indexed", "model")}}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{r.found} photos found: {r.new} new, {r.changed} changed, {r.moved} moved, "
+              f"{r.removed} removed; {r.encoded} encoded in {r.seconds:.1f}s"
+              + (" (model fitted)" if r.fitted else ""))
+        for p, why in r.skipped:
+            print(f"  skipped {_disp(p)}: {why}")
+        for p, why in r.problems:
+            print(f"  problem {_disp(p)}: {why}")
+        print(f"library: {out['photos']} photos, {out['indexed']} indexed; model {out['model']}")
+    return 0
+
+
+def _disp(p: str) -> str:
+    from .library.catalog import display
+
+    return display(p)
+
+
+def cmd_rebuild(args) -> int:
+    args.folders, args.rebuild = [], True
+    return cmd_index(args)
+
+
+def cmd_status(args) -> int:
+    lib = _open(args)
+    s = lib.status()
+    if args.json:
+        print(json.dumps(s))
+    else:
+        print(f"library: {s['home']}")
+        print(f"photos: {s['photos']} ({s['indexed']} indexed, {s['pending']} pending, {s['skipped']} skipped)")
+        print(f"model: {s['model']}")
+        for f in s["folders"]:
+            print(f"folder: {_disp(f)}")
+        if lib.needs_rebuild():
+            print("settings differ from the model in use: run 'sba rebuild' to re-encode")
+    return 0
+
+
+def cmd_forget(args) -> int:
+    lib = _open(args)
+    n = lib.forget_folder(args.folder)
+    print(f"forgot {args.folder}: {n} photos removed from the library (files untouched)")
+    return 0
+
+
+def _region(text: str | None):
+    if not text:
+        return None
+    parts = [float(v) for v in text.split(",")]
+    if len(parts) != 4 or parts[2] <= 0 or parts[3] <= 0:
+        raise ValueError("--region needs x,y,w,h with positive width and height")
+    return tuple(parts)
+
+
+def cmd_search(args) -> int:
+    lib = _open(args)
+    hits = lib.search(args.image, top=args.top, region=_region(args.region), qe=args.qe)
+    if args.json:
+        print(json.dumps({"query": args.image,
+                          "results": [{"path": _disp(h.path), "score": round(h.score, 5)} for h in hits]}))
+    else:
+        for h in hits:
+            print(f"{h.score:6.3f}  {_disp(h.path)}")
+    return 0
+
+
+def cmd_duplicates(args) -> int:
+    lib = _open(args)
+    groups = lib.duplicates(args.threshold)
+    if args.json:
+        print(json.dumps({"threshold": args.threshold, "groups": [[_disp(p) for p in g] for g in groups]}))
+    else:
+        for i, g in enumerate(groups, 1):
+            print(f"group {i}:")
+            for p in g:
+                print(f"  {_disp(p)}")
+        print(f"{len(groups)} groups of near-duplicates (threshold {args.threshold})")
+    return 0
+
+
+def cmd_categories(args) -> int:
+    from .library.indexer import IndexJob
+    from .library.tagging import label_from_folders
+
+    lib = _open(args)
+    if args.action == "set":
+        IndexJob(lib, [args.root], _bar(args.json)).run()
+        counts = label_from_folders(lib, args.root)
+    else:
+        counts = {}
+        for _pid, name, *_ in lib.catalog.labels(accepted=True):
+            counts[name] = counts.get(name, 0) + 1
+    if args.json:
+        print(json.dumps({"categories": counts}))
+    else:
+        for name, n in sorted(counts.items()):
+            print(f"{name}: {n} examples")
+    return 0
+
+
+def cmd_tag(args) -> int:
+    from .library import tagging
+    from .library.indexer import IndexJob
+
+    lib = _open(args)
+    out: dict = {}
+    if args.folder:
+        IndexJob(lib, [args.folder], _bar(args.json)).run()
+        props = tagging.propose(lib, args.folder, args.k)
+        out["proposals"] = [{"path": _disp(p.path), "category": p.category,
+                             "confidence": round(p.confidence, 4)} for p in props]
+        if not args.json:
+            for p in props:
+                print(f"{p.confidence:5.2f}  {p.category:<20} {_disp(p.path)}")
+    if args.accept:
+        out["accepted"] = tagging.accept(lib, args.min_confidence)
+        if not args.json:
+            print(f"accepted {out['accepted']} proposals with confidence >= {args.min_confidence}")
+    if args.write_xmp:
+        out["sidecars_written"] = tagging.write_xmp(lib)
+        if not args.json:
+            print(f"wrote keywords into {out['sidecars_written']} XMP sidecars (photos untouched)")
+    if not (args.folder or args.accept or args.write_xmp):
+        props = tagging.proposals(lib)
+        out["proposals"] = [{"path": _disp(p.path), "category": p.category, "confidence": round(p.confidence, 4),
+                             "accepted": p.accepted} for p in props]
+        if not args.json:
+            for p in props:
+                print(f"{'+' if p.accepted else ' '} {p.confidence:5.2f}  {p.category:<20} {_disp(p.path)}")
+    if args.json:
+        print(json.dumps(out))
+    return 0
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    return None
+    p = sub.add_parser("index", help="add folders and index their photos (incremental)")
+    p.add_argument("folders", nargs="*", help="folders to add (default: the watched folders)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("rebuild", help="refit the model with the current settings and re-encode all photos")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rebuild)
+
+    p = sub.add_parser("status", help="what the library holds")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("forget", help="remove a folder from the library (files are not touched)")
+    p.add_argument("folder")
+    p.set_defaults(func=cmd_forget)
+
+    p = sub.add_parser("search", help="photos like IMAGE (any image, in the library or not)")
+    p.add_argument("image")
+    p.add_argument("--region", help="x,y,w,h: search by a rectangle of the query (photo pixels)")
+    p.add_argument("--top", type=int, default=20)
+    p.add_argument("--qe", action="store_true", help="average query expansion (helps when many photos match)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("duplicates", help="groups of near-duplicate photos")
+    p.add_argument("--threshold", type=float, default=0.92, help="cosine similarity to call two photos duplicates")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_duplicates)
+
+    p = sub.add_parser("categories", help="categories from folders")
+    p.add_argument("action", choices=["set", "list"])
+    p.add_argument("root", nargs="?", help="for 'set': a folder whose subfolders are the categories")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_categories)
+
+    p = sub.add_parser("tag", help="propose categories for unsorted photos; accept; write XMP sidecars")
+    p.add_argument("folder", nargs="?", help="folder of unsorted photos to propose categories for")
+    p.add_argument("--k", type=int, help="neighbours of the MN classifier (default 40)")
+    p.add_argument("--accept", action="store_true", help="accept proposals")
+    p.add_argument("--min-confidence", type=float, default=0.0)
+    p.add_argument("--write-xmp", action="store_true",
+                   help="write accepted categories as keywords into <photo>.xmp sidecars")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tag)
+    logging.getLogger("sba_desktop").setLevel(logging.INFO)

@@ -1,0 +1,328 @@
+"""The SQLite catalog: folders, photos and their vectors, models, categories, labels.
+
+Paths are stored as bytes (os.fsencode) so any file name the file system
+allows round-trips, including names that are not valid UTF-8. Vectors are
+stored here (float16) so the HNSW index can always be rebuilt from them.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE folders (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE,
+        added REAL NOT NULL
+    );
+    CREATE TABLE photos (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        fingerprint TEXT,
+        width INTEGER,
+        height INTEGER,
+        state TEXT NOT NULL DEFAULT 'pending',   -- pending | indexed | skipped
+        reason TEXT,
+        model_id TEXT,
+        vector BLOB,
+        updated REAL NOT NULL
+    );
+    CREATE INDEX photos_state ON photos(state);
+    CREATE INDEX photos_fingerprint ON photos(fingerprint);
+    CREATE TABLE models (
+        id TEXT PRIMARY KEY,
+        file TEXT NOT NULL,
+        description TEXT NOT NULL,
+        dims INTEGER NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE TABLE categories (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        root BLOB
+    );
+    CREATE TABLE labels (
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        category_id INTEGER NOT NULL REFERENCES categories(id) ON DELETE CASCADE,
+        source TEXT NOT NULL,          -- folder | auto | user
+        confidence REAL,
+        accepted INTEGER NOT NULL DEFAULT 0,
+        updated REAL NOT NULL,
+        PRIMARY KEY (photo_id, source)
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+    """,
+}
+
+
+def enc(path: str) -> bytes:
+    return os.fsencode(path)
+
+
+def dec(blob: bytes) -> str:
+    return os.fsdecode(blob)
+
+
+def display(path: str) -> str:
+    """A path as text a person can read (undecodable bytes shown as U+FFFD)."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
+@dataclass
+class PhotoRow:
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    fingerprint: str | None
+    state: str
+    reason: str | None
+    model_id: str | None
+
+
+class Catalog:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ------------------------------------------------------------------ schema
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"catalog {self.path} is from a newer sba-desktop (schema {version})")
+        for v in range(version + 1, SCHEMA_VERSION + 1):
+            # one script, one transaction: a killed migration leaves the old schema
+            self.db.executescript("BEGIN IMMEDIATE;" + _MIGRATIONS[v] + f"; PRAGMA user_version={v}; COMMIT;")
+
+    def transaction(self):
+        return _Tx(self.db)
+
+    # ------------------------------------------------------------------ meta
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.db.execute("DELETE FROM meta WHERE key=?", (key,))
+        else:
+            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    # ------------------------------------------------------------------ folders
+    def folders(self) -> list[str]:
+        return [dec(r[0]) for r in self.db.execute("SELECT path FROM folders ORDER BY path")]
+
+    def add_folder(self, path: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO folders(path, added) VALUES (?, ?)", (enc(path), time.time()))
+
+    def remove_folder(self, path: str) -> list[int]:
+        """Forget a folder and its photos; returns the removed photo ids."""
+        prefix = enc(path.rstrip(os.sep) + os.sep)
+        ids = [r[0] for r in self.db.execute(
+            "SELECT id FROM photos WHERE substr(path, 1, ?) = ?", (len(prefix), prefix))]
+        with self.transaction():
+            self.db.execute("DELETE FROM folders WHERE path=?", (enc(path),))
+            self._delete_ids(ids)
+        return ids
+
+    def _delete_ids(self, ids: list[int]) -> None:
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            self.db.execute(f"DELETE FROM photos WHERE id IN ({marks})", chunk)
+
+    # ------------------------------------------------------------------ photos
+    def photos_under(self, folder: str) -> dict[str, PhotoRow]:
+        prefix = enc(folder.rstrip(os.sep) + os.sep)
+        cur = self.db.execute(
+            "SELECT id, path, size, mtime_ns, fingerprint, state, reason, model_id FROM photos "
+            "WHERE substr(path, 1, ?) = ?", (len(prefix), prefix))
+        return {dec(r[1]): PhotoRow(r[0], dec(r[1]), *r[2:]) for r in cur}
+
+    def photo(self, photo_id: int) -> PhotoRow | None:
+        r = self.db.execute("SELECT id, path, size, mtime_ns, fingerprint, state, reason, model_id "
+                            "FROM photos WHERE id=?", (photo_id,)).fetchone()
+        return PhotoRow(r[0], dec(r[1]), *r[2:]) if r else None
+
+    def photo_id(self, path: str) -> int | None:
+        r = self.db.execute("SELECT id FROM photos WHERE path=?", (enc(path),)).fetchone()
+        return r[0] if r else None
+
+    def paths(self, ids: Iterable[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            for i, p in self.db.execute(f"SELECT id, path FROM photos WHERE id IN ({marks})", chunk):
+                out[i] = dec(p)
+        return out
+
+    def upsert_pending(self, path: str, size: int, mtime_ns: int, fp: str | None) -> int:
+        now = time.time()
+        cur = self.db.execute(
+            "INSERT INTO photos(path, size, mtime_ns, fingerprint, state, updated) VALUES (?,?,?,?, 'pending', ?) "
+            "ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, "
+            "fingerprint=excluded.fingerprint, state='pending', reason=NULL, vector=NULL, model_id=NULL, "
+            "updated=excluded.updated RETURNING id", (enc(path), size, mtime_ns, fp, now))
+        return cur.fetchone()[0]
+
+    def move_photo(self, photo_id: int, new_path: str, size: int, mtime_ns: int) -> None:
+        self.db.execute("UPDATE photos SET path=?, size=?, mtime_ns=?, updated=? WHERE id=?",
+                        (enc(new_path), size, mtime_ns, time.time(), photo_id))
+
+    def delete_photos(self, ids: list[int]) -> None:
+        self._delete_ids(ids)
+
+    def pending_ids(self) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM photos WHERE state='pending' ORDER BY id")]
+
+    def store_results(self, indexed: list[tuple[int, np.ndarray, int, int]], skipped: list[tuple[int, str]],
+                      model_id: str) -> None:
+        """One transaction for a batch: vectors (float16) and skip reasons."""
+        now = time.time()
+        with self.transaction():
+            self.db.executemany(
+                "UPDATE photos SET state='indexed', reason=NULL, model_id=?, vector=?, width=?, height=?, updated=? "
+                "WHERE id=?",
+                [(model_id, v.astype(np.float16).tobytes(), w, h, now, i) for i, v, w, h in indexed])
+            self.db.executemany(
+                "UPDATE photos SET state='skipped', reason=?, model_id=NULL, vector=NULL, updated=? WHERE id=?",
+                [(reason, now, i) for i, reason in skipped])
+
+    def reset_vectors(self) -> None:
+        """Every photo back to pending (a new model will encode them)."""
+        self.db.execute("UPDATE photos SET state='pending', vector=NULL, model_id=NULL "
+                        "WHERE state IN ('indexed', 'pending')")
+
+    def vectors(self, model_id: str, ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, float32 vectors) of the indexed photos of one model."""
+        if ids is None:
+            rows = self.db.execute("SELECT id, vector FROM photos WHERE state='indexed' AND model_id=? "
+                                   "ORDER BY id", (model_id,)).fetchall()
+        else:
+            rows = []
+            for chunk in _chunks(ids, 500):
+                marks = ",".join("?" * len(chunk))
+                rows += self.db.execute(f"SELECT id, vector FROM photos WHERE state='indexed' AND model_id=? "
+                                        f"AND id IN ({marks})", (model_id, *chunk)).fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        out_ids = np.array([r[0] for r in rows], np.int64)
+        vecs = np.stack([np.frombuffer(r[1], np.float16) for r in rows]).astype(np.float32)
+        return out_ids, vecs
+
+    def indexed_ids(self, model_id: str) -> set[int]:
+        return {r[0] for r in self.db.execute(
+            "SELECT id FROM photos WHERE state='indexed' AND model_id=?", (model_id,))}
+
+    def skipped(self) -> list[tuple[str, str]]:
+        return [(dec(p), r) for p, r in self.db.execute(
+            "SELECT path, reason FROM photos WHERE state='skipped' ORDER BY path")]
+
+    def counts(self) -> dict[str, int]:
+        out = {"pending": 0, "indexed": 0, "skipped": 0}
+        for state, n in self.db.execute("SELECT state, count(*) FROM photos GROUP BY state"):
+            out[state] = n
+        out["photos"] = sum(out.values())
+        return out
+
+    # ------------------------------------------------------------------ models
+    def register_model(self, model_id: str, file: str, description: str, dims: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO models(id, file, description, dims, created) VALUES (?,?,?,?,?)",
+                        (model_id, file, description, dims, time.time()))
+        self.set_meta("active_model", model_id)
+
+    def active_model(self) -> tuple[str, str, str, int] | None:
+        mid = self.get_meta("active_model")
+        if not mid:
+            return None
+        r = self.db.execute("SELECT id, file, description, dims FROM models WHERE id=?", (mid,)).fetchone()
+        return tuple(r) if r else None  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ categories and labels
+    def category_id(self, name: str, root: str | None = None) -> int:
+        self.db.execute("INSERT OR IGNORE INTO categories(name, root) VALUES (?, ?)",
+                        (name, enc(root) if root else None))
+        return self.db.execute("SELECT id FROM categories WHERE name=?", (name,)).fetchone()[0]
+
+    def categories(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM categories ORDER BY name")]
+
+    def set_label(self, photo_id: int, category: str, source: str, confidence: float | None,
+                  accepted: bool) -> None:
+        cid = self.category_id(category)
+        self.db.execute(
+            "INSERT INTO labels(photo_id, category_id, source, confidence, accepted, updated) VALUES (?,?,?,?,?,?) "
+            "ON CONFLICT(photo_id, source) DO UPDATE SET category_id=excluded.category_id, "
+            "confidence=excluded.confidence, accepted=excluded.accepted, updated=excluded.updated",
+            (photo_id, cid, source, confidence, int(accepted), time.time()))
+
+    def examples(self) -> list[tuple[int, str]]:
+        """Labelled examples the classifier learns from: folder labels and accepted labels."""
+        return [(pid, name) for pid, name in self.db.execute(
+            "SELECT l.photo_id, c.name FROM labels l JOIN categories c ON c.id=l.category_id "
+            "WHERE l.accepted=1 AND l.source IN ('folder', 'user', 'auto') ORDER BY l.photo_id")]
+
+    def labels(self, source: str | None = None, accepted: bool | None = None) -> list[tuple[int, str, str, float | None, bool]]:
+        q = ("SELECT l.photo_id, c.name, l.source, l.confidence, l.accepted FROM labels l "
+             "JOIN categories c ON c.id=l.category_id WHERE 1=1")
+        args: list = []
+        if source:
+            q += " AND l.source=?"
+            args.append(source)
+        if accepted is not None:
+            q += " AND l.accepted=?"
+            args.append(int(accepted))
+        return [(a, b, c, d, bool(e)) for a, b, c, d, e in self.db.execute(q + " ORDER BY l.photo_id", args)]
+
+    def accept_labels(self, min_confidence: float) -> int:
+        cur = self.db.execute("UPDATE labels SET accepted=1, updated=? WHERE source='auto' AND accepted=0 "
+                              "AND confidence>=?", (time.time(), min_confidence))
+        return cur.rowcount
+
+    def accept_label(self, photo_id: int, accepted: bool) -> None:
+        if accepted:
+            self.db.execute("UPDATE labels SET accepted=1, updated=? WHERE photo_id=? AND source='auto'",
+                            (time.time(), photo_id))
+        else:
+            self.db.execute("DELETE FROM labels WHERE photo_id=? AND source='auto'", (photo_id,))
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on error (nestable: inner ones are no-ops)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+        self.outer = False
+
+    def __enter__(self):
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.outer = True
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.outer:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False
+
+
+def _chunks(items: list, n: int) -> Iterator[list]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]

@@ -1,0 +1,299 @@
+"""The indexing job: scan folders, fit the model once, encode new photos, keep all consistent.
+
+Plain Python (no Qt): progress goes to a callback, pause/cancel are events.
+Crash safety: every batch of vectors is one SQLite transaction; the HNSW file
+is a derived cache saved atomically and repaired from the catalog when the
+library opens. Killed at any moment, the next run continues where it stopped.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from ..engine.backbones import load_backbone
+from ..engine.sba import DescriptorModel, DescriptorSpec, ReductionSpec
+from .decode import DecodeError, decode, fingerprint
+from .discover import walk_photos
+from .library import Library
+
+log = logging.getLogger(__name__)
+
+FIT_SAMPLE = 1000          # photos the detectors and PCA are learned on
+AUTO_REFIT_LIMIT = 256     # while the model was fitted on fewer photos, it is refitted as the library doubles
+BATCH = 64                 # photos per catalog transaction
+INDEX_SAVE_SECONDS = 30.0
+
+
+@dataclass
+class Progress:
+    phase: str            # scanning | fitting | encoding | done
+    done: int
+    total: int
+    current: str = ""
+    rate: float = 0.0     # photos per second
+    eta_s: float | None = None
+
+
+@dataclass
+class IndexReport:
+    found: int = 0
+    new: int = 0
+    changed: int = 0
+    moved: int = 0
+    removed: int = 0
+    encoded: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    fitted: bool = False
+    cancelled: bool = False
+    seconds: float = 0.0
+
+
+class Cancelled(Exception):
+    pass
+
+
+class IndexJob:
+    def __init__(self, library: Library, folders: list[str] | None = None,
+                 progress: Callable[[Progress], None] | None = None, workers: int = 2,
+                 rebuild: bool = False, fit_sample: int = FIT_SAMPLE):
+        self.lib = library
+        self.folders = folders
+        self.progress = progress or (lambda p: None)
+        self.workers = max(1, workers)
+        self.rebuild = rebuild
+        self.fit_sample = fit_sample
+        self._cancel = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self.report = IndexReport()
+
+    # ------------------------------------------------------------------ control
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def _checkpoint(self) -> None:
+        self._running.wait()
+        if self._cancel.is_set():
+            raise Cancelled()
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> IndexReport:
+        t0 = time.perf_counter()
+        with self.lib.writer_lock():
+            try:
+                for f in self.folders or []:
+                    self.lib.add_folder(f)
+                self._scan()
+                self._fit_if_needed()
+                self._encode_pending()
+            except Cancelled:
+                self.report.cancelled = True
+            finally:
+                self.lib.save_index()
+        self.report.seconds = time.perf_counter() - t0
+        self.report.skipped = self.lib.catalog.skipped()
+        self.progress(Progress("done", self.report.encoded, self.report.encoded))
+        return self.report
+
+    # ------------------------------------------------------------------ scan
+    def _scan(self) -> None:
+        cat = self.lib.catalog
+        for folder in cat.folders():
+            self._checkpoint()
+            self.progress(Progress("scanning", 0, 0, folder))
+            known = cat.photos_under(folder)
+            found = {}
+            for ff in walk_photos(folder, self.report.problems):
+                found[ff.path] = ff
+                if len(found) % 500 == 0:
+                    self.progress(Progress("scanning", len(found), 0, ff.path))
+                    self._checkpoint()
+            self.report.found += len(found)
+            vanished = {p: row for p, row in known.items() if p not in found}
+            by_fp: dict[str, list] = {}
+            for row in vanished.values():
+                if row.fingerprint:
+                    by_fp.setdefault(row.fingerprint, []).append(row)
+            with cat.transaction():
+                for path, ff in found.items():
+                    row = known.get(path)
+                    if row is not None and row.size == ff.size and row.mtime_ns == ff.mtime_ns:
+                        continue
+                    try:
+                        fp = fingerprint(path, ff.size)
+                    except OSError:
+                        fp = None
+                    if row is None and fp and by_fp.get(fp):
+                        moved = by_fp[fp].pop()
+                        cat.move_photo(moved.id, path, ff.size, ff.mtime_ns)
+                        del vanished[moved.path]
+                        self.report.moved += 1
+                        continue
+                    if row is not None and fp and row.fingerprint == fp and row.state != "pending":
+                        cat.move_photo(row.id, path, ff.size, ff.mtime_ns)  # touched, same content
+                        continue
+                    pid = cat.upsert_pending(path, ff.size, ff.mtime_ns, fp)
+                    if row is None:
+                        self.report.new += 1
+                    else:
+                        self.report.changed += 1
+                        if self.lib.index is not None:
+                            self.lib.index.remove([pid])
+                gone = [row.id for row in vanished.values()]
+                cat.delete_photos(gone)
+            if self.lib.index is not None and gone:
+                self.lib.index.remove(gone)
+            self.report.removed += len(gone)
+
+    # ------------------------------------------------------------------ fitting
+    def _needs_fit(self, usable: int) -> bool:
+        m = self.lib.model
+        if self.rebuild or m is None:
+            return usable > 0
+        return m.fitted_on < AUTO_REFIT_LIMIT and usable >= 2 * m.fitted_on
+
+    def _fit_if_needed(self) -> None:
+        cat = self.lib.catalog
+        usable = [r[0] for r in cat.db.execute("SELECT id FROM photos WHERE state != 'skipped' ORDER BY id")]
+        if not self._needs_fit(len(usable)):
+            return
+        s = self.lib.settings()
+        sample = usable if len(usable) <= self.fit_sample else sorted(
+            random.Random(0).sample(usable, self.fit_sample))
+        backbone = load_backbone(s.backbone)
+        maps: list[torch.Tensor] = []
+        kept: list[tuple[int, int, int]] = []
+        skipped: list[tuple[int, str]] = []
+        for i, (pid, item) in enumerate(self._decoded(sample, s.image_size, backbone)):
+            self._checkpoint()
+            if isinstance(item, str):
+                skipped.append((pid, item))
+                continue
+            x, w, h, path = item
+            maps.append(backbone.feature_map(x[None])[0].to(torch.float16))
+            kept.append((pid, w, h))
+            self.progress(Progress("fitting", i + 1, len(sample), path))
+        if skipped:
+            cat.store_results([], skipped, "")
+        if not maps:
+            return
+        maps32 = [m.float() for m in maps]
+        model = DescriptorModel.fit(maps32, backbone.name, backbone.version, s.image_size,
+                                    DescriptorSpec("sba", s.n_detectors), ReductionSpec(s.dims))
+        self.lib.set_model(model)
+        self.report.fitted = True
+        vecs = model.encode_maps(maps32)
+        self._store([(pid, v, w, h) for (pid, w, h), v in zip(kept, vecs)], [])
+        self.report.encoded += len(kept)
+
+    # ------------------------------------------------------------------ encoding
+    def _decoded(self, ids: list[int], image_size: int, backbone) -> Iterator[tuple[int, object]]:
+        """Decode + preprocess in worker threads, in order, a bounded window ahead."""
+        paths = self.lib.catalog.paths(ids)
+
+        def work(pid: int):
+            path = paths.get(pid)
+            if path is None:
+                return pid, "vanished from the catalog"
+            try:
+                photo = decode(path, image_size)
+                x = backbone.preprocess(photo.rgb, image_size)
+                return pid, (x, photo.width, photo.height, path)
+            except DecodeError as exc:
+                return pid, str(exc)
+            except Exception as exc:  # never let one photo stop the job
+                log.exception("unexpected error decoding %s", path)
+                return pid, f"unexpected error: {exc.__class__.__name__}: {exc}"
+
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="decode") as pool:
+            window: deque = deque()
+            it = iter(ids)
+            for pid in it:
+                window.append(pool.submit(work, pid))
+                if len(window) >= self.workers * 4:
+                    break
+            while window:
+                yield window.popleft().result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    window.append(pool.submit(work, nxt))
+
+    def _store(self, indexed: list, skipped: list) -> None:
+        model = self.lib.model
+        assert model is not None
+        self.lib.catalog.store_results(indexed, skipped, model.model_id)
+        if indexed and self.lib.index is not None:
+            self.lib.index.add(np.array([i for i, *_ in indexed], np.int64),
+                               np.stack([v for _, v, *_ in indexed]))
+
+    def _encode_pending(self) -> None:
+        model = self.lib.model
+        if model is None:
+            return
+        pending = self.lib.catalog.pending_ids()
+        if not pending:
+            return
+        backbone = load_backbone(model.backbone)
+        if backbone.version != model.backbone_version:
+            raise RuntimeError(f"backbone weights changed ({backbone.version} vs {model.backbone_version}): rebuild")
+        indexed, skipped = [], []
+        last_save = time.monotonic()
+        times: deque = deque(maxlen=50)
+        t_prev = time.perf_counter()
+        try:
+            for n, (pid, item) in enumerate(self._decoded(pending, model.image_size, backbone), 1):
+                self._checkpoint()
+                if isinstance(item, str):
+                    skipped.append((pid, item))
+                    path = ""
+                else:
+                    x, w, h, path = item
+                    f = backbone.feature_map(x[None])[0]
+                    indexed.append((pid, model.encode_map(f), w, h))
+                now = time.perf_counter()
+                times.append(now - t_prev)
+                t_prev = now
+                rate = len(times) / max(sum(times), 1e-9)
+                self.progress(Progress("encoding", n, len(pending), path, rate, (len(pending) - n) / rate))
+                if len(indexed) + len(skipped) >= BATCH:
+                    self._store(indexed, skipped)
+                    self.report.encoded += len(indexed)
+                    indexed, skipped = [], []
+                    if time.monotonic() - last_save > INDEX_SAVE_SECONDS:
+                        self.lib.save_index()
+                        last_save = time.monotonic()
+        finally:
+            if indexed or skipped:
+                self._store(indexed, skipped)
+                self.report.encoded += len(indexed)
+
+
+def index_folders(library: Library, folders: list[str] | None = None,
+                  progress: Callable[[Progress], None] | None = None, **kw) -> IndexReport:
+    return IndexJob(library, folders, progress, **kw).run()
+
+
+def default_workers() -> int:
+    return max(1, min(2, (os.cpu_count() or 2)))

@@ -1,0 +1,229 @@
+"""A photo library on disk: catalog + fitted model + HNSW index, kept consistent.
+
+No Qt here. The GUI and the CLI both drive this class.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..engine.sba import DEFAULT_DIMS, DEFAULT_IMAGE_SIZE, DescriptorModel, average_query_expansion
+from ..paths import AppPaths, app_paths
+from .catalog import Catalog
+from .lock import WriterLock
+from .vindex import VectorIndex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Settings:
+    backbone: str = "efficientnet_lite0"
+    image_size: int = DEFAULT_IMAGE_SIZE
+    n_detectors: int = 25
+    dims: int = DEFAULT_DIMS
+    k: int = 40
+
+
+@dataclass
+class SearchHit:
+    photo_id: int
+    path: str
+    score: float
+
+
+class Library:
+    """Open with `Library.open()`; everything lives under `paths.data`."""
+
+    def __init__(self, paths: AppPaths):
+        self.paths = paths.ensure()
+        self.catalog = Catalog(self.paths.data / "catalog.sqlite")
+        self.model: DescriptorModel | None = None
+        self.index: VectorIndex | None = None
+        self.repaired = False
+        self._load_model_and_index()
+
+    @classmethod
+    def open(cls, home: str | os.PathLike | None = None) -> "Library":
+        return cls(app_paths(home))
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    # ------------------------------------------------------------------ settings
+    def settings(self) -> Settings:
+        s = Settings()
+        for field in ("backbone",):
+            v = self.catalog.get_meta(f"setting.{field}")
+            if v:
+                setattr(s, field, v)
+        for field in ("image_size", "n_detectors", "dims", "k"):
+            v = self.catalog.get_meta(f"setting.{field}")
+            if v:
+                setattr(s, field, int(v))
+        return s
+
+    def save_settings(self, s: Settings) -> bool:
+        """Store settings; True when they differ from the model in use (a rebuild is needed)."""
+        for field in ("backbone", "image_size", "n_detectors", "dims", "k"):
+            self.catalog.set_meta(f"setting.{field}", str(getattr(s, field)))
+        return self.needs_rebuild()
+
+    def needs_rebuild(self) -> bool:
+        if self.model is None:
+            return False
+        s = self.settings()
+        return (self.model.backbone != s.backbone or self.model.image_size != s.image_size
+                or self.model.spec.n_detectors != s.n_detectors or self.model.reduction.dims != s.dims)
+
+    # ------------------------------------------------------------------ model + index
+    @property
+    def index_path(self) -> Path:
+        return self.paths.data / "vectors.hnsw"
+
+    def writer_lock(self) -> WriterLock:
+        return WriterLock(self.paths.data / "writer.lock")
+
+    def _load_model_and_index(self) -> None:
+        active = self.catalog.active_model()
+        if not active:
+            self.model, self.index = None, None
+            return
+        model_id, file, _desc, dims = active
+        self.model = DescriptorModel.load(self.paths.data / file)
+        if self.model.model_id != model_id:
+            raise RuntimeError(f"model file {file} does not match the catalog (id {model_id})")
+        self.index = None
+        if self.index_path.exists():
+            try:
+                self.index = VectorIndex.load(self.index_path, dims)
+            except Exception as exc:  # a torn or foreign index file: rebuild it
+                log.warning("index file unreadable (%s); rebuilding from the catalog", exc)
+        self._reconcile()
+
+    def _reconcile(self) -> None:
+        """Make the index hold exactly the catalog's indexed photos of this model."""
+        assert self.model is not None
+        want = self.catalog.indexed_ids(self.model.model_id)
+        if self.index is None or self.index.dim != self.model.dims:
+            self.index = VectorIndex(self.model.dims, capacity=len(want) + 1024)
+        have = self.index.ids()
+        extra, missing = have - want, want - have
+        if extra:
+            self.index.remove(extra)
+        if missing:
+            ids, vecs = self.catalog.vectors(self.model.model_id, sorted(missing))
+            self.index.add(ids, vecs)
+        if extra or missing:
+            self.repaired = True
+            log.info("index repaired: %d added, %d removed", len(missing), len(extra))
+
+    def set_model(self, model: DescriptorModel) -> None:
+        """Make a freshly fitted model the library's model (its vectors start empty)."""
+        file = f"model-{model.model_id}.npz"
+        model.save(self.paths.data / file)
+        with self.catalog.transaction():
+            self.catalog.reset_vectors()
+            self.catalog.register_model(model.model_id, file, model.describe(), model.dims)
+        self.model = model
+        self.index = VectorIndex(model.dims)
+        self.save_index()
+
+    def save_index(self) -> None:
+        if self.index is not None:
+            self.index.save(self.index_path)
+
+    # ------------------------------------------------------------------ folders
+    def add_folder(self, folder: str) -> str:
+        folder = os.path.abspath(os.path.expanduser(folder))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"not a folder: {folder}")
+        self.catalog.add_folder(folder)
+        return folder
+
+    def forget_folder(self, folder: str) -> int:
+        folder = os.path.abspath(os.path.expanduser(folder))
+        with self.writer_lock():
+            ids = self.catalog.remove_folder(folder)
+            if self.index is not None:
+                self.index.remove(ids)
+                self.save_index()
+        return len(ids)
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> dict:
+        c = self.catalog.counts()
+        m = self.model
+        return {"photos": c["photos"], "indexed": len(self.index) if self.index else 0,
+                "pending": c["pending"], "skipped": c["skipped"],
+                "model": m.describe() if m else "none (fitted at the first indexing)",
+                "model_id": m.model_id if m else None, "dims": m.dims if m else None,
+                "folders": self.catalog.folders(), "home": str(self.paths.data.parent)}
+
+    # ------------------------------------------------------------------ search
+    def encoder(self):
+        from ..engine.backbones import load_backbone
+        from ..engine.encoder import Encoder
+
+        if self.model is None:
+            raise RuntimeError("the library has no photos indexed yet: add a folder and index it first")
+        return Encoder(load_backbone(self.model.backbone), self.model.image_size)
+
+    def encode_query(self, image_path: str, region: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        from .decode import decode
+
+        assert self.model is not None, "no model yet"
+        photo = decode(image_path, self.model.image_size)
+        if region is not None and photo.rgb.width != photo.width:
+            # draft mode decoded a reduced image: bring the region to its scale
+            s = photo.rgb.width / photo.width
+            region = tuple(v * s for v in region)
+        return self.encode_image(photo.rgb, region)
+
+    def encode_image(self, rgb, region=None) -> np.ndarray:
+        assert self.model is not None
+        enc = self.encoder()
+        return self.model.encode_map(enc.feature_map(rgb, region, rgb_ready=True))
+
+    def search_vector(self, q: np.ndarray, top: int = 20, qe: bool = False, qe_top: int = 10) -> list[SearchHit]:
+        if self.index is None or len(self.index) == 0:
+            return []
+        if qe:
+            ids, _ = self.index.search(q, qe_top)
+            if ids.shape[1]:
+                q = average_query_expansion(q, np.stack([self.index.vector(int(i)) for i in ids[0]]))
+        ids, scores = self.index.search(q, top)
+        paths = self.catalog.paths(ids[0].tolist())
+        return [SearchHit(int(i), paths[int(i)], float(s)) for i, s in zip(ids[0], scores[0]) if int(i) in paths]
+
+    def search(self, image_path: str, top: int = 20, region=None, qe: bool = False) -> list[SearchHit]:
+        return self.search_vector(self.encode_query(image_path, region), top, qe)
+
+    def duplicates(self, threshold: float = 0.92, neighbours: int = 10) -> list[list[str]]:
+        """Groups of near-duplicates: photos linked by similarity >= threshold (union-find)."""
+        if self.model is None or self.index is None or len(self.index) < 2:
+            return []
+        ids, vecs = self.catalog.vectors(self.model.model_id)
+        parent = {int(i): int(i) for i in ids}
+
+        def find(a: int) -> int:
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        nb, sc = self.index.search(vecs, min(neighbours + 1, len(self.index)))
+        for row, i in enumerate(ids):
+            for j, s in zip(nb[row], sc[row]):
+                if int(j) != int(i) and s >= threshold and int(j) in parent:
+                    parent[find(int(i))] = find(int(j))
+        groups: dict[int, list[int]] = {}
+        for i in parent:
+            groups.setdefault(find(i), []).append(i)
+        multi = [g for g in groups.values() if len(g) > 1]
+        paths = self.catalog.paths([i for g in multi for i in g])
+        return sorted((sorted(paths[i] for i in g) for g in multi), key=lambda g: g[0])

@@ -1,0 +1,103 @@
+"""Categories: folders of examples, MN proposals for unsorted photos, acceptance, XMP."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..engine.classifier import MNClassifier
+from ..errors import UserError
+from .library import Library
+from .xmp import add_keywords
+
+
+@dataclass
+class Proposal:
+    photo_id: int
+    path: str
+    category: str
+    confidence: float
+    accepted: bool = False
+
+
+def category_folders(root: str) -> dict[str, str]:
+    """Subfolders of root (not hidden) -> category name = folder name."""
+    root = os.path.abspath(os.path.expanduser(root))
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"not a folder: {root}")
+    return {e.name: e.path for e in sorted(os.scandir(root), key=lambda e: e.name)
+            if e.is_dir() and not e.name.startswith(".")}
+
+
+def label_from_folders(lib: Library, root: str) -> dict[str, int]:
+    """Each subfolder's indexed photos become accepted examples of that category."""
+    counts: dict[str, int] = {}
+    cat = lib.catalog
+    with lib.writer_lock(), cat.transaction():
+        for name, folder in category_folders(root).items():
+            cat.category_id(name, folder)
+            rows = cat.photos_under(folder)
+            for row in rows.values():
+                if row.state == "indexed":
+                    cat.set_label(row.id, name, "folder", 1.0, accepted=True)
+            counts[name] = sum(1 for r in rows.values() if r.state == "indexed")
+    return counts
+
+
+def _vectors(lib: Library, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    assert lib.model is not None
+    return lib.catalog.vectors(lib.model.model_id, ids)
+
+
+def propose(lib: Library, folder: str, k: int | None = None) -> list[Proposal]:
+    """MN proposals for photos under `folder` that have no accepted category yet."""
+    if lib.model is None:
+        raise UserError("nothing is indexed yet: index the folders first")
+    examples = lib.catalog.examples()
+    if not examples:
+        raise UserError("no categories yet: use 'sba categories set ROOT' (subfolders = categories)")
+    ex_ids, ex_vecs = _vectors(lib, [i for i, _ in examples])
+    label_of = dict(examples)
+    clf = MNClassifier(k or lib.settings().k).fit(ex_vecs, [label_of[int(i)] for i in ex_ids])
+    folder = os.path.abspath(os.path.expanduser(folder))
+    labelled = set(label_of)
+    rows = [r for r in lib.catalog.photos_under(folder).values()
+            if r.state == "indexed" and r.id not in labelled]
+    if not rows:
+        return []
+    ids, vecs = _vectors(lib, [r.id for r in rows])
+    path_of = {r.id: r.path for r in rows}
+    out = [Proposal(int(i), path_of[int(i)], p.category, p.confidence)
+           for i, p in zip(ids, clf.predict(vecs))]
+    with lib.writer_lock(), lib.catalog.transaction():
+        for p in out:
+            lib.catalog.set_label(p.photo_id, p.category, "auto", p.confidence, accepted=False)
+    return out
+
+
+def proposals(lib: Library) -> list[Proposal]:
+    rows = lib.catalog.labels(source="auto")
+    paths = lib.catalog.paths([r[0] for r in rows])
+    return [Proposal(pid, paths[pid], name, conf or 0.0, acc) for pid, name, _s, conf, acc in rows if pid in paths]
+
+
+def accept(lib: Library, min_confidence: float = 0.0) -> int:
+    with lib.writer_lock():
+        return lib.catalog.accept_labels(min_confidence)
+
+
+def set_accepted(lib: Library, photo_id: int, accepted: bool) -> None:
+    with lib.writer_lock():
+        lib.catalog.accept_label(photo_id, accepted)
+
+
+def write_xmp(lib: Library) -> int:
+    """Write accepted auto/user labels into XMP sidecars; returns sidecars changed."""
+    rows = [r for r in lib.catalog.labels(accepted=True) if r[2] in ("auto", "user")]
+    paths = lib.catalog.paths([r[0] for r in rows])
+    changed = 0
+    for pid, name, *_ in rows:
+        if pid in paths and add_keywords(paths[pid], [name]):
+            changed += 1
+    return changed

@@ -1,0 +1,96 @@
+"""The HNSW vector index (hnswlib): ids are photo ids, inner product on L2-normalised vectors.
+
+The index is a derived file: the catalog holds every vector, so the index can
+always be rebuilt. It is saved atomically (write to a temporary file, then
+rename) and checked against the catalog when the library opens.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+
+# Build/search parameters: measured in `sba bench` (recall@10 >= 0.98 at 1M vectors).
+HNSW_M = 16
+EF_CONSTRUCTION = 200
+EF_SEARCH = 96
+
+
+class VectorIndex:
+    def __init__(self, dim: int, capacity: int = 1024):
+        self.dim = dim
+        self._index = hnswlib.Index(space="ip", dim=dim)
+        self._index.init_index(max_elements=max(capacity, 16), ef_construction=EF_CONSTRUCTION, M=HNSW_M)
+        self._index.set_ef(EF_SEARCH)
+        self._live: set[int] = set()
+
+    # ------------------------------------------------------------------ persistence
+    @classmethod
+    def load(cls, path: str | Path, dim: int) -> "VectorIndex":
+        self = cls.__new__(cls)
+        self.dim = dim
+        self._index = hnswlib.Index(space="ip", dim=dim)
+        self._index.load_index(str(path), max_elements=0)
+        self._index.set_ef(EF_SEARCH)
+        labels = set(int(i) for i in self._index.get_ids_list())
+        deleted = set()
+        # hnswlib has no public "is deleted" query, but get_items refuses deleted labels
+        ordered = sorted(labels)
+        for start in range(0, len(ordered), 4096):
+            chunk = ordered[start:start + 4096]
+            try:
+                self._index.get_items(chunk, return_type="list")
+            except RuntimeError:
+                for i in chunk:
+                    try:
+                        self._index.get_items([i], return_type="list")
+                    except RuntimeError:
+                        deleted.add(i)
+        self._live = labels - deleted
+        return self
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        self._index.save_index(str(tmp))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+
+    # ------------------------------------------------------------------ contents
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def ids(self) -> set[int]:
+        return set(self._live)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        need = self._index.get_current_count() + len(ids)
+        if need > self._index.get_max_elements():
+            self._index.resize_index(max(need, int(self._index.get_max_elements() * 1.5)))
+        self._index.add_items(np.asarray(vectors, np.float32), np.asarray(ids, np.int64), num_threads=1)
+        self._live.update(int(i) for i in ids)
+
+    def remove(self, ids) -> None:
+        for i in ids:
+            i = int(i)
+            if i in self._live:
+                self._index.mark_deleted(i)
+                self._live.discard(i)
+
+    def vector(self, photo_id: int) -> np.ndarray:
+        return np.asarray(self._index.get_items([photo_id])[0], np.float32)
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, scores) best first; score = inner product (cosine)."""
+        q = np.atleast_2d(np.asarray(query, np.float32))
+        k = min(k, len(self._live))
+        if k == 0:
+            return np.zeros((q.shape[0], 0), np.int64), np.zeros((q.shape[0], 0), np.float32)
+        self._index.set_ef(max(EF_SEARCH, k))
+        labels, dist = self._index.knn_query(q, k=k, num_threads=1)
+        return labels.astype(np.int64), (1.0 - dist).astype(np.float32)
