@@ -1,0 +1,20 @@
+import os
+from pathlib import Path
+
+import pytest
+
+DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+def dataset(name: str) -> Path:
+    p = DATASETS / name
+    if not p.is_dir():
+        pytest.skip(f"evaluation photos not found at {p}")
+    return p
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    """Tests never touch a real home: everything under a temporary SBA_DESKTOP_HOME."""
+    monkeypatch.setenv("SBA_DESKTOP_HOME", str(tmp_path / "sba-home"))
+    monkeypatch.setenv("QT_QPA_PLATFORM", os.environ.get("QT_QPA_PLATFORM", "offscreen"))

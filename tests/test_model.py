@@ -1,0 +1,86 @@
+"""Fitted model: small libraries (1, 2, 10 photos), PCA, persistence, refusal to mix models."""
+import numpy as np
+import pytest
+import torch
+
+from sba_desktop.engine.sba import (MIN_PCA_PHOTOS, DescriptorModel, DescriptorSpec, ModelMismatchError,
+                                    ReductionSpec, average_query_expansion)
+from tests.test_sba_math import random_maps
+
+
+def fit(n, dims=64, seed=0, **spec):
+    maps = [torch.from_numpy(m) for m in random_maps(n, c=40, seed=seed)]
+    return maps, DescriptorModel.fit(maps, "t", "t@v", 224, DescriptorSpec("sba", 25, **spec), ReductionSpec(dims))
+
+
+@pytest.mark.parametrize("n", [1, 2, 10])
+def test_works_from_the_first_photo(n):
+    maps, model = fit(n)
+    assert model.kind == "random-projection"  # too few photos for PCA: data-free projection
+    assert len(model.detectors) == 25
+    x = model.encode_maps(maps)
+    assert x.shape == (n, 64) and np.isfinite(x).all()
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-5)
+    # each photo is its own best match
+    assert (np.argmax(x @ x.T, axis=1) == np.arange(n)).all()
+
+
+def test_single_photo_picks_detectors_by_mean_response():
+    maps, model = fit(1)
+    means = maps[0].sum(dim=(1, 2)).numpy()
+    assert set(model.detectors) == set(np.argsort(-means)[:25])
+
+
+def test_pca_once_enough_photos_and_never_more_dims_than_photos():
+    maps, model = fit(MIN_PCA_PHOTOS + 7, dims=512)
+    assert model.kind == "pca"
+    assert model.dims == MIN_PCA_PHOTOS + 6  # n - 1 components at most
+    x = model.encode_maps(maps)
+    # with every component kept, PCA without whitening keeps the centred geometry exactly
+    raw = np.stack([model.raw_vector(m) for m in maps]) - model.mean
+    raw /= np.linalg.norm(raw, axis=1, keepdims=True)
+    np.testing.assert_allclose(x @ x.T, raw @ raw.T, atol=1e-4)
+
+
+def test_save_load_round_trip(tmp_path):
+    maps, model = fit(50, dims=16)
+    model.save(tmp_path / "m.npz")
+    back = DescriptorModel.load(tmp_path / "m.npz")
+    assert back.model_id == model.model_id
+    np.testing.assert_array_equal(back.encode_maps(maps), model.encode_maps(maps))
+    _, small = fit(3, dims=16)
+    small.save(tmp_path / "s.npz")
+    np.testing.assert_array_equal(DescriptorModel.load(tmp_path / "s.npz").encode_maps(maps),
+                                  small.encode_maps(maps))
+
+
+def test_refuses_vectors_of_another_model():
+    _, a = fit(50, seed=1)
+    _, b = fit(50, seed=2)
+    assert a.model_id != b.model_id
+    a.check_vectors(a.model_id)
+    with pytest.raises(ModelMismatchError):
+        a.check_vectors(b.model_id)
+
+
+def test_whitening_option_scales_components():
+    maps = [torch.from_numpy(m) for m in random_maps(60, c=40)]
+    w = DescriptorModel.fit(maps, "t", "t@v", 224, DescriptorSpec("sba", 10), ReductionSpec(20, whiten=1.0))
+    assert w.kind == "pca-whiten" and w.scales is not None
+    x = w.encode_maps(maps)
+    assert x.shape == (60, 20)
+
+
+def test_detector_contributions_add_up_to_centred_similarity():
+    maps, model = fit(50, dims=512)
+    c = model.detector_contributions(maps[0], maps[1])
+    a, b = model.raw_vector(maps[0]) - model.mean, model.raw_vector(maps[1]) - model.mean
+    assert c.shape == (25,)
+    assert c.sum() == pytest.approx(float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)), abs=1e-5)
+
+
+def test_average_query_expansion():
+    q = np.array([1.0, 0.0, 0.0], np.float32)
+    nb = np.array([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
+    out = average_query_expansion(q, nb)
+    np.testing.assert_allclose(out, np.array([1, 2, 0]) / np.sqrt(5), rtol=1e-6)
