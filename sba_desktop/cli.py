@@ -32,6 +32,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import format_bench, run_bench
+
+    report = run_bench(quick=args.quick)
+    print(json.dumps(report) if args.json else format_bench(report))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .engine.backbones import BACKBONES, DEFAULT_BACKBONE
     from .engine.classifier import DEFAULT_K
@@ -55,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--k", type=int, default=DEFAULT_K, help="neighbours of the MN classifier")
     e.add_argument("--sweep", action="store_true", help="add N, M, beta and region-pooling sweeps")
     e.set_defaults(func=cmd_eval)
+
+    b = sub.add_parser("bench", help="speed and memory of this machine (medians; --quick < 2 min)")
+    b.add_argument("--json", action="store_true")
+    b.add_argument("--quick", action="store_true")
+    b.set_defaults(func=cmd_bench)
 
     from . import library_cli
     library_cli.add_commands(sub)

@@ -35,3 +35,13 @@ def ranked_contributions(model: DescriptorModel, fa: torch.Tensor, fb: torch.Ten
     c = model.detector_contributions(fa, fb)
     order = np.argsort(-c, kind="stable")
     return [(int(i), int(model.detectors[i]), float(c[i])) for i in order]
+
+
+def colorize(heat: np.ndarray, opacity: float = 0.6) -> np.ndarray:
+    """(h, w) in [0, 1] -> (h, w, 4) uint8 RGBA overlay (blue -> red, alpha grows with heat)."""
+    h = np.clip(heat, 0.0, 1.0)
+    r = np.clip(1.5 - np.abs(4 * h - 3), 0, 1)
+    g = np.clip(1.5 - np.abs(4 * h - 2), 0, 1)
+    b = np.clip(1.5 - np.abs(4 * h - 1), 0, 1)
+    a = np.clip(opacity, 0, 1) * np.sqrt(h)
+    return (np.stack([r, g, b, a], axis=-1) * 255).astype(np.uint8)

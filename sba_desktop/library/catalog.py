@@ -94,7 +94,8 @@ class PhotoRow:
 class Catalog:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+        # the GUI hands one library between its worker threads (one at a time)
+        self.db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")

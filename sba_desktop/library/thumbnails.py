@@ -1,0 +1,38 @@
+"""Thumbnails cached on disk (user cache dir), keyed by path + size + mtime."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from .decode import DecodeError, decode
+
+THUMB_SIZE = 256
+
+
+def thumbnail_path(cache_dir: Path, photo_path: str, size: int = THUMB_SIZE) -> Path:
+    try:
+        st = os.stat(photo_path)
+        key = f"{photo_path}|{st.st_size}|{st.st_mtime_ns}|{size}"
+    except OSError:
+        key = f"{photo_path}|missing|{size}"
+    digest = hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()
+    return cache_dir / "thumbs" / digest[:2] / f"{digest}.jpg"
+
+
+def thumbnail(cache_dir: Path, photo_path: str, size: int = THUMB_SIZE) -> Path | None:
+    """Path of a JPEG thumbnail (made once, then read from the cache); None if undecodable."""
+    out = thumbnail_path(cache_dir, photo_path, size)
+    if out.exists():
+        return out
+    try:
+        photo = decode(photo_path, size)
+    except DecodeError:
+        return None
+    img = photo.rgb
+    img.thumbnail((size, size))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    img.save(tmp, "JPEG", quality=85)
+    os.replace(tmp, out)
+    return out

@@ -1,0 +1,147 @@
+"""The real widgets, offscreen, on a small real library built from ../shared/datasets photos."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent  # noqa: E402
+
+from sba_desktop.library.indexer import IndexJob  # noqa: E402
+from sba_desktop.library.library import Library  # noqa: E402
+from tests.conftest import dataset  # noqa: E402
+from tests.test_library import link_photos, ukbench_names  # noqa: E402
+
+WAIT = 120_000
+
+
+def wait(qtbot, win, cond):
+    qtbot.waitUntil(lambda: cond() or bool(win.errors), timeout=WAIT)
+    assert not win.errors, win.errors
+
+
+@pytest.fixture
+def ukbench_library(tmp_path):
+    folder = tmp_path / "photos"
+    link_photos(dataset("ukbench-dev") / "images", folder, ukbench_names(48))
+    lib = Library.open()
+    IndexJob(lib, [str(folder)]).run()
+    lib.close()
+    return folder
+
+
+@pytest.fixture
+def window(qtbot):
+    from sba_desktop.ui.main import MainWindow
+
+    win = MainWindow()
+    win.errors = []
+    win.show_error = win.errors.append  # a modal box would block the test; errors are asserted instead
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.lib is not None, timeout=WAIT)
+    return win
+
+
+def drop_file(win, path: Path) -> None:
+    md = QMimeData()
+    md.setUrls([QUrl.fromLocalFile(str(path))])
+    ev = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, md, Qt.MouseButton.LeftButton,
+                    Qt.KeyboardModifier.NoModifier)
+    win.dropEvent(ev)
+
+
+def result_names(win) -> list[str]:
+    return [Path(p).name for p, _ in win.model.hits]
+
+
+def test_window_appears_before_torch_is_imported(tmp_path):
+    env = {**os.environ, "SBA_DESKTOP_REPORT_STARTUP": "quit", "QT_QPA_PLATFORM": "offscreen",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-m", "sba_desktop"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert "torch_loaded=False" in out.stdout, out.stdout + out.stderr
+
+
+def test_drop_searches_and_region_query(ukbench_library, window, qtbot):
+    src = dataset("ukbench-dev") / "images"
+    names = ukbench_names(48)
+    drop_file(window, src / names[8])
+    wait(qtbot, window, lambda: window.model.rowCount() > 0)
+    assert set(result_names(window)[:4]) == set(names[8:12])
+    assert "results" in window.progress_label.text()
+    window.model.set_hits([])
+    window.query_view.select_region((100, 80, 440, 320))
+    wait(qtbot, window, lambda: window.model.rowCount() > 0)
+    assert len(set(result_names(window)[:6]) & set(names[8:12])) >= 3
+    # status bar says what the index holds
+    assert "48 photos indexed" in window.status_label.text()
+    assert "dims" in window.status_label.text()
+
+
+def test_heatmap_view_renders_overlays(ukbench_library, window, qtbot):
+    src = dataset("ukbench-dev") / "images"
+    names = ukbench_names(48)
+    drop_file(window, src / names[0])
+    wait(qtbot, window, lambda: window.model.rowCount() > 1)
+    window.explain(window.model.hits[1][0])
+    wait(qtbot, window, lambda: getattr(window, "why", None) is not None)
+    why = window.why
+    assert why.detectors.count() == 1 + 25
+    why.detectors.setCurrentRow(2)
+    qh, rh = why.last_overlay
+    assert qh.shape[0] > 10 and 0.0 <= qh.min() and qh.max() <= 1.0 and qh.max() > 0
+    assert not why.query_label.pixmap().isNull() and not why.result_label.pixmap().isNull()
+    before = why.query_label.pixmap().toImage()
+    why.opacity.setValue(0)
+    assert why.query_label.pixmap().toImage() != before  # the overlay was really painted
+    why.detectors.setCurrentRow(0)  # combined view
+    assert why.selected() == -1
+
+
+def test_categories_flow_proposes_accepts_and_persists(tmp_path, window, qtbot):
+    src = dataset("flowers17-dev")
+    labels = json.loads((src / "groundtruth.json").read_text())["labels"]
+    by_class: dict[str, list[str]] = {}
+    for name, cls in sorted(labels.items()):
+        by_class.setdefault(cls, []).append(name)
+    classes = sorted(by_class)[:3]
+    root, unsorted = tmp_path / "cats", tmp_path / "unsorted"
+    for c in classes:
+        link_photos(src / "images", root / c, by_class[c][:12])
+        link_photos(src / "images", unsorted, by_class[c][12:14])
+    window.choose_category_root(str(root))
+    wait(qtbot, window, lambda: window.categories.filter.count() == 4)
+    window.auto_tag(str(unsorted))
+    wait(qtbot, window, lambda: len(window.categories.proposals) == 6)
+    window.categories.threshold.setValue(0)
+    assert window.categories.list.count() == 6
+    window.categories.list.setCurrentRow(0)
+    pid = int(window.categories.list.currentItem().data(Qt.ItemDataRole.UserRole + 10))
+    window.categories.decide_current(True)
+    wait(qtbot, window, lambda: pid in [r[0] for r in Library.open().catalog.labels(source="auto", accepted=True)])
+
+
+
+def test_cancel_indexing_leaves_consistent_library(tmp_path, ukbench_library, window, qtbot):
+    folder = tmp_path / "many"
+    link_photos(dataset("ukbench-dev") / "images", folder, sorted(os.listdir(dataset("ukbench-dev") / "images"))[48:248])
+    window.start_index([str(folder)])
+    # cancel once the job is well under way
+    wait(qtbot, window, lambda: window.indexing and window.progress.value() >= 10)
+    window.cancel_index()
+    wait(qtbot, window, lambda: not window.indexing)
+    assert window.last_report.cancelled
+    assert "cancelled" in window.progress_label.text().lower()
+    lib = Library.open()
+    assert lib.index.ids() == lib.catalog.indexed_ids(lib.model.model_id)
+    assert len(lib.index) < 248
+    # the next run completes the work
+    IndexJob(lib).run()
+    assert len(lib.index) == 248
