@@ -18,6 +18,7 @@ from PIL import Image
 from .backbones import DEFAULT_BACKBONE, load_backbone
 from .classifier import DEFAULT_K, MNClassifier
 from .encoder import Encoder
+from .imaging import draft_box
 from .metrics import accuracy, retrieval_scores
 from .sba import DEFAULT_DIMS, DEFAULT_IMAGE_SIZE, DescriptorModel, DescriptorSpec, ReductionSpec
 
@@ -77,7 +78,8 @@ def extract_maps(paths: list[Path], encoder: Encoder,
     maps = []
     for i, p in enumerate(paths):
         with Image.open(p) as im:
-            im.draft("RGB", (encoder.image_size * 2, encoder.image_size * 2))
+            if im.format == "JPEG" and im.mode in ("RGB", "L", "CMYK", "YCbCr"):
+                im.draft(im.mode, draft_box(encoder.image_size))  # as the library decodes
             maps.append(encoder.feature_map(im).to(torch.float32))
         if progress:
             progress(i + 1, len(paths))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from ..engine.imaging import to_rgb
+from ..engine.imaging import draft_box, to_rgb
 
 # Largest photo we decode: 200 megapixels (a 20,000 x 10,000 panorama fits).
 MAX_PIXELS = 200_000_000
@@ -94,8 +94,7 @@ def decode(path: str, target_long_side: int | None = None) -> DecodedPhoto:
     """Open, check and decode a photo into oriented RGB.
 
     With `target_long_side`, JPEGs are decoded in draft mode at the smallest
-    DCT scale that still has at least twice that many pixels on the long side
-    (no visible loss after the final resize, several times faster).
+    DCT scale whose both sides stay at least that size (see draft_box).
     """
     try:
         head = read_head(path)
@@ -125,8 +124,7 @@ def decode(path: str, target_long_side: int | None = None) -> DecodedPhoto:
                     raise DecodeError("image has no pixels")
                 orientation = im.getexif().get(0x0112, 1) if fmt in ("jpeg", "tiff", "webp", "png") else 1
                 if fmt == "jpeg" and target_long_side and im.mode in ("RGB", "L", "CMYK", "YCbCr"):
-                    want = target_long_side * 2
-                    im.draft(im.mode, (want, want))
+                    im.draft(im.mode, draft_box(target_long_side))
                 im.seek(0)  # GIF / multi-page TIFF: first frame
                 im.load()
                 rgb = to_rgb(im)

@@ -241,8 +241,12 @@ class IndexJob:
                     window.append(pool.submit(work, nxt))
 
     def _store(self, indexed: list, skipped: list) -> None:
+        """Store a batch; raw descriptors (torch) are reduced here, all at once."""
         model = self.lib.model
         assert model is not None
+        if indexed and isinstance(indexed[0][1], torch.Tensor):
+            reduced = model.reduce_torch(torch.stack([r for _, r, *_ in indexed]))
+            indexed = [(pid, v, w, h) for (pid, _, w, h), v in zip(indexed, reduced)]
         self.lib.catalog.store_results(indexed, skipped, model.model_id)
         if indexed and self.lib.index is not None:
             self.lib.index.add(np.array([i for i, *_ in indexed], np.int64),
@@ -271,7 +275,7 @@ class IndexJob:
                 else:
                     x, w, h, path = item
                     f = backbone.feature_map(x[None])[0]
-                    indexed.append((pid, model.encode_map(f), w, h))
+                    indexed.append((pid, model.raw_torch(f), w, h))
                 now = time.perf_counter()
                 times.append(now - t_prev)
                 t_prev = now

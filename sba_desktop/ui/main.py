@@ -580,6 +580,7 @@ def run(argv: list[str]) -> int:
     win.show()
     if os.environ.get("SBA_DESKTOP_REPORT_STARTUP"):
         QTimer.singleShot(0, lambda: (print(f"first_window_s={time.perf_counter() - t0:.3f} "
+                                            f"first_window_epoch={time.time():.4f} "
                                             f"torch_loaded={'torch' in sys.modules}", flush=True),
                                       app.quit() if os.environ.get("SBA_DESKTOP_REPORT_STARTUP") == "quit"
                                       else None))
