@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox,
                                QPushButton, QSlider, QVBoxLayout, QWidget)
 
@@ -49,7 +49,13 @@ class CategoriesPanel(QWidget):
         xmp_btn = QPushButton("Write XMP keywords…")
         xmp_btn.clicked.connect(self._confirm_xmp)
         self.list = QListWidget()
-        self.list.setIconSize(self.list.iconSize() * 4)
+        self.list.setViewMode(QListWidget.ViewMode.IconMode)
+        self.list.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.list.setMovement(QListWidget.Movement.Static)
+        self.list.setUniformItemSizes(True)
+        self.list.setWordWrap(True)
+        self.list.setIconSize(QSize(128, 128))
+        self.list.setGridSize(QSize(170, 190))
         self.list.setToolTip("A / Enter: accept   R / Delete: reject")
         for keys, ok in (("A", True), ("Return", True), ("R", False), ("Delete", False)):
             sc = QShortcut(QKeySequence(keys), self.list)
@@ -95,12 +101,11 @@ class CategoriesPanel(QWidget):
             if (cat and p.category != cat) or p.confidence < th:
                 continue
             mark = "✓ " if p.accepted else ""
-            item = QListWidgetItem(f"{mark}{p.category}  ({p.confidence:.2f})  {Path(display(p.path)).name}")
+            item = QListWidgetItem(f"{mark}{p.category} ({p.confidence:.2f})\n{Path(display(p.path)).name}")
             item.setData(PidRole, p.photo_id)
             item.setData(Qt.ItemDataRole.UserRole, p.path)
             pm = self.thumbs.pixmap(p.path)
-            if pm is not None:
-                item.setIcon(pm)
+            item.setIcon(QIcon(pm) if pm is not None else self.thumbs.placeholder())
             self.list.addItem(item)
         if self.list.count():
             self.list.setCurrentRow(0)

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QThreadPool, QTimer, QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QIcon, QImage, QKeySequence, QPixmap
+from PySide6.QtGui import (QAction, QDesktopServices, QGuiApplication, QIcon, QImage, QImageReader, QKeySequence,
+                           QPixmap)
 from PySide6.QtWidgets import (QApplication, QCheckBox, QDialog, QDockWidget, QFileDialog, QHBoxLayout,
                                QLabel, QListWidget, QMainWindow, QMenu, QMessageBox, QProgressBar,
                                QPushButton, QScrollArea, QSplitter, QTabWidget, QToolBar, QVBoxLayout,
@@ -343,7 +344,9 @@ class MainWindow(QMainWindow):
 
     def set_query_path(self, path: str) -> None:
         self.query_path = path
-        img = QImage(path)
+        reader = QImageReader(path)
+        reader.setAutoTransform(True)  # EXIF orientation, as the engine sees the photo
+        img = reader.read()
         if img.isNull():
             # Qt cannot show it (e.g. HEIC): fall back to our decoder's thumbnail
             from ..library.thumbnails import thumbnail

@@ -28,7 +28,7 @@ class _ThumbJob(QRunnable):
             out = thumbnail(self.cache_dir, self.path)
         except OSError:
             out = None
-        img = QImage(str(out)) if out else None
+        img = QImage(str(out)) if out else None  # thumbnails are already upright (EXIF applied)
         self.signals.done.emit(self.path, img)
 
 
@@ -46,6 +46,15 @@ class ThumbnailLoader(QObject):
         self._asked: set[str] = set()
         self._signals = _ThumbSignals()
         self._signals.done.connect(self._done)
+        self._placeholder: QIcon | None = None
+
+    def placeholder(self) -> QIcon:
+        """A neutral square while a thumbnail loads (keeps every grid cell the same size)."""
+        if self._placeholder is None:
+            pm = QPixmap(THUMB_SIZE, THUMB_SIZE)
+            pm.fill(Qt.GlobalColor.transparent)
+            self._placeholder = QIcon(pm)
+        return self._placeholder
 
     def pixmap(self, path: str) -> QPixmap | None:
         pm = self._pix.get(path)
@@ -87,7 +96,7 @@ class ResultsModel(QAbstractListModel):
             return f"{score:.3f}  {Path(display(path)).name}"
         if role == Qt.ItemDataRole.DecorationRole:
             pm = self.thumbs.pixmap(path)
-            return QIcon(pm) if pm is not None else None
+            return QIcon(pm) if pm is not None else self.thumbs.placeholder()
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{display(path)}\nsimilarity {score:.3f}"
         if role == PathRole:
@@ -124,7 +133,8 @@ class ResultGrid(QListView):
         self.setMovement(QListView.Movement.Static)
         self.setUniformItemSizes(True)
         self.setIconSize(QSize(THUMB_SIZE * 3 // 4, THUMB_SIZE * 3 // 4))
-        self.setGridSize(QSize(THUMB_SIZE * 3 // 4 + 24, THUMB_SIZE * 3 // 4 + 36))
+        self.setGridSize(QSize(THUMB_SIZE * 3 // 4 + 24, THUMB_SIZE * 3 // 4 + 44))
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setSpacing(6)
         self.setWordWrap(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

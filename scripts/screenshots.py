@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Start the real application under Xvfb on sample photos, drive it, save PNG screenshots.
+
+Needs Debian packages: xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
+libxcb-xkb1 libxkbcommon-x11-0 libxcb-cursor0 imagemagick (for `import -window root`).
+Photos come from ../shared/datasets (linked, never copied) into a temporary library.
+
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "datasets"
+
+
+def link(src: Path, dst: Path, names: list[str]) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        os.symlink(src / n, dst / n)
+
+
+def prepare(tmp: Path) -> dict:
+    photos = tmp / "Pictures"
+    uk = sorted(os.listdir(DATA / "ukbench-dev" / "images"))[:120]
+    link(DATA / "ukbench-dev" / "images", photos / "objects", uk)
+    paris = sorted(os.listdir(DATA / "paris-dev" / "images"))
+    link(DATA / "paris-dev" / "images", photos / "paris", paris)
+    labels = json.loads((DATA / "flowers17-dev" / "groundtruth.json").read_text())["labels"]
+    by: dict[str, list[str]] = {}
+    for n, c in sorted(labels.items()):
+        by.setdefault(c, []).append(n)
+    cats, unsorted = tmp / "Flowers", tmp / "Unsorted flowers"
+    for c in sorted(by)[:5]:
+        link(DATA / "flowers17-dev" / "images", cats / c, by[c][:20])
+        link(DATA / "flowers17-dev" / "images", unsorted, by[c][20:26])
+    return {"photos": photos, "query": DATA / "ukbench-dev" / "images" / uk[12],
+            "cats": cats, "unsorted": unsorted}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="sba-shots-"))
+    xvfb = None
+    if not os.environ.get("DISPLAY"):
+        xvfb = subprocess.Popen(["Xvfb", ":97", "-screen", "0", "1400x900x24"])
+        os.environ["DISPLAY"] = ":97"
+        time.sleep(1.5)
+    os.environ["SBA_DESKTOP_HOME"] = str(tmp / "home")
+    os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+    sys.path.insert(0, str(ROOT))
+    try:
+        return drive(prepare(tmp), out)
+    finally:
+        if xvfb:
+            xvfb.terminate()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def drive(s: dict, out: Path) -> int:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from sba_desktop.library.indexer import IndexJob
+    from sba_desktop.library.library import Library
+    from sba_desktop.library.tagging import label_from_folders
+
+    lib = Library.open()
+    IndexJob(lib, [str(s["photos"])]).run()
+    IndexJob(lib, [str(s["cats"]), str(s["unsorted"])]).run()
+    label_from_folders(lib, str(s["cats"]))
+    lib.close()
+
+    app = QApplication(sys.argv)
+    from sba_desktop.ui.main import MainWindow
+
+    win = MainWindow()
+    win.resize(1360, 860)
+    win.move(20, 20)
+    win.show()
+
+    def shot(name: str) -> None:
+        app.processEvents()
+        path = out / f"{name}.png"
+        convert_import = shutil.which("import") or "/usr/bin/import"
+        if os.path.exists(convert_import):
+            subprocess.run([convert_import, "-window", "root", str(path)], check=False)
+        else:
+            app.primaryScreen().grabWindow(0).save(str(path))
+        print("saved", path)
+
+    steps: list = []
+
+    def later(cond, action, timeout=120.0):
+        steps.append((cond, action, time.time() + timeout))
+
+    def pump():
+        if not steps:
+            app.quit()
+            return
+        cond, action, deadline = steps[0]
+        if cond() or time.time() > deadline:
+            steps.pop(0)
+            action()
+        QTimer.singleShot(300, pump)
+
+    later(lambda: win.lib is not None, lambda: win.set_query_path(str(s["query"])))
+    later(lambda: win.model.rowCount() > 0, lambda: QTimer.singleShot(2500, lambda: None))
+    later(lambda: len(win.thumbs._pix) >= 8, lambda: shot("search"))
+    later(lambda: True, lambda: win.explain(win.model.hits[1][0]))
+    later(lambda: getattr(win, "why", None) is not None,
+          lambda: (win.why.move(60, 60), win.why.detectors.setCurrentRow(1)))
+    later(lambda: True, lambda: shot("why-it-matches"))
+    later(lambda: True, lambda: (win.why.close(), win.tabs.setCurrentIndex(1),
+                                 win.categories.set_categories({c.name: 20 for c in s["cats"].iterdir()}),
+                                 win.auto_tag(str(s["unsorted"]))))
+    later(lambda: len(win.categories.proposals) > 0, lambda: QTimer.singleShot(3000, lambda: None))
+    later(lambda: len(win.thumbs._pix) >= 30, lambda: (win.categories.threshold.setValue(0), shot("categories")))
+    QTimer.singleShot(300, pump)
+    app.exec()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
