@@ -18,20 +18,21 @@ from pathlib import Path
 import numpy as np
 
 
-def _rss_mb() -> float:
+def _status_mb(key: str) -> float:
+    """A memory figure from /proc/self/status (VmRSS: now, VmHWM: peak), in MB."""
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _rss_mb() -> float:
+    return _status_mb("VmRSS")
 
 
 def _peak_rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    return _status_mb("VmHWM")
 
 
 def _median_time(fn, repeats: int) -> float:

@@ -43,13 +43,13 @@ def _open_library(home):
     return lib
 
 
-def _run_index(home, folders, holder: dict, progress):
+def _run_index(home, folders, holder: dict, rebuild: bool, progress):
     from ..library.indexer import IndexJob
     from ..library.library import Library
 
     lib = Library.open(home)
     try:
-        job = IndexJob(lib, folders, progress)
+        job = IndexJob(lib, folders, progress, rebuild=rebuild)
         holder["job"] = job
         return job.run()
     finally:
@@ -240,7 +240,7 @@ class MainWindow(QMainWindow):
             w.signals.failed.connect(self.show_error)
             submit(w, self.pool)
 
-    def start_index(self, folders: list[str]) -> None:
+    def start_index(self, folders: list[str], rebuild: bool = False) -> None:
         if self.indexing:
             return
         self.indexing = True
@@ -250,7 +250,7 @@ class MainWindow(QMainWindow):
         self.pause_act.setEnabled(True)
         self.cancel_act.setEnabled(True)
         self.index_act.setEnabled(False)
-        w = Worker(_run_index, self.home, folders, self.index_holder, with_progress=True)
+        w = Worker(_run_index, self.home, folders, self.index_holder, rebuild, with_progress=True)
         w.signals.progress.connect(self._index_progress)
         w.signals.finished.connect(self._index_done)
         w.signals.failed.connect(self._index_failed)
@@ -462,19 +462,25 @@ class MainWindow(QMainWindow):
         w.signals.failed.connect(self.show_error)
         submit(w, self.pool)
 
-    def choose_category_root(self, root: str | None = None) -> None:
-        root = root or QFileDialog.getExistingDirectory(self, "Folder whose subfolders are categories")
-        if not root:
+    def _index_folder_then(self, folder: str | None, prompt: str, then, done, message: str) -> None:
+        """Index a folder (asking for it if not given), then run then(lib, folder), off the GUI thread."""
+        folder = folder or QFileDialog.getExistingDirectory(self, prompt)
+        if not folder:
             return
         from ..library.indexer import IndexJob
+
+        def job(lib, folder):
+            IndexJob(lib, [folder]).run()
+            return then(lib, folder)
+
+        self.progress_label.setText(message)
+        self._lib_task(job, done, folder)
+
+    def choose_category_root(self, root: str | None = None) -> None:
         from ..library.tagging import label_from_folders
 
-        def job(lib, root):
-            IndexJob(lib, [root]).run()
-            return label_from_folders(lib, root)
-
-        self.progress_label.setText("Indexing category examples…")
-        self._lib_task(job, self._categories_set, root)
+        self._index_folder_then(root, "Folder whose subfolders are categories", label_from_folders,
+                                self._categories_set, "Indexing category examples…")
 
     def _categories_set(self, counts) -> None:
         self.progress_label.setText(f"{len(counts)} categories")
@@ -482,18 +488,9 @@ class MainWindow(QMainWindow):
         self.load_library()
 
     def auto_tag(self, folder: str | None = None) -> None:
-        folder = folder or QFileDialog.getExistingDirectory(self, "Folder of unsorted photos")
-        if not folder:
-            return
-        from ..library.indexer import IndexJob
         from ..library.tagging import propose
 
-        def job(lib, folder):
-            IndexJob(lib, [folder]).run()
-            return propose(lib, folder)
-
-        self.progress_label.setText("Auto-tagging…")
-        self._lib_task(job, self._proposed, folder)
+        self._index_folder_then(folder, "Folder of unsorted photos", propose, self._proposed, "Auto-tagging…")
 
     def _proposed(self, proposals) -> None:
         self.progress_label.setText(f"{len(proposals)} proposals")
@@ -537,26 +534,7 @@ class MainWindow(QMainWindow):
                 self.rebuild()
 
     def rebuild(self) -> None:
-        from ..library.indexer import IndexJob
-        from ..library.library import Library
-
-        def job(home, holder, progress):
-            lib = Library.open(home)
-            try:
-                holder["job"] = IndexJob(lib, [], progress, rebuild=True)
-                return holder["job"].run()
-            finally:
-                lib.close()
-
-        self.indexing = True
-        self.index_holder = {}
-        self.progress.show()
-        self.cancel_act.setEnabled(True)
-        w = Worker(job, self.home, self.index_holder, with_progress=True)
-        w.signals.progress.connect(self._index_progress)
-        w.signals.finished.connect(self._index_done)
-        w.signals.failed.connect(self._index_failed)
-        submit(w, self.pool)
+        self.start_index([], rebuild=True)
 
     def open_log(self) -> None:
         self.paths.log_file.touch(exist_ok=True)
