@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QThreadPool, QTimer, QUrl
 from PySide6.QtGui import (QAction, QDesktopServices, QGuiApplication, QIcon, QImage, QImageReader, QKeySequence,
-                           QPixmap)
+                           QPixmap, QShortcut)
 from PySide6.QtWidgets import (QApplication, QCheckBox, QDialog, QDockWidget, QFileDialog, QHBoxLayout,
                                QLabel, QListWidget, QMainWindow, QMenu, QMessageBox, QProgressBar,
                                QPushButton, QScrollArea, QSplitter, QTabWidget, QToolBar, QVBoxLayout,
@@ -93,6 +93,13 @@ class MainWindow(QMainWindow):
         self.grid.setModel(self.model)
         self.grid.doubleClicked.connect(lambda idx: self.show_large(idx.data(PathRole)))
         self.grid.customContextMenuRequested.connect(self.result_menu)
+        # keyboard: arrows move (Qt), Enter opens the large view, W explains the match, S searches by it
+        for key, slot in (("Return", lambda: self.show_large(self.current_path())),
+                          ("W", self.explain_current),
+                          ("S", lambda: self.current_path() and self.set_query_path(self.current_path()))):
+            sc = QShortcut(QKeySequence(key), self.grid)
+            sc.setContext(Qt.ShortcutContext.WidgetShortcut)
+            sc.activated.connect(slot)
         split = QSplitter()
         split.addWidget(left)
         split.addWidget(self.grid)
