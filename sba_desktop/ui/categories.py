@@ -105,7 +105,7 @@ class CategoriesPanel(QWidget):
             item.setData(PidRole, p.photo_id)
             item.setData(Qt.ItemDataRole.UserRole, p.path)
             pm = self.thumbs.pixmap(p.path)
-            item.setIcon(QIcon(pm) if pm is not None else self.thumbs.placeholder())
+            item.setIcon(QIcon(pm) if pm is not None else self.thumbs.loading_icon())
             self.list.addItem(item)
         if self.list.count():
             self.list.setCurrentRow(0)

@@ -46,15 +46,15 @@ class ThumbnailLoader(QObject):
         self._asked: set[str] = set()
         self._signals = _ThumbSignals()
         self._signals.done.connect(self._done)
-        self._placeholder: QIcon | None = None
+        self._loading_icon: QIcon | None = None
 
-    def placeholder(self) -> QIcon:
+    def loading_icon(self) -> QIcon:
         """A neutral square while a thumbnail loads (keeps every grid cell the same size)."""
-        if self._placeholder is None:
+        if self._loading_icon is None:
             pm = QPixmap(THUMB_SIZE, THUMB_SIZE)
             pm.fill(Qt.GlobalColor.transparent)
-            self._placeholder = QIcon(pm)
-        return self._placeholder
+            self._loading_icon = QIcon(pm)
+        return self._loading_icon
 
     def pixmap(self, path: str) -> QPixmap | None:
         pm = self._pix.get(path)
@@ -96,7 +96,7 @@ class ResultsModel(QAbstractListModel):
             return f"{score:.3f}  {Path(display(path)).name}"
         if role == Qt.ItemDataRole.DecorationRole:
             pm = self.thumbs.pixmap(path)
-            return QIcon(pm) if pm is not None else self.thumbs.placeholder()
+            return QIcon(pm) if pm is not None else self.thumbs.loading_icon()
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{display(path)}\nsimilarity {score:.3f}"
         if role == PathRole:
