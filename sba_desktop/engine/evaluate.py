@@ -149,7 +149,6 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
         raise ValueError(f"{root}: groundtruth.json has no 'groups' for retrieval")
     if task == "classification" and ps.labels is None:
         raise ValueError(f"{root}: groundtruth.json has no 'labels' for classification")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     bb = load_backbone(opt.backbone)
     enc = Encoder(bb, opt.image_size)
     maps = extract_maps([ps.root / "images" / n for n in ps.names], enc, progress)

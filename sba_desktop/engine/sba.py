@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -287,7 +288,6 @@ class DescriptorModel:
         with open(tmp, "wb") as fh:
             fh.write(buf.getvalue())
             fh.flush()
-            import os
             os.fsync(fh.fileno())
         tmp.replace(path)
 

@@ -190,6 +190,10 @@ class Catalog:
     def delete_photos(self, ids: list[int]) -> None:
         self._delete_ids(ids)
 
+    def usable_ids(self) -> list[int]:
+        """Photos that are or can be encoded (everything not skipped)."""
+        return [r[0] for r in self.db.execute("SELECT id FROM photos WHERE state != 'skipped' ORDER BY id")]
+
     def pending_ids(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM photos WHERE state='pending' ORDER BY id")]
 

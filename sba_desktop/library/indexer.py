@@ -8,7 +8,6 @@ library opens. Killed at any moment, the next run continues where it stopped.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
@@ -176,7 +175,7 @@ class IndexJob:
 
     def _fit_if_needed(self) -> None:
         cat = self.lib.catalog
-        usable = [r[0] for r in cat.db.execute("SELECT id FROM photos WHERE state != 'skipped' ORDER BY id")]
+        usable = cat.usable_ids()
         if not self._needs_fit(len(usable)):
             return
         s = self.lib.settings()
@@ -292,12 +291,3 @@ class IndexJob:
             if indexed or skipped:
                 self._store(indexed, skipped)
                 self.report.encoded += len(indexed)
-
-
-def index_folders(library: Library, folders: list[str] | None = None,
-                  progress: Callable[[Progress], None] | None = None, **kw) -> IndexReport:
-    return IndexJob(library, folders, progress, **kw).run()
-
-
-def default_workers() -> int:
-    return max(1, min(2, (os.cpu_count() or 2)))

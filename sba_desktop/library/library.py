@@ -57,14 +57,10 @@ class Library:
     # ------------------------------------------------------------------ settings
     def settings(self) -> Settings:
         s = Settings()
-        for field in ("backbone",):
+        for field in ("backbone", "image_size", "n_detectors", "dims", "k"):
             v = self.catalog.get_meta(f"setting.{field}")
             if v:
-                setattr(s, field, v)
-        for field in ("image_size", "n_detectors", "dims", "k"):
-            v = self.catalog.get_meta(f"setting.{field}")
-            if v:
-                setattr(s, field, int(v))
+                setattr(s, field, type(getattr(s, field))(v))
         return s
 
     def save_settings(self, s: Settings) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,8 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt, QThreadPool, QTimer, QUrl
 from PySide6.QtGui import (QAction, QDesktopServices, QGuiApplication, QIcon, QImage, QImageReader, QKeySequence,
                            QPixmap, QShortcut)
-from PySide6.QtWidgets import (QApplication, QCheckBox, QDialog, QDockWidget, QFileDialog, QHBoxLayout,
-                               QLabel, QListWidget, QMainWindow, QMenu, QMessageBox, QProgressBar,
+from PySide6.QtWidgets import (QApplication, QCheckBox, QDialog, QDockWidget, QFileDialog, QLabel, QListWidget, QMainWindow, QMenu, QMessageBox, QProgressBar,
                                QPushButton, QScrollArea, QSplitter, QTabWidget, QToolBar, QVBoxLayout,
                                QWidget)
 
