@@ -14,7 +14,8 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt, QThreadPool, QTimer, QUrl
 from PySide6.QtGui import (QAction, QDesktopServices, QGuiApplication, QIcon, QImage, QImageReader, QKeySequence,
                            QPixmap, QShortcut)
-from PySide6.QtWidgets import (QApplication, QCheckBox, QDialog, QDockWidget, QFileDialog, QLabel, QListWidget, QMainWindow, QMenu, QMessageBox, QProgressBar,
+from PySide6.QtWidgets import (QApplication, QCheckBox, QDialog, QDockWidget, QFileDialog, QLabel, QListWidget,
+                               QMainWindow, QMenu, QMessageBox, QProgressBar,
                                QPushButton, QScrollArea, QSplitter, QTabWidget, QToolBar, QVBoxLayout,
                                QWidget)
 
