@@ -80,40 +80,135 @@ def clustered_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
     return out
 
 
-def bench_stages(n_photos: int, repeats: int) -> dict:
-    import torch
+def _shared_images(name: str) -> list[Path]:
+    d = Path(__file__).resolve().parents[2] / "shared" / "datasets" / name / "images"
+    return sorted(d.iterdir()) if d.is_dir() else []
 
-    from .engine.backbones import load_backbone
+
+def _camera_photos(n: int, tmp: Path) -> list[str]:
+    """12-MP JPEGs (4000x3000, quality 92) made by upscaling shared photos: decode cost follows pixels."""
+    from PIL import Image
+
+    folder = tmp / "camera"
+    folder.mkdir(parents=True, exist_ok=True)
+    src = _shared_images("paris-dev") or _shared_images("ukbench-dev")
+    out = []
+    for i in range(n):
+        with Image.open(src[i % len(src)]) as im:
+            big = im.convert("RGB").resize((4000, 3000) if im.width >= im.height else (3000, 4000),
+                                           Image.Resampling.BICUBIC)
+        p = folder / f"camera_{i:03d}.jpg"
+        big.save(p, quality=92)
+        out.append(str(p))
+    return out
+
+
+def _rate_by_batch(forward, xs: list[np.ndarray], batches: tuple[int, ...], repeats: int) -> dict[int, float]:
+    """Images per second of `forward` over the same inputs, at each batch size (median of repeats)."""
+    out = {}
+    for b in batches:
+        groups = [np.stack(xs[i:i + b]) for i in range(0, len(xs) - b + 1, b)]
+        forward(groups[0])
+        out[b] = sum(len(g) for g in groups) / _median_time(lambda: [forward(g) for g in groups], repeats)
+    return out
+
+
+def _decode_rate(paths: list[str], image_size: int, net, workers: int, processes: bool, repeats: int) -> float:
+    """Decode + preprocess alone on all cores (threads or processes), images per second."""
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    pool_cls = ProcessPoolExecutor if processes else ThreadPoolExecutor
+    with pool_cls(workers) as pool:
+        fn = _decode_one
+        list(pool.map(fn, paths[:workers], [image_size] * workers, [net.info.name] * workers))
+        t = _median_time(lambda: list(pool.map(fn, paths, [image_size] * len(paths),
+                                               [net.info.name] * len(paths), chunksize=4 if processes else 1)),
+                         repeats)
+    return len(paths) / t
+
+
+def _decode_one(path: str, image_size: int, backbone: str) -> tuple:
+    from .engine.imaging import to_input
+    from .engine.registry import backbone_info
+    from .library.decode import decode
+
+    info = backbone_info(backbone)
+    return to_input(decode(path, image_size).rgb, image_size, info.mean, info.std).shape
+
+
+_INDEX_CHILD = """
+import json, sys, time
+from sba_desktop.library.indexer import IndexJob
+from sba_desktop.library.library import Library
+from sba_desktop.engine.sba import DescriptorModel
+home, folder, model = sys.argv[1:4]
+lib = Library.open(home)
+if model != "-":
+    m = DescriptorModel.load(model)
+    m.fitted_on = 10**6  # frozen: the pipeline alone, no refit
+    lib.set_model(m)
+t = time.perf_counter()
+rep = IndexJob(lib, [folder]).run()
+el = time.perf_counter() - t
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(json.dumps({"encoded": rep.encoded, "seconds": el, "rate": rep.encoded / el,
+                  "peak_mb": int(hwm) / 1024, "torch": "torch" in sys.modules, "skipped": len(rep.skipped)}))
+"""
+
+
+def _index_in_child(folder: Path, home: Path, model_file: Path | None) -> dict:
+    """`sba index` as a user runs it, in a process of its own (its peak RSS is its own)."""
+    import json
+
+    out = subprocess.run([sys.executable, "-c", _INDEX_CHILD, str(home), str(folder),
+                          str(model_file) if model_file else "-"],
+                         capture_output=True, text=True, timeout=3600)
+    if out.returncode != 0:
+        raise RuntimeError(f"indexing child failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_stages(n_photos: int, repeats: int, with_torch: bool = True) -> dict:
+    from threadpoolctl import threadpool_limits
+
+    from .engine.runtime import load_runtime
     from .engine.sba import DescriptorModel, DescriptorSpec, ReductionSpec
     from .library.catalog import Catalog
     from .library.decode import decode
-    from .library.indexer import IndexJob
-    from .library.library import Library, Settings
+    from .library.indexer import FORWARD_BATCH
+    from .library.library import Settings
     from .library.vindex import VectorIndex
 
     s = Settings()
-    bb = load_backbone(s.backbone)
+    net = load_runtime(s.backbone)
     tmp = Path(tempfile.mkdtemp(prefix="sba-bench-"))
     paths = _photos(n_photos, tmp)
-    # stage timings, per image, median over repeats of the whole set
+    cores = os.cpu_count() or 2
+    # stage timings, per image, median over repeats of the whole set (one thread each)
     decoded = [decode(p, s.image_size) for p in paths]
     t_decode = _median_time(lambda: [decode(p, s.image_size) for p in paths], repeats) / len(paths)
-    xs = [bb.preprocess(d.rgb, s.image_size) for d in decoded]
-    t_pre = _median_time(lambda: [bb.preprocess(d.rgb, s.image_size) for d in decoded], repeats) / len(paths)
-    maps = [bb.feature_map(x[None])[0] for x in xs]
-    t_fwd = _median_time(lambda: [bb.feature_map(x[None]) for x in xs], repeats) / len(paths)
+    xs = [net.preprocess(d.rgb, s.image_size) for d in decoded]
+    t_pre = _median_time(lambda: [net.preprocess(d.rgb, s.image_size) for d in decoded], repeats) / len(paths)
+    shape = xs[0].shape
+    same = [x for x in xs if x.shape == shape]
+    batches = tuple(b for b in (1, 4, 8, 16) if b <= len(same))
+    onnx_by_batch = _rate_by_batch(net.forward, same, batches, repeats)
+    forward_rate = onnx_by_batch.get(FORWARD_BATCH, max(onnx_by_batch.values()))
+    maps = [m for i in range(0, len(xs)) for m in net.forward(xs[i][None])]
     # The product keeps M = 512 dims once a library has > 512 photos; for timing at that size
     # the PCA is fitted on the real maps plus jittered copies (timing only, not for quality).
     fit_maps = list(maps)
-    rng = torch.Generator().manual_seed(0)
+    rng = np.random.default_rng(0)
     while len(fit_maps) <= s.dims:
         m = maps[len(fit_maps) % len(maps)]
-        fit_maps.append(m * (1 + 0.1 * torch.randn(m.shape, generator=rng)).clamp(min=0))
-    model = DescriptorModel.fit(fit_maps, bb.name, bb.version, s.image_size, DescriptorSpec("sba", s.n_detectors),
+        fit_maps.append(np.maximum(m * (1 + 0.1 * rng.standard_normal(m.shape, dtype=np.float32)), 0))
+    model = DescriptorModel.fit(fit_maps, net.name, net.version, s.image_size, DescriptorSpec("sba", s.n_detectors),
                                 ReductionSpec(s.dims))
-    model.fitted_on = 10**6  # a frozen model: the pipeline below must not refit it
-    # as the pipeline does it: regional vectors per photo, PCA per batch of 64
-    t_agg = _median_time(lambda: model.encode_maps(maps), repeats) / len(paths)
+    del fit_maps
+    model_file = tmp / "model.npz"
+    model.save(model_file)
+    with threadpool_limits(limits=1, user_api="blas"):  # as the indexing job runs it
+        t_agg = _median_time(lambda: model.encode_maps(maps), repeats) / len(paths)
     vecs = model.encode_maps(maps)
 
     cat = Catalog(tmp / "bench.sqlite")
@@ -130,42 +225,79 @@ def bench_stages(n_photos: int, repeats: int) -> dict:
     t_add = _median_time(add, repeats) / len(paths)
     cat.close()
 
-    # the whole pipeline: a real library with this model, indexing the same photos
-    pipeline = []
-    for r in range(repeats):
-        lib = Library.open(tmp / f"lib{r}")
-        lib.set_model(model)
-        t = time.perf_counter()
-        rep = IndexJob(lib, [str(Path(paths[0]).parent)]).run()
-        el = time.perf_counter() - t
-        # only the photos we encoded count (the folder may hold more)
-        pipeline.append(rep.encoded / el)
-        lib.close()
-    forward_rate = 1.0 / t_fwd
-    stages = {"decode": t_decode, "preprocess": t_pre, "forward": t_fwd, "sba_aggregation": t_agg,
+    decode_threads = _decode_rate(paths, s.image_size, net, cores, False, repeats)
+    decode_procs = _decode_rate(paths, s.image_size, net, cores, True, repeats)
+    limit = 1.0 / (1.0 / forward_rate + 1.0 / decode_threads)
+    # the whole pipeline: a real library with this (frozen) model, indexing the same photos
+    pipeline = [_index_in_child(Path(paths[0]).parent, tmp / f"lib{r}", model_file)["rate"]
+                for r in range(repeats)]
+    pipe = statistics.median(pipeline)
+    camera = _camera_photos(12 if n_photos < 100 else 40, tmp)
+    cam_decode = _decode_rate(camera, s.image_size, net, cores, False, max(1, repeats // 2))
+    cam_pipe = statistics.median(_index_in_child(Path(camera[0]).parent, tmp / f"cam{r}", model_file)["rate"]
+                                 for r in range(max(1, repeats // 2)))
+    stages = {"decode": t_decode, "preprocess": t_pre, "forward": 1.0 / forward_rate, "sba_aggregation": t_agg,
               "catalog_write": t_cat, "index_add": t_add}
     total = sum(stages.values())
-    return {"photos": len(paths), "image_size": s.image_size, "backbone": bb.name, "dims": model.dims,
-            "stages": {k: {"ms": round(v * 1000, 3), "images_per_s": round(1 / v, 1), "share": round(v / total, 3)}
-                       for k, v in stages.items()},
-            "forward_images_per_s": round(forward_rate, 2),
-            "pipeline_images_per_s": round(statistics.median(pipeline), 2),
-            "pipeline_vs_forward": round(statistics.median(pipeline) / forward_rate, 3),
-            "rss_index_mb": round(_peak_rss_mb(), 1),
-            "_model": model, "_query_path": paths[0], "_torch_threads": torch.get_num_threads()}
+    out = {"photos": len(paths), "image_size": s.image_size, "backbone": net.name, "dims": model.dims,
+           "runtime": {"providers": net.providers, "forward_batch": FORWARD_BATCH},
+           "stages": {k: {"ms": round(v * 1000, 3), "images_per_s": round(1 / v, 1), "share": round(v / total, 3)}
+                      for k, v in stages.items()},
+           "forward_images_per_s": round(forward_rate, 2),
+           "forward_images_per_s_by_batch": {"onnx": {str(b): round(r, 1) for b, r in onnx_by_batch.items()}},
+           "decode_images_per_s": round(decode_threads, 1),
+           "decode_images_per_s_processes": round(decode_procs, 1),
+           "overlap_limit_images_per_s": round(limit, 2),
+           "pipeline_images_per_s": round(pipe, 2),
+           "pipeline_vs_limit": round(pipe / limit, 3),
+           "pipeline_vs_forward": round(pipe / forward_rate, 3),
+           "camera_decode_images_per_s": round(cam_decode, 2),
+           "camera_pipeline_images_per_s": round(cam_pipe, 2),
+           "_model": model, "_query_path": paths[0], "_same_shape": same}
+    return out
 
 
-def bench_vit(repeats: int) -> float:
-    """A CLIP ViT-B/32-sized image encoder (timm, random weights: timing only)."""
+def bench_torch_forward(same: list[np.ndarray], batches: tuple[int, ...], repeats: int) -> dict[int, float]:
+    """The same network in torch eager (the reference), images per second by batch."""
+    from .engine.backbones import load_backbone
+
+    return _rate_by_batch(load_backbone().forward, same, batches, repeats)
+
+
+def bench_vit(repeats: int, batch: int = 8) -> float:
+    """A CLIP ViT-B/32-sized image encoder (timm, random weights: timing only), batched, torch eager."""
     import timm
     import torch
 
     vit = timm.create_model("vit_base_patch32_224", pretrained=False).eval()
-    x = torch.randn(1, 3, 224, 224)
+    x = torch.randn(batch, 3, 224, 224)
     with torch.inference_mode():
         vit(x)
-        t = _median_time(lambda: vit(x), max(5, repeats * 3))
-    return 1.0 / t
+        t = _median_time(lambda: vit(x), max(3, repeats))
+    return batch / t
+
+
+def bench_indexing_memory(quick: bool) -> dict:
+    """A fresh `sba index` of UKBench + flowers photos (~1,180, fit included): rate and peak RSS."""
+    tmp = Path(tempfile.mkdtemp(prefix="sba-bench-mem-"))
+    folder = tmp / "photos"
+    folder.mkdir()
+    imgs = _shared_images("ukbench-dev") + _shared_images("flowers17-dev")
+    for p in imgs[:300] if quick else imgs:
+        os.symlink(p, folder / p.name)
+    r = _index_in_child(folder, tmp / "home", None)
+    return {"photos": r["encoded"], "seconds": round(r["seconds"], 2), "images_per_s": round(r["rate"], 2),
+            "rss_mb_peak": round(r["peak_mb"], 1), "torch_imported": r["torch"], "_home": tmp / "home"}
+
+
+def bench_idle_rss(home: Path) -> float:
+    """RSS of the application after start-up, its library open and its network loaded, then idle."""
+    env = {**os.environ, "SBA_DESKTOP_REPORT_STARTUP": "idle", "SBA_DESKTOP_HOME": str(home)}
+    if not env.get("DISPLAY"):
+        env["QT_QPA_PLATFORM"] = "offscreen"
+    p = subprocess.run([sys.executable, "-m", "sba_desktop"], env=env, capture_output=True, text=True, timeout=180)
+    found = [w for w in p.stdout.split() if w.startswith("idle_rss_mb=")]
+    return float(found[0].split("=")[1]) if found else float("nan")
 
 
 def bench_search(sizes: list[int], dim: int, queries: int = 200) -> dict:
@@ -231,10 +363,18 @@ def run_bench(quick: bool = False) -> dict:
     from .library.vindex import EF_CONSTRUCTION, EF_SEARCH, HNSW_M
 
     repeats = 3 if quick else 5
+    memory = bench_indexing_memory(quick)  # first, in a child: nothing else loaded yet
+    idle = bench_idle_rss(memory.pop("_home"))
     st = bench_stages(40 if quick else 150, repeats)
     model = st.pop("_model")
     qpath = st.pop("_query_path")
-    threads = st.pop("_torch_threads")
+    same = st.pop("_same_shape")
+    onnx_by_batch = {int(b): r for b, r in st["forward_images_per_s_by_batch"]["onnx"].items()}
+    torch_by_batch = bench_torch_forward(same, tuple(onnx_by_batch), repeats)
+    st["forward_images_per_s_by_batch"]["torch"] = {str(b): round(r, 1) for b, r in torch_by_batch.items()}
+    import torch
+
+    threads = torch.get_num_threads()
     vit = bench_vit(repeats)
     sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
     from .library.library import Settings
@@ -242,11 +382,11 @@ def run_bench(quick: bool = False) -> dict:
     search = bench_search(sizes, Settings().dims, 100 if quick else 200)
 
     # end-to-end query at 100k: decode + encode + search + QE (10 neighbours, second search)
-    from .engine.backbones import load_backbone
     from .engine.encoder import Encoder
+    from .engine.runtime import load_runtime
     from .engine.sba import average_query_expansion
 
-    enc = Encoder(load_backbone(model.backbone), model.image_size)
+    enc = Encoder(load_runtime(model.backbone), model.image_size)
     idx = search["100000"]["index"]
 
     def query():
@@ -265,35 +405,50 @@ def run_bench(quick: bool = False) -> dict:
                     "python": platform.python_version(), "processor": platform.processor() or platform.machine(),
                     "torch_threads": threads},
         **st,
+        "runtime_vs_torch": round(max(onnx_by_batch.values()) / max(torch_by_batch.values()), 2),
         "vit_b32_images_per_s": round(vit, 2),
         "vs_vit_b32": round(st["pipeline_images_per_s"] / vit, 2),
+        "indexing": memory,
         "hnsw": {"M": HNSW_M, "ef_construction": EF_CONSTRUCTION, "ef_search": EF_SEARCH, "space": "ip"},
         "search_ms": {k: v["search_ms"] for k, v in search.items()},
         "recall_at_10": {k: v["recall_at_10"] for k, v in search.items()},
         "index_sizes": search,
         "query_ms_end_to_end": round(q_ms, 1),
-        "rss_mb": {"indexing_peak": st.pop("rss_index_mb"),
+        "rss_mb_indexing_peak": memory["rss_mb_peak"],
+        "rss_mb_idle": round(idle, 1),
+        "rss_mb": {"indexing_peak": memory["rss_mb_peak"], "idle": round(idle, 1),
                    **{f"library_{k}_vectors": v["rss_mb_loaded"] for k, v in search.items()}},
         "first_window_s": round(first_window, 3),
     }
 
 
 def format_bench(r: dict) -> str:
+    bb = r["forward_images_per_s_by_batch"]
     lines = [f"machine: {r['machine']['cpu_count']} cores, {r['machine']['platform']}, "
              f"python {r['machine']['python']}, torch threads {r['machine']['torch_threads']}",
-             f"{r['backbone']} at {r['image_size']} px, {r['dims']} dims, {r['photos']} photos",
+             f"{r['backbone']} at {r['image_size']} px, {r['dims']} dims, {r['photos']} photos, "
+             f"onnxruntime {r['runtime']['providers']}, batch {r['runtime']['forward_batch']}",
              f"{'stage':<16} {'ms/img':>8} {'img/s':>8} {'share':>6}"]
     for k, v in r["stages"].items():
         lines.append(f"{k:<16} {v['ms']:>8.2f} {v['images_per_s']:>8.1f} {v['share']:>6.1%}")
-    lines += [f"bare forward      {r['forward_images_per_s']:.1f} img/s",
-              f"indexing pipeline {r['pipeline_images_per_s']:.1f} img/s = {r['pipeline_vs_forward']:.2f} x forward",
+    lines += [f"forward by batch  onnx {bb['onnx']}  torch {bb.get('torch')} img/s",
+              f"runtime vs torch  {r['runtime_vs_torch']:.2f} x (best batch each)",
+              f"decode+preprocess {r['decode_images_per_s']:.1f} img/s on all cores (threads; processes "
+              f"{r['decode_images_per_s_processes']:.1f})",
+              f"overlap limit     {r['overlap_limit_images_per_s']:.1f} img/s",
+              f"indexing pipeline {r['pipeline_images_per_s']:.1f} img/s = {r['pipeline_vs_limit']:.2f} x limit, "
+              f"{r['pipeline_vs_forward']:.2f} x forward",
+              f"12-MP camera JPEGs: pipeline {r['camera_pipeline_images_per_s']:.1f} img/s "
+              f"(decode alone {r['camera_decode_images_per_s']:.1f})",
               f"ViT-B/32 encoder  {r['vit_b32_images_per_s']:.1f} img/s -> we index {r['vs_vit_b32']:.2f} x faster",
+              f"sba index of {r['indexing']['photos']} photos (fit included): {r['indexing']['seconds']} s, "
+              f"{r['indexing']['images_per_s']} img/s, peak RSS {r['rss_mb_indexing_peak']} MB",
               f"HNSW {r['hnsw']}"]
     for k, v in r["index_sizes"].items():
         lines.append(f"  {int(k):>9,} vectors: search {v['search_ms']:.2f} ms, recall@10 {v['recall_at_10']:.3f}, "
                      f"build {v['build_s']} s, save {v['save_s']} s, load {v['load_s']} s, "
                      f"file {v['file_mb']} MB, RSS +{v['rss_mb_loaded']} MB")
     lines += [f"query end to end (decode+encode+search+QE) at 100k: {r['query_ms_end_to_end']} ms",
-              f"peak RSS while indexing: {r['rss_mb']['indexing_peak']} MB",
+              f"application idle RSS: {r['rss_mb_idle']} MB",
               f"first window: {r['first_window_s']} s"]
     return "\n".join(lines)

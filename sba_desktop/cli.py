@@ -23,7 +23,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     opt = EvalOptions(backbone=args.backbone, n_detectors=args.n, dims=args.dims,
                       image_size=args.image_size, whiten_on=args.whiten_on, qe=args.qe,
-                      k=args.k, sweep=args.sweep)
+                      k=args.k, sweep=args.sweep, runtime=args.runtime)
     report = evaluate(args.dir, args.task, opt, None if args.json else _progress_printer("encoding"))
     if args.json:
         print(json.dumps(report))
@@ -41,7 +41,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .engine.backbones import BACKBONES, DEFAULT_BACKBONE
+    from .engine.registry import BACKBONES, DEFAULT_BACKBONE
     from .engine.classifier import DEFAULT_K
     from .engine.sba import DEFAULT_DIMS, DEFAULT_IMAGE_SIZE
 
@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--qe", action="store_true", help="also report average query expansion (top 10)")
     e.add_argument("--k", type=int, default=DEFAULT_K, help="neighbours of the MN classifier")
     e.add_argument("--sweep", action="store_true", help="add N, M, beta and region-pooling sweeps")
+    e.add_argument("--runtime", choices=["onnx", "torch"], default="onnx",
+                   help="onnx: the product's inference (default); torch: the reference network")
     e.set_defaults(func=cmd_eval)
 
     b = sub.add_parser("bench", help="speed and memory of this machine (medians; --quick < 2 min)")

@@ -13,7 +13,7 @@ class UserError(RuntimeError):
 
 
 def run_friendly(fn: Callable[[], int]) -> int:
-    from .engine.backbones import MissingWeightsError
+    from .engine.registry import MissingWeightsError
     from .engine.sba import ModelMismatchError
     from .library.decode import DecodeError
     from .library.lock import LibraryBusyError

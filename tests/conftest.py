@@ -18,3 +18,9 @@ def _isolated_home(tmp_path, monkeypatch):
     """Tests never touch a real home: everything under a temporary SBA_DESKTOP_HOME."""
     monkeypatch.setenv("SBA_DESKTOP_HOME", str(tmp_path / "sba-home"))
     monkeypatch.setenv("QT_QPA_PLATFORM", os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _exported_networks(tmp_path_factory):
+    """One ONNX export per test session (the first use exports it), shared by every test."""
+    os.environ["SBA_DESKTOP_MODELS"] = str(tmp_path_factory.mktemp("models"))

@@ -4,8 +4,9 @@ import pytest
 import torch
 from PIL import Image
 
+from sba_desktop.engine import registry
 from sba_desktop.engine.backbones import MissingWeightsError, load_backbone
-from sba_desktop.engine.imaging import scaled_size, to_rgb
+from sba_desktop.engine.imaging import draft_box, scaled_size, to_rgb
 
 CAT_CLASSES = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
@@ -21,19 +22,21 @@ def test_real_weights_recognise_a_real_photo(name, chelsea):
     b = load_backbone(name)
     logits = b.classify(b.preprocess(chelsea, 224)[None])[0]
     assert int(logits.argmax()) in CAT_CLASSES
-    fmap = b.feature_map(b.preprocess(chelsea, 224)[None])[0]
+    fmap = b.forward(b.preprocess(chelsea, 224)[None])[0]
     assert fmap.shape[0] == b.channels and float(fmap.min()) >= 0.0
 
 
 def test_coffee_is_a_cup_for_the_default_backbone():
     skimage_data = pytest.importorskip("skimage.data")
     b = load_backbone()
-    top5 = b.classify(b.preprocess(Image.fromarray(skimage_data.coffee()), 224)[None])[0].topk(5).indices
+    top5 = np.argsort(-b.classify(b.preprocess(Image.fromarray(skimage_data.coffee()), 224)[None])[0])[:5]
     assert {967, 968} & set(top5.tolist())  # espresso, cup
 
 
 def test_missing_torchvision_weights_say_which_file(monkeypatch, tmp_path):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("SBA_DESKTOP_WEIGHTS", raising=False)
+    assert registry.torch_hub_checkpoints() == __import__("pathlib").Path(torch.hub.get_dir()) / "checkpoints"
     with pytest.raises(MissingWeightsError, match="vgg16-397923af.pth"):
         load_backbone("vgg16")
 
@@ -44,6 +47,18 @@ def test_preprocess_keeps_aspect_no_crop():
     assert x.shape == (3, 90, 224)
     assert scaled_size(1, 1, 224) == (224, 224)
     assert scaled_size(5000, 10, 224) == (224, 32)
+
+
+def test_draft_box_follows_the_photos_aspect():
+    # a 4608x1976 panorama: with the long side at 2x224 the short side may go down to 192,
+    # so Pillow's draft can take 1/8 (576x247) instead of 1/4 (a square box would force 1/4)
+    assert draft_box(224, 4608, 1976) == (448, 192)
+    assert draft_box(224) == (448, 448)
+    jpeg = __import__("io").BytesIO()
+    Image.new("RGB", (4608, 1976), (90, 120, 200)).save(jpeg, "JPEG")
+    im = Image.open(jpeg)
+    im.draft("RGB", draft_box(224, *im.size))
+    assert im.size == (576, 247)
 
 
 def _modes():

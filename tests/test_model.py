@@ -1,7 +1,6 @@
 """Fitted model: small libraries (1, 2, 10 photos), PCA, persistence, refusal to mix models."""
 import numpy as np
 import pytest
-import torch
 
 from sba_desktop.engine.sba import (MIN_PCA_PHOTOS, DescriptorModel, DescriptorSpec, ModelMismatchError,
                                     ReductionSpec, average_query_expansion)
@@ -9,7 +8,7 @@ from tests.test_sba_math import random_maps
 
 
 def fit(n, dims=64, seed=0, **spec):
-    maps = [torch.from_numpy(m) for m in random_maps(n, c=40, seed=seed)]
+    maps = list(random_maps(n, c=40, seed=seed))
     return maps, DescriptorModel.fit(maps, "t", "t@v", 224, DescriptorSpec("sba", 25, **spec), ReductionSpec(dims))
 
 
@@ -27,7 +26,7 @@ def test_works_from_the_first_photo(n):
 
 def test_single_photo_picks_detectors_by_mean_response():
     maps, model = fit(1)
-    means = maps[0].sum(dim=(1, 2)).numpy()
+    means = maps[0].sum(axis=(1, 2))
     assert set(model.detectors) == set(np.argsort(-means)[:25])
 
 
@@ -64,7 +63,7 @@ def test_refuses_vectors_of_another_model():
 
 
 def test_whitening_option_scales_components():
-    maps = [torch.from_numpy(m) for m in random_maps(60, c=40)]
+    maps = list(random_maps(60, c=40))
     w = DescriptorModel.fit(maps, "t", "t@v", 224, DescriptorSpec("sba", 10), ReductionSpec(20, whiten=1.0))
     assert w.kind == "pca-whiten" and w.scales is not None
     x = w.encode_maps(maps)

@@ -1,15 +1,26 @@
-"""Photo -> feature map -> vector: the backbone and a fitted model put together."""
+"""Photo -> feature map -> vector: a backbone (onnxruntime or the torch reference) and a fitted model."""
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
-import torch
 from PIL import Image
 
-from .backbones import Backbone
 from .imaging import to_rgb
 from .sba import DescriptorModel, ModelMismatchError
 
 Region = tuple[int, int, int, int]  # x, y, width, height in the photo's own pixels
+
+
+class FeatureExtractor(Protocol):
+    """What runtime.OnnxBackbone and backbones.Backbone (torch) both offer."""
+    name: str
+    version: str
+    channels: int
+
+    def preprocess(self, rgb: Image.Image, long_side: int | None) -> np.ndarray: ...
+
+    def forward(self, batch: np.ndarray) -> np.ndarray: ...
 
 
 def crop_region(rgb: Image.Image, region: Region | None) -> Image.Image:
@@ -27,16 +38,17 @@ def crop_region(rgb: Image.Image, region: Region | None) -> Image.Image:
 class Encoder:
     """Encodes photos with one backbone at one image size."""
 
-    def __init__(self, backbone: Backbone, image_size: int):
+    def __init__(self, backbone: FeatureExtractor, image_size: int):
         self.backbone = backbone
         self.image_size = image_size
 
     def feature_map(self, image: Image.Image, region: Region | None = None,
-                    rgb_ready: bool = False) -> torch.Tensor:
+                    rgb_ready: bool = False) -> np.ndarray:
+        """CxHxW float32 map of one photo (or of a rectangle of it)."""
         rgb = image if rgb_ready else to_rgb(image)
         rgb = crop_region(rgb, region)
         x = self.backbone.preprocess(rgb, self.image_size)
-        return self.backbone.feature_map(x[None])[0]
+        return self.backbone.forward(x[None])[0]
 
     def encode(self, model: DescriptorModel, image: Image.Image,
                region: Region | None = None) -> np.ndarray:

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 from PIL import Image
 
-from .backbones import DEFAULT_BACKBONE, load_backbone
+from .registry import DEFAULT_BACKBONE
 from .classifier import DEFAULT_K, MNClassifier
 from .encoder import Encoder
 from .imaging import draft_box
@@ -40,6 +39,7 @@ class EvalOptions:
     k: int = DEFAULT_K
     folds: int = 5
     sweep: bool = False
+    runtime: str = "onnx"       # "onnx" (the product) or "torch" (the reference)
 
 
 @dataclass
@@ -74,16 +74,29 @@ class PhotoSet:
 
 
 def extract_maps(paths: list[Path], encoder: Encoder,
-                 progress: Callable[[int, int], None] | None = None) -> list[torch.Tensor]:
+                 progress: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
     maps = []
     for i, p in enumerate(paths):
         with Image.open(p) as im:
             if im.format == "JPEG" and im.mode in ("RGB", "L", "CMYK", "YCbCr"):
-                im.draft(im.mode, draft_box(encoder.image_size))  # as the library decodes
-            maps.append(encoder.feature_map(im).to(torch.float32))
+                im.draft(im.mode, draft_box(encoder.image_size, *im.size))  # as the library decodes
+            maps.append(encoder.feature_map(im))
         if progress:
             progress(i + 1, len(paths))
     return maps
+
+
+def load_extractor(backbone: str, runtime: str = "onnx"):
+    """The product's onnxruntime network, or the torch reference it is checked against."""
+    if runtime == "torch":
+        from .backbones import load_backbone
+
+        return load_backbone(backbone)
+    if runtime != "onnx":
+        raise ValueError(f"unknown runtime '{runtime}' (onnx or torch)")
+    from .runtime import load_runtime
+
+    return load_runtime(backbone)
 
 
 @dataclass
@@ -149,7 +162,7 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
         raise ValueError(f"{root}: groundtruth.json has no 'groups' for retrieval")
     if task == "classification" and ps.labels is None:
         raise ValueError(f"{root}: groundtruth.json has no 'labels' for classification")
-    bb = load_backbone(opt.backbone)
+    bb = load_extractor(opt.backbone, opt.runtime)
     enc = Encoder(bb, opt.image_size)
     maps = extract_maps([ps.root / "images" / n for n in ps.names], enc, progress)
     other = None
@@ -173,7 +186,7 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
             mn, nn1 = cross_validated_accuracy(x, ps.labels, opt.k, opt.folds)
             results.append({**base, "classifier": "mn", "accuracy": round(mn, 4)})
             results.append({**base, "classifier": "1nn", "accuracy": round(nn1, 4)})
-    return {"task": task, "backbone": bb.name, "image_size": opt.image_size,
+    return {"task": task, "backbone": bb.name, "runtime": bb.runtime, "image_size": opt.image_size,
             "photos": len(ps.names), "set": str(ps.root), "results": results}
 
 

@@ -2,24 +2,25 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+from PIL import Image
 
 from .sba import DescriptorModel
 
 
-def detector_heatmaps(f: torch.Tensor, detectors: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def detector_heatmaps(f: np.ndarray, detectors: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(N, height, width) float32 arrays in [0, 1], one per detector.
 
     f: CxHxW feature map; size: (width, height) of the photo as shown. Each map
     is scaled by its own maximum (a detector that does not fire stays all zero).
     """
     width, height = size
-    v = f.float().index_select(0, torch.as_tensor(detectors, dtype=torch.long))[None]
-    up = F.interpolate(v, size=(height, width), mode="bilinear", align_corners=False)[0]
-    up = up.clamp(min=0)
-    peak = up.flatten(1).amax(dim=1).clamp(min=1e-12)[:, None, None]
-    return (up / peak).clamp(0, 1).numpy().astype(np.float32)
+    v = np.take(np.asarray(f, np.float32), np.asarray(detectors, np.int64), axis=0)
+    # bilinear on pixel centres (Pillow's "F" images are float32 and keep the values)
+    up = np.stack([np.asarray(Image.fromarray(m, "F").resize((width, height), Image.Resampling.BILINEAR))
+                   for m in v]) if len(v) else np.zeros((0, height, width), np.float32)
+    up = np.maximum(up, 0)
+    peak = np.maximum(up.reshape(len(up), -1).max(axis=1, initial=0), 1e-12)[:, None, None]
+    return np.clip(up / peak, 0, 1).astype(np.float32)
 
 
 def combined_heatmap(maps: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -30,7 +31,7 @@ def combined_heatmap(maps: np.ndarray, weights: np.ndarray | None = None) -> np.
     return (out / peak).astype(np.float32) if peak > 0 else out.astype(np.float32)
 
 
-def ranked_contributions(model: DescriptorModel, fa: torch.Tensor, fb: torch.Tensor) -> list[tuple[int, int, float]]:
+def ranked_contributions(model: DescriptorModel, fa: np.ndarray, fb: np.ndarray) -> list[tuple[int, int, float]]:
     """[(position in detector list, channel index, contribution)] largest first."""
     c = model.detector_contributions(fa, fb)
     order = np.argsort(-c, kind="stable")

@@ -67,8 +67,27 @@ def resize_long_side(img: Image.Image, long_side: int) -> Image.Image:
     return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
 
 
-def draft_box(long_side: int) -> tuple[int, int]:
-    """Size asked of JPEG draft mode: the decoder may shrink by 1/2, 1/4, 1/8 while both sides stay
-    at least twice `long_side`. Measured on paris-dev: asking for 1x (a 640 px photo decoded at
-    320 px) cost 0.3 mAP, so large photos are shrunk in the decoder only down to 2x."""
-    return 2 * long_side, 2 * long_side
+def draft_box(long_side: int, width: int | None = None, height: int | None = None) -> tuple[int, int]:
+    """Size asked of JPEG draft mode: the decoder may shrink by 1/2, 1/4, 1/8 while the long side
+    stays at least twice `long_side`. Measured on paris-dev: asking for 1x (a 640 px photo decoded
+    at 320 px) cost 0.3 mAP, so large photos are shrunk in the decoder only down to 2x.
+
+    Asked with the photo's own aspect ratio (width, height): a square box would let the short side
+    of a panorama decide, and a 4608x1976 photo would decode at 1/4 where 1/8 still gives 2x."""
+    target = 2 * long_side
+    if not width or not height:
+        return target, target
+    scale = target / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def to_input(rgb: Image.Image, long_side: int | None, mean: tuple[float, ...],
+             std: tuple[float, ...]) -> np.ndarray:
+    """RGB Pillow image -> normalised 3xHxW float32 array, long side scaled (no crop)."""
+    if long_side:
+        rgb = resize_long_side(rgb, long_side)
+    arr = np.asarray(rgb, dtype=np.uint8)
+    scale = np.asarray(std, np.float32) * 255.0
+    # (x/255 - mean)/std == x * 1/(255 std) - mean/std, in one pass per channel
+    x = arr.astype(np.float32) * (1.0 / scale) - np.asarray(mean, np.float32) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))

@@ -1,43 +1,43 @@
-"""Aggregations of one CxHxW feature map into vectors (torch, float32).
+"""Aggregations of CxHxW feature maps into vectors (numpy, float32; no torch).
 
 SBA (semantic-based aggregation) and the classic comparisons SPoC, MAC, GeM
-and CroW, all computed from the same map. Each function takes a single map
-f of shape (C, H, W), non-negative, and returns unnormalised vectors; the
-callers L2-normalise.
+and CroW, all computed from the same map. Each function takes a map f of shape
+(C, H, W), non-negative; `sba_regions` also takes a batch (B, C, H, W) of maps
+of one shape. They return unnormalised vectors; the callers L2-normalise.
 """
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 _EPS = 1e-12
 
 
-def spoc(f: torch.Tensor) -> torch.Tensor:
-    """Sum pooling (C,)."""
-    return f.sum(dim=(1, 2))
+def spoc(f: np.ndarray) -> np.ndarray:
+    """Sum pooling (C,) - or (B, C) for a batch."""
+    return f.sum(axis=(-2, -1), dtype=np.float32)
 
 
-def mac(f: torch.Tensor) -> torch.Tensor:
+def mac(f: np.ndarray) -> np.ndarray:
     """Max pooling (C,)."""
-    return f.amax(dim=(1, 2))
+    return f.max(axis=(-2, -1))
 
 
-def gem(f: torch.Tensor, p: float = 3.0) -> torch.Tensor:
+def gem(f: np.ndarray, p: float = 3.0) -> np.ndarray:
     """Generalised-mean pooling (C,), p=3 as in Radenovic et al."""
-    return f.clamp(min=1e-6).pow(p).mean(dim=(1, 2)).pow(1.0 / p)
+    return np.power(np.power(np.maximum(f, 1e-6), p).mean(axis=(-2, -1)), 1.0 / p).astype(np.float32)
 
 
-def crow(f: torch.Tensor, a: float = 2.0, b: float = 2.0) -> torch.Tensor:
+def crow(f: np.ndarray, a: float = 2.0, b: float = 2.0) -> np.ndarray:
     """Cross-dimensional weighting (Kalantidis et al. 2016): spatial x channel weights."""
-    s = f.sum(dim=0)
-    norm = s.pow(a).sum().pow(1.0 / a)
-    s = (s / norm.clamp(min=_EPS)).pow(1.0 / b)
+    s = f.sum(axis=0)
+    norm = np.power(np.power(s, a).sum(), 1.0 / a)
+    s = np.power(s / max(norm, _EPS), 1.0 / b)
     c, h, w = f.shape
-    nonzero = (f > 0).float().sum(dim=(1, 2)) / float(h * w)
+    nonzero = (f > 0).sum(axis=(1, 2)) / float(h * w)
     total = nonzero.sum()
-    omega = torch.where(nonzero > 0, torch.log(total / (nonzero + _EPS)), torch.zeros_like(nonzero))
-    return omega * (f * s).sum(dim=(1, 2))
+    with np.errstate(divide="ignore"):
+        omega = np.where(nonzero > 0, np.log(total / (nonzero + _EPS)), 0.0)
+    return (omega * (f * s).sum(axis=(1, 2))).astype(np.float32)
 
 
 def select_detectors(sum_pooled: np.ndarray, n_detectors: int) -> np.ndarray:
@@ -55,40 +55,40 @@ def select_detectors(sum_pooled: np.ndarray, n_detectors: int) -> np.ndarray:
     return np.sort(top).astype(np.int64)
 
 
-def region_weights(f: torch.Tensor, detectors: torch.Tensor, beta: float = 2.0) -> torch.Tensor:
-    """Soft region proposals: w_n = (v_n / ||v_n||_2)^(1/beta), shape (N, H*W).
+def region_weights(f: np.ndarray, detectors: np.ndarray, beta: float = 2.0) -> np.ndarray:
+    """Soft region proposals: w_n = (v_n / ||v_n||_2)^(1/beta), shape (N, H*W) or (B, N, H*W).
 
     beta=2 is the paper (alpha=2, beta=2). A zero map gives zero weights, never NaN.
     """
-    v = f.index_select(0, detectors).flatten(1)
-    norm = v.norm(dim=1, keepdim=True)
-    v = v / norm.clamp(min=_EPS)
-    if beta != 1.0:
-        v = v.pow(1.0 / beta)
-    return v
+    v = np.take(f, detectors, axis=-3)
+    v = v.reshape(*v.shape[:-2], -1).astype(np.float32)
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    v = v / np.maximum(norm, _EPS)
+    if beta == 2.0:
+        return np.sqrt(v)
+    return v if beta == 1.0 else np.power(v, 1.0 / beta)
 
 
-def sba_regions(f: torch.Tensor, detectors: torch.Tensor, beta: float = 2.0,
-                region_pool: str = "sum", p: float = 3.0) -> torch.Tensor:
-    """Regional vectors psi_n (N, C): each detector's soft region pools the map.
+def sba_regions(f: np.ndarray, detectors: np.ndarray, beta: float = 2.0,
+                region_pool: str = "sum", p: float = 3.0) -> np.ndarray:
+    """Regional vectors psi_n (N, C) - or (B, N, C) for a batch: each detector's soft region pools the map.
 
     region_pool="sum" is the paper: psi_n = sum_xy w_n(x,y) f(:,x,y), one
     matrix product (N x HW)(HW x C). "gem" is a weighted generalised mean in
     each region: (sum w f^p / sum w)^(1/p).
     """
     w = region_weights(f, detectors, beta)
-    x = f.flatten(1).t()  # (HW, C)
+    x = f.reshape(*f.shape[:-2], -1).astype(np.float32, copy=False)
+    x = np.swapaxes(x, -1, -2)  # (..., HW, C)
     if region_pool == "sum":
         return w @ x
     if region_pool == "gem":
-        mass = w.sum(dim=1, keepdim=True).clamp(min=_EPS)
-        return ((w @ x.clamp(min=1e-6).pow(p)) / mass).pow(1.0 / p)
+        mass = np.maximum(w.sum(axis=-1, keepdims=True), _EPS)
+        return np.power((w @ np.power(np.maximum(x, 1e-6), p)) / mass, 1.0 / p)
     raise ValueError(f"unknown region pooling '{region_pool}'")
 
 
-def l2n(x: torch.Tensor | np.ndarray, axis: int = -1):
+def l2n(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """L2-normalise along `axis`; zero vectors stay zero."""
-    if isinstance(x, torch.Tensor):
-        return x / x.norm(dim=axis, keepdim=True).clamp(min=_EPS)
     n = np.linalg.norm(x, axis=axis, keepdims=True)
     return x / np.maximum(n, _EPS)

@@ -24,10 +24,9 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
-import torch
 
 from . import pooling
 
@@ -79,7 +78,6 @@ class DescriptorModel:
     scales: np.ndarray | None = None        # (k,) divisors applied after projection
     projection_seed: int | None = None      # bootstrap random projection
     _proj_cache: np.ndarray | None = field(default=None, repr=False, compare=False)
-    _torch_cache: tuple | None = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------------ identity
     @property
@@ -121,11 +119,11 @@ class DescriptorModel:
 
     # ------------------------------------------------------------------ fitting
     @classmethod
-    def fit(cls, maps: Sequence[torch.Tensor], backbone: str, backbone_version: str,
+    def fit(cls, maps: Sequence[np.ndarray], backbone: str, backbone_version: str,
             image_size: int, spec: DescriptorSpec = DescriptorSpec(),
             reduction: ReductionSpec = ReductionSpec(),
-            reduction_maps: Sequence[torch.Tensor] | None = None) -> "DescriptorModel":
-        """Fit detectors and reduction on feature maps (CxHxW each).
+            reduction_maps: Sequence[np.ndarray] | None = None) -> "DescriptorModel":
+        """Fit detectors and reduction on feature maps (CxHxW each, any float dtype).
 
         `reduction_maps`, when given, are the photos the PCA is learned on
         (e.g. an independent set for whitening); otherwise `maps`.
@@ -136,48 +134,61 @@ class DescriptorModel:
         model = cls(backbone, backbone_version, image_size, spec, reduction,
                     channels=channels, fitted_on=len(maps))
         if spec.method == "sba":
-            g = np.stack([pooling.spoc(f.float()).numpy() for f in maps])
+            g = np.stack([pooling.spoc(np.asarray(f, np.float32)) for f in maps])
             model.detectors = pooling.select_detectors(g, spec.n_detectors)
         if reduction.dims is None:
             return model
         pca_maps = maps if reduction_maps is None else reduction_maps
         if len(pca_maps) >= MIN_PCA_PHOTOS:
-            raw = np.stack([model.raw_vector(f) for f in pca_maps])
-            model._fit_pca(raw)
+            model._fit_pca(model.raw_vectors_of(pca_maps))
         elif model.raw_dims > reduction.dims:
             model.projection_seed = 20240611
         return model
 
     def _fit_pca(self, raw: np.ndarray) -> None:
+        """PCA by the Gram-matrix trick (n photos << D dims): the n x n matrix is decomposed.
+
+        Works in place on `raw` (float32, n x D) so the fit holds that matrix and little more:
+        1,000 photos x 32,000 dims is 128 MB."""
         red = self.reduction
-        x = raw.astype(np.float64)
-        self.mean = x.mean(axis=0)
-        xc = x - self.mean
-        # Gram-matrix trick: n photos << D dims, so decompose the n x n matrix.
-        gram = xc @ xc.T
+        n = len(raw)
+        mean = raw.mean(axis=0, dtype=np.float64).astype(np.float32)
+        raw -= mean
+        gram = (raw @ raw.T).astype(np.float64)
         evals, evecs = np.linalg.eigh(gram)
         order = np.argsort(evals)[::-1]
         evals, evecs = np.clip(evals[order], 0, None), evecs[:, order]
-        k = int(min(red.dims, len(x) - 1, np.count_nonzero(evals > 1e-10 * max(evals[0], 1e-30))))
+        k = int(min(red.dims, n - 1, np.count_nonzero(evals > 1e-10 * max(evals[0], 1e-30))))
         k = max(k, 1)
-        comps = (xc.T @ evecs[:, :k]) / np.sqrt(evals[:k])[None, :]
-        self.components = comps.T.astype(np.float32)
-        var = evals[:k] / len(x)
+        basis = (evecs[:, :k] / np.sqrt(evals[:k])[None, :]).astype(np.float32)
+        self.components = np.ascontiguousarray((raw.T @ basis).T)
+        var = evals[:k] / n
         if red.whiten > 0:
             self.scales = ((var + red.shrink * var.mean()) ** (red.whiten / 2)).astype(np.float32)
-        self.mean = self.mean.astype(np.float32)
+        self.mean = mean
 
     # ------------------------------------------------------------------ encoding
-    def raw_vector(self, f: torch.Tensor) -> np.ndarray:
-        """L2-normalised descriptor before reduction (float32)."""
-        f = f.float()
+    def raw_vectors(self, batch: np.ndarray) -> np.ndarray:
+        """L2-normalised descriptors before reduction of a batch (B, C, H, W) -> (B, D) float32."""
+        f = np.asarray(batch, np.float32)
         m = self.spec.method
         if m == "sba":
-            det = torch.from_numpy(self.detectors)
-            v = pooling.sba_regions(f, det, self.spec.beta, self.spec.region_pool).flatten()
+            v = pooling.sba_regions(f, self.detectors, self.spec.beta, self.spec.region_pool)
+            v = v.reshape(len(f), -1)
         else:
-            v = getattr(pooling, m)(f)
-        return pooling.l2n(v).numpy().astype(np.float32)
+            v = np.stack([getattr(pooling, m)(x) for x in f])
+        return pooling.l2n(v).astype(np.float32, copy=False)
+
+    def raw_vector(self, f: np.ndarray) -> np.ndarray:
+        """One map's (C, H, W) raw descriptor (D,)."""
+        return self.raw_vectors(np.asarray(f)[None])[0]
+
+    def raw_vectors_of(self, maps: Sequence[np.ndarray], batch: int = 64) -> np.ndarray:
+        """Raw descriptors of maps of any shapes, in order, into one (n, D) float32 matrix."""
+        out = np.empty((len(maps), self.raw_dims), np.float32)
+        for idx in _same_shape_runs(maps, batch):
+            out[idx] = self.raw_vectors(np.stack([np.asarray(maps[i], np.float32) for i in idx]))
+        return out
 
     def _projection(self) -> np.ndarray:
         if self._proj_cache is None:
@@ -188,61 +199,36 @@ class DescriptorModel:
         return self._proj_cache
 
     def reduce(self, raw: np.ndarray) -> np.ndarray:
-        """Raw descriptor(s) -> final L2-normalised vector(s), float32."""
-        x = np.atleast_2d(raw).astype(np.float32)
+        """Raw descriptor(s) -> final L2-normalised vector(s), float32. A batch (B, D) reads the
+        PCA basis once (per photo the product is memory-bound: 32,000 x 512 floats = 65 MB)."""
+        x = np.atleast_2d(raw).astype(np.float32, copy=False)
         if self.components is not None:
             x = (x - self.mean) @ self.components.T
             if self.scales is not None:
                 x = x / self.scales
         elif self.projection_seed is not None:
             x = x @ self._projection()
-        out = pooling.l2n(x).astype(np.float32)
+        out = pooling.l2n(x).astype(np.float32, copy=False)
         return out[0] if np.ndim(raw) == 1 else out
 
-    def _torch_reduction(self) -> tuple:
-        if self._torch_cache is None:
-            self._torch_cache = (torch.from_numpy(self.detectors),
-                                 None if self.mean is None else torch.from_numpy(self.mean),
-                                 None if self.components is None else torch.from_numpy(
-                                     np.ascontiguousarray(self.components.T)),
-                                 None if self.scales is None else torch.from_numpy(self.scales))
-        return self._torch_cache
+    def encode_batch(self, batch: np.ndarray) -> np.ndarray:
+        """Final vectors of a batch of maps of one shape (B, C, H, W) -> (B, dims)."""
+        return self.reduce(self.raw_vectors(batch))
 
-    def raw_torch(self, f: torch.Tensor) -> torch.Tensor:
-        """raw_vector in torch (for the indexing pipeline: no numpy between forwards)."""
-        if self.spec.method != "sba":
-            return torch.from_numpy(self.raw_vector(f))
-        det = self._torch_reduction()[0]
-        with torch.inference_mode():
-            return pooling.l2n(pooling.sba_regions(f.float(), det, self.spec.beta, self.spec.region_pool).flatten())
-
-    def reduce_torch(self, raw: torch.Tensor) -> np.ndarray:
-        """Reduce a batch (B, D) at once: one matrix product reads the PCA basis once per batch
-        (per photo it is memory-bound: 32,000 x 512 floats = 65 MB)."""
-        _, mean, comps_t, scales = self._torch_reduction()
-        if comps_t is None:
-            return self.reduce(raw.numpy())
-        with torch.inference_mode():
-            x = (raw - mean) @ comps_t
-            if scales is not None:
-                x = x / scales
-            return pooling.l2n(x).numpy().astype(np.float32, copy=False)
-
-    def encode_map(self, f: torch.Tensor) -> np.ndarray:
+    def encode_map(self, f: np.ndarray) -> np.ndarray:
         """One photo's final vector."""
-        return self.reduce_torch(self.raw_torch(f)[None])[0]
+        return self.encode_batch(np.asarray(f)[None])[0]
 
-    def encode_maps(self, maps: Iterable[torch.Tensor], batch: int = 64) -> np.ndarray:
-        maps = list(maps)
-        if not maps:
+    def encode_maps(self, maps: Sequence[np.ndarray], batch: int = 64) -> np.ndarray:
+        if len(maps) == 0:
             return np.zeros((0, self.dims), np.float32)
-        out = []
-        for i in range(0, len(maps), batch):
-            out.append(self.reduce_torch(torch.stack([self.raw_torch(f) for f in maps[i:i + batch]])))
-        return np.concatenate(out)
+        out = np.empty((len(maps), self.dims), np.float32)
+        for idx in _same_shape_runs(maps, batch):
+            out[idx] = self.encode_batch(np.stack([np.asarray(maps[i], np.float32) for i in idx]))
+        return out
 
     # ------------------------------------------------------------------ explanation
-    def detector_contributions(self, fa: torch.Tensor, fb: torch.Tensor) -> np.ndarray:
+    def detector_contributions(self, fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
         """Each detector's share of the similarity of two photos, shape (N,).
 
         Computed in the raw SBA space, centred by the fitted PCA mean when there
@@ -316,3 +302,11 @@ def average_query_expansion(query: np.ndarray, neighbours: np.ndarray) -> np.nda
     """q' = L2(q + sum of the top results' vectors) (average query expansion)."""
     q = np.asarray(query, np.float32) + np.asarray(neighbours, np.float32).reshape(-1, len(query)).sum(0)
     return pooling.l2n(q).astype(np.float32)
+
+
+def _same_shape_runs(maps: Sequence[np.ndarray], batch: int) -> list[list[int]]:
+    """Indices of `maps` grouped by shape, in chunks of at most `batch` (maps of one shape stack)."""
+    by_shape: dict[tuple, list[int]] = {}
+    for i, f in enumerate(maps):
+        by_shape.setdefault(tuple(f.shape), []).append(i)
+    return [idx[j:j + batch] for idx in by_shape.values() for j in range(0, len(idx), batch)]

@@ -94,7 +94,7 @@ def decode(path: str, target_long_side: int | None = None) -> DecodedPhoto:
     """Open, check and decode a photo into oriented RGB.
 
     With `target_long_side`, JPEGs are decoded in draft mode at the smallest
-    DCT scale whose both sides stay at least that size (see draft_box).
+    DCT scale whose long side stays at least twice that size (see draft_box).
     """
     try:
         head = read_head(path)
@@ -124,7 +124,7 @@ def decode(path: str, target_long_side: int | None = None) -> DecodedPhoto:
                     raise DecodeError("image has no pixels")
                 orientation = im.getexif().get(0x0112, 1) if fmt in ("jpeg", "tiff", "webp", "png") else 1
                 if fmt == "jpeg" and target_long_side and im.mode in ("RGB", "L", "CMYK", "YCbCr"):
-                    im.draft(im.mode, draft_box(target_long_side))
+                    im.draft(im.mode, draft_box(target_long_side, w, h))
                 im.seek(0)  # GIF / multi-page TIFF: first frame
                 im.load()
                 rgb = to_rgb(im)

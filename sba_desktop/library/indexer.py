@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
-import torch
+from threadpoolctl import threadpool_limits
 
-from ..engine.backbones import load_backbone
+from ..engine.runtime import load_runtime
 from ..engine.sba import DescriptorModel, DescriptorSpec, ReductionSpec
 from .decode import DecodeError, decode, fingerprint
 from .discover import walk_photos
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 FIT_SAMPLE = 1000          # photos the detectors and PCA are learned on
 AUTO_REFIT_LIMIT = 256     # while the model was fitted on fewer photos, it is refitted as the library doubles
 BATCH = 64                 # photos per catalog transaction
+FORWARD_BATCH = 8          # photos of one shape per inference run (sba bench --batch-sweep)
+MAX_BUFFERED = 32          # decoded photos waiting for a full batch, at most (memory bound)
 INDEX_SAVE_SECONDS = 30.0
 
 
@@ -181,35 +183,40 @@ class IndexJob:
         s = self.lib.settings()
         sample = usable if len(usable) <= self.fit_sample else sorted(
             random.Random(0).sample(usable, self.fit_sample))
-        backbone = load_backbone(s.backbone)
-        maps: list[torch.Tensor] = []
+        backbone = load_runtime(s.backbone)
+        maps: list[np.ndarray] = []
         kept: list[tuple[int, int, int]] = []
         skipped: list[tuple[int, str]] = []
-        for i, (pid, item) in enumerate(self._decoded(sample, s.image_size, backbone)):
+        n = 0
+        for batch, bad in self._forward_batches(sample, s.image_size, backbone):
             self._checkpoint()
-            if isinstance(item, str):
-                skipped.append((pid, item))
-                continue
-            x, w, h, path = item
-            maps.append(backbone.feature_map(x[None])[0].to(torch.float16))
-            kept.append((pid, w, h))
-            self.progress(Progress("fitting", i + 1, len(sample), path))
+            skipped += bad
+            if batch:
+                fmaps = backbone.forward(np.stack([x for _, x, *_ in batch]))
+                maps += list(fmaps.astype(np.float16))  # half the memory; maps are in [0, 6]
+                kept += [(pid, w, h) for pid, _, w, h, _ in batch]
+            n += len(batch) + len(bad)
+            self.progress(Progress("fitting", n, len(sample), batch[-1][4] if batch else ""))
         if skipped:
             cat.store_results([], skipped, "")
         if not maps:
             return
-        maps32 = [m.float() for m in maps]
-        model = DescriptorModel.fit(maps32, backbone.name, backbone.version, s.image_size,
+        model = DescriptorModel.fit(maps, backbone.name, backbone.version, s.image_size,
                                     DescriptorSpec("sba", s.n_detectors), ReductionSpec(s.dims))
         self.lib.set_model(model)
         self.report.fitted = True
-        vecs = model.encode_maps(maps32)
-        self._store([(pid, v, w, h) for (pid, w, h), v in zip(kept, vecs)], [])
+        vecs = model.encode_maps(maps)
+        del maps
+        self._store([(pid, v, w, h) for (pid, w, h), v in zip(kept, vecs)], [], reduced=True)
         self.report.encoded += len(kept)
 
     # ------------------------------------------------------------------ encoding
     def _decoded(self, ids: list[int], image_size: int, backbone) -> Iterator[tuple[int, object]]:
-        """Decode + preprocess in worker threads, in order, a bounded window ahead."""
+        """Decode + preprocess in worker threads, a bounded window ahead, in order.
+
+        Pillow and numpy release the GIL while decoding and resizing, so threads overlap with
+        the inference (measured against processes in sba bench). A file that makes its worker
+        fail costs that file (skipped with the reason), never the job."""
         paths = self.lib.catalog.paths(ids)
 
         def work(pid: int):
@@ -222,7 +229,7 @@ class IndexJob:
                 return pid, (x, photo.width, photo.height, path)
             except DecodeError as exc:
                 return pid, str(exc)
-            except Exception as exc:  # never let one photo stop the job
+            except BaseException as exc:  # never let one photo stop the job (MemoryError included)
                 log.exception("unexpected error decoding %s", path)
                 return pid, f"unexpected error: {exc.__class__.__name__}: {exc}"
 
@@ -231,21 +238,52 @@ class IndexJob:
             it = iter(ids)
             for pid in it:
                 window.append(pool.submit(work, pid))
-                if len(window) >= self.workers * 4:
+                if len(window) >= self.workers * 8:
                     break
-            while window:
-                yield window.popleft().result()
-                nxt = next(it, None)
-                if nxt is not None:
-                    window.append(pool.submit(work, nxt))
+            try:
+                while window:
+                    yield window.popleft().result()
+                    nxt = next(it, None)
+                    if nxt is not None:
+                        window.append(pool.submit(work, nxt))
+            finally:
+                for f in window:
+                    f.cancel()
 
-    def _store(self, indexed: list, skipped: list) -> None:
-        """Store a batch; raw descriptors (torch) are reduced here, all at once."""
+    def _forward_batches(self, ids: list[int], image_size: int, backbone
+                         ) -> Iterator[tuple[list[tuple], list[tuple[int, str]]]]:
+        """Decoded photos grouped by their resized shape into batches of FORWARD_BATCH.
+
+        A library has a handful of aspect ratios, so most batches fill; a shape that waits
+        too long (more than MAX_BUFFERED photos held) and the rest at the end go as partial
+        batches. Yields (batch of (pid, x, w, h, path), skipped [(pid, reason)])."""
+        buckets: dict[tuple, list[tuple]] = {}
+        held = 0
+        for pid, item in self._decoded(ids, image_size, backbone):
+            if isinstance(item, str):
+                yield [], [(pid, item)]
+                continue
+            x, w, h, path = item
+            bucket = buckets.setdefault(x.shape, [])
+            bucket.append((pid, x, w, h, path))
+            held += 1
+            if len(bucket) >= FORWARD_BATCH:
+                held -= len(bucket)
+                yield buckets.pop(x.shape), []
+            elif held > MAX_BUFFERED:
+                fullest = max(buckets, key=lambda k: len(buckets[k]))
+                held -= len(buckets[fullest])
+                yield buckets.pop(fullest), []
+        for bucket in buckets.values():
+            yield bucket, []
+
+    def _store(self, indexed: list, skipped: list, reduced: bool = False) -> None:
+        """Store a batch; raw descriptors are reduced here, all at once (one read of the PCA basis)."""
         model = self.lib.model
         assert model is not None
-        if indexed and isinstance(indexed[0][1], torch.Tensor):
-            reduced = model.reduce_torch(torch.stack([r for _, r, *_ in indexed]))
-            indexed = [(pid, v, w, h) for (pid, _, w, h), v in zip(indexed, reduced)]
+        if indexed and not reduced:
+            vecs = model.reduce(np.stack([r for _, r, *_ in indexed]))
+            indexed = [(pid, v, w, h) for (pid, _, w, h), v in zip(indexed, vecs)]
         self.lib.catalog.store_results(indexed, skipped, model.model_id)
         if indexed and self.lib.index is not None:
             self.lib.index.add(np.array([i for i, *_ in indexed], np.int64),
@@ -258,35 +296,39 @@ class IndexJob:
         pending = self.lib.catalog.pending_ids()
         if not pending:
             return
-        backbone = load_backbone(model.backbone)
+        backbone = load_runtime(model.backbone)
         if backbone.version != model.backbone_version:
             raise RuntimeError(f"backbone weights changed ({backbone.version} vs {model.backbone_version}): rebuild")
         indexed, skipped = [], []
         last_save = time.monotonic()
         times: deque = deque(maxlen=50)
         t_prev = time.perf_counter()
+        n = 0
+        # numpy's BLAS pool would fight the inference pool for the same cores (measured 1.6x
+        # slower forwards on 2 cores): the aggregation between forwards runs on one thread.
         try:
-            for n, (pid, item) in enumerate(self._decoded(pending, model.image_size, backbone), 1):
-                self._checkpoint()
-                if isinstance(item, str):
-                    skipped.append((pid, item))
-                    path = ""
-                else:
-                    x, w, h, path = item
-                    f = backbone.feature_map(x[None])[0]
-                    indexed.append((pid, model.raw_torch(f), w, h))
-                now = time.perf_counter()
-                times.append(now - t_prev)
-                t_prev = now
-                rate = len(times) / max(sum(times), 1e-9)
-                self.progress(Progress("encoding", n, len(pending), path, rate, (len(pending) - n) / rate))
-                if len(indexed) + len(skipped) >= BATCH:
-                    self._store(indexed, skipped)
-                    self.report.encoded += len(indexed)
-                    indexed, skipped = [], []
-                    if time.monotonic() - last_save > INDEX_SAVE_SECONDS:
-                        self.lib.save_index()
-                        last_save = time.monotonic()
+            with threadpool_limits(limits=1, user_api="blas"):
+                for batch, bad in self._forward_batches(pending, model.image_size, backbone):
+                    self._checkpoint()
+                    skipped += bad
+                    if batch:
+                        raw = model.raw_vectors(backbone.forward(np.stack([x for _, x, *_ in batch])))
+                        indexed += [(pid, r, w, h) for (pid, _, w, h, _), r in zip(batch, raw)]
+                    now = time.perf_counter()
+                    k = len(batch) + len(bad)
+                    times.append((k, now - t_prev))
+                    t_prev = now
+                    n += k
+                    rate = sum(c for c, _ in times) / max(sum(t for _, t in times), 1e-9)
+                    self.progress(Progress("encoding", n, len(pending), batch[-1][4] if batch else "",
+                                           rate, (len(pending) - n) / max(rate, 1e-9)))
+                    if len(indexed) + len(skipped) >= BATCH:
+                        self._store(indexed, skipped)
+                        self.report.encoded += len(indexed)
+                        indexed, skipped = [], []
+                        if time.monotonic() - last_save > INDEX_SAVE_SECONDS:
+                            self.lib.save_index()
+                            last_save = time.monotonic()
         finally:
             if indexed or skipped:
                 self._store(indexed, skipped)

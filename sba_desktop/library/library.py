@@ -162,17 +162,18 @@ class Library:
 
     # ------------------------------------------------------------------ search
     def encoder(self):
-        from ..engine.backbones import load_backbone
         from ..engine.encoder import Encoder
+        from ..engine.runtime import load_runtime
 
         if self.model is None:
             raise RuntimeError("the library has no photos indexed yet: add a folder and index it first")
-        return Encoder(load_backbone(self.model.backbone), self.model.image_size)
+        return Encoder(load_runtime(self.model.backbone), self.model.image_size)
 
     def encode_query(self, image_path: str, region: tuple[int, int, int, int] | None = None) -> np.ndarray:
         from .decode import decode
 
-        assert self.model is not None, "no model yet"
+        if self.model is None:
+            raise RuntimeError("the library has no photos indexed yet: add a folder and index it first")
         photo = decode(image_path, self.model.image_size)
         if region is not None and photo.rgb.width != photo.width:
             # draft mode decoded a reduced image: bring the region to its scale

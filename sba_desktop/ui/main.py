@@ -1,7 +1,7 @@
 """The main window of sba-desktop.
 
 Start-up stays light: the window appears after reading the catalog with
-sqlite3 only; torch and the model load in the background.
+sqlite3 only; the model and the network (onnxruntime) load in the background.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def _open_library(home):
 
     lib = Library.open(home)
     if lib.model is not None:
-        lib.encoder()  # imports torch and loads the backbone now, not at the first query
+        lib.encoder()  # loads the network now, not at the first query
     return lib
 
 
@@ -210,6 +210,14 @@ class MainWindow(QMainWindow):
         self.status_label.setText(f"{s['indexed']} photos indexed, {s['pending']} pending, "
                                   f"{s['skipped']} skipped · {s['model']}{dims}")
         self._fill_skipped()
+        if os.environ.get("SBA_DESKTOP_REPORT_STARTUP") == "idle":  # sba bench: memory once settled
+            QTimer.singleShot(2000, self._report_idle)
+
+    def _report_idle(self) -> None:
+        with open("/proc/self/status") as fh:
+            rss = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+        print(f"idle_rss_mb={rss / 1024:.1f} torch_loaded={'torch' in sys.modules}", flush=True)
+        QApplication.quit()
 
     def _fill_skipped(self) -> None:
         if self.lib is None:
@@ -525,7 +533,7 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         if self.lib is None:
             return
-        from ..engine.backbones import BACKBONES
+        from ..engine.registry import BACKBONES
         from .settings import SettingsDialog
 
         dlg = SettingsDialog(self.lib.settings(), list(BACKBONES), str(self.paths.data.parent), self)

@@ -1,0 +1,108 @@
+"""The product's inference: the backbone's trunk as an ONNX network in onnxruntime (no torch).
+
+`load_runtime(name)` finds a trusted export (model_store); when there is none and torch is
+installed, it exports one first (once, into the cache folder). Execution providers: CPU by
+default; CUDA, CoreML, DirectML or OpenVINO are used when the matching onnxruntime package is
+installed (onnxruntime-gpu, onnxruntime-directml, onnxruntime-openvino; CoreML ships in the macOS
+wheel). Only the CPU provider has been run on our machines. SBA_DESKTOP_PROVIDERS=CPU (or a
+comma list of provider names) overrides the choice.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+
+import numpy as np
+from PIL import Image
+
+from .imaging import to_input
+from .model_store import StoredNetwork, find, writable_dir
+from .registry import DEFAULT_BACKBONE, BackboneInfo, MissingWeightsError, backbone_info
+
+log = logging.getLogger(__name__)
+
+PROVIDERS_ENV = "SBA_DESKTOP_PROVIDERS"
+PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CoreMLExecutionProvider", "DmlExecutionProvider",
+                       "OpenVINOExecutionProvider", "CPUExecutionProvider")
+
+
+def choose_providers(available: list[str]) -> list[str]:
+    """Accelerators first when installed, the CPU always last as the fallback."""
+    env = os.environ.get(PROVIDERS_ENV)
+    if env:
+        wanted = [p if p.endswith("ExecutionProvider") else f"{p}ExecutionProvider"
+                  for p in (x.strip() for x in env.split(",")) if p]
+        chosen = [p for p in wanted if p in available]
+    else:
+        chosen = [p for p in PREFERRED_PROVIDERS if p in available]
+    return chosen + (["CPUExecutionProvider"] if "CPUExecutionProvider" not in chosen else [])
+
+
+class OnnxBackbone:
+    """Same interface as the torch reference (backbones.Backbone): preprocess + forward."""
+
+    runtime = "onnx"
+
+    def __init__(self, info: BackboneInfo, network: StoredNetwork, threads: int | None = None):
+        import onnxruntime as ort
+
+        self.info = info
+        self.name = info.name
+        self.version = info.version
+        self.channels = info.channels
+        self.network = network
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads or os.cpu_count() or 1
+        so.inter_op_num_threads = 1
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle inference threads must not spin: decoding runs beside them on the same cores.
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.providers = choose_providers(ort.get_available_providers())
+        self.session = ort.InferenceSession(str(network.onnx), so, providers=self.providers)
+        self._lock = threading.Lock()  # one run at a time: the session's own pool uses every core
+
+    def preprocess(self, rgb: Image.Image, long_side: int | None) -> np.ndarray:
+        """RGB Pillow image -> normalised 3xHxW float32 array, long side scaled (no crop)."""
+        return to_input(rgb, long_side, self.info.mean, self.info.std)
+
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        """Bx3xHxW -> BxCxhxw float32, non-negative (after the last ReLU)."""
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        with self._lock:
+            return self.session.run(None, {"image": x})[0]
+
+
+_cache: dict[tuple[str, str | None], OnnxBackbone] = {}
+_cache_lock = threading.Lock()
+
+
+def torch_available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def load_runtime(name: str = DEFAULT_BACKBONE, weights_path: str | None = None) -> OnnxBackbone:
+    """The product's backbone (once per process): a trusted ONNX export, exported first if needed."""
+    info = backbone_info(name)
+    key = (name, weights_path)
+    with _cache_lock:
+        if key not in _cache:
+            net, reasons, wsha = find(info, weights_path)
+            if net is None:
+                for r in reasons:
+                    log.warning("not using %s", r)
+                if wsha is None or not torch_available():
+                    why = "; ".join(reasons) or "no exported network found"
+                    raise MissingWeightsError(
+                        f"the {name} network is not available ({why}). It is built from the weight "
+                        f"file with torch: python -m sba_desktop.engine.onnx_export --backbone {name}")
+                from .onnx_export import export
+
+                log.info("exporting %s to ONNX (once) into %s", name, writable_dir())
+                export(name, writable_dir(), weights_path)
+                net, reasons, _ = find(info, weights_path)
+                if net is None:
+                    raise RuntimeError(f"the fresh ONNX export of {name} is not usable: {reasons}")
+            _cache[key] = OnnxBackbone(info, net)
+        return _cache[key]
