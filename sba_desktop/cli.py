@@ -35,9 +35,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import format_bench, run_bench
 
-    report = run_bench(quick=args.quick)
+    report = run_bench(quick=args.quick, max_vectors=args.max_vectors)
     print(json.dumps(report) if args.json else format_bench(report))
     return 0
+
+
+EPILOG = """examples:
+  sba index ~/Pictures                   add a folder and index its photos
+  sba search photo.jpg --top 10          the 10 photos most like photo.jpg
+  sba search photo.jpg --region 120,80,300,200   search by a rectangle of the photo
+  sba duplicates --threshold 0.95        groups of near-duplicates
+  sba categories set ~/Sorted            each subfolder of ~/Sorted is a category
+  sba tag ~/Unsorted                     propose a category for each unsorted photo
+
+exit codes: 0 ok, 1 error (one line on stderr), 2 bad arguments, 130 interrupted.
+Photos are never modified; only 'sba tag --write-xmp' writes <photo>.xmp sidecars."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,8 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .engine.classifier import DEFAULT_K
     from .engine.sba import DEFAULT_DIMS, DEFAULT_IMAGE_SIZE
 
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="sba", description="sba-desktop on the command line: "
-                                "index photo folders, search by example, tag, evaluate.")
+                                "index photo folders, search by example, tag, evaluate.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"sba {__version__}")
     p.add_argument("--home", help="library location (default: platform dirs, or $SBA_DESKTOP_HOME)")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -69,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="speed and memory of this machine (medians; --quick < 2 min)")
     b.add_argument("--json", action="store_true")
     b.add_argument("--quick", action="store_true")
+    b.add_argument("--max-vectors", type=int, metavar="N",
+                   help="skip the search benchmarks above N vectors (1M takes ~15 min to build)")
     b.set_defaults(func=cmd_bench)
 
     from . import library_cli
@@ -78,8 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    from .errors import run_friendly
+    from .errors import EXIT_INTERRUPTED, run_friendly
+
+    try:
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
     return run_friendly(lambda: args.func(args))
 
 

@@ -4,7 +4,40 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+
+from .errors import UserError
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {v}")
+    return v
+
+
+def unit_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {v}")
+    return v
+
+
+def _folder(path: str) -> str:
+    """An existing folder, as an absolute path; checked before anything is changed."""
+    full = os.path.abspath(os.path.expanduser(path))
+    if not os.path.exists(full):
+        raise UserError(f"{path}: no such folder")
+    if not os.path.isdir(full):
+        raise UserError(f"{path}: not a folder")
+    return full
 
 
 def _open(args):
@@ -41,7 +74,10 @@ def _bar(json_mode: bool):
 def cmd_index(args) -> int:
     from .library.indexer import IndexJob
 
+    args.folders = [_folder(f) for f in args.folders]  # all checked before any is added
     lib = _open(args)
+    if not args.folders and not lib.catalog.folders():
+        raise UserError("no folders in the library yet: sba index FOLDER")
     job = IndexJob(lib, args.folders, _bar(args.json), rebuild=getattr(args, "rebuild", False))
     try:
         r = job.run()
@@ -96,23 +132,39 @@ def cmd_status(args) -> int:
 
 def cmd_forget(args) -> int:
     lib = _open(args)
-    n = lib.forget_folder(args.folder)
+    folder = os.path.abspath(os.path.expanduser(args.folder))
+    if folder not in lib.catalog.folders():
+        known = ", ".join(lib.catalog.folders()) or "none"
+        raise UserError(f"{args.folder} is not a folder of the library (its folders: {known})")
+    n = lib.forget_folder(folder)
     print(f"forgot {args.folder}: {n} photos removed from the library (files untouched)")
     return 0
 
 
-def _region(text: str | None):
-    if not text:
-        return None
-    parts = [float(v) for v in text.split(",")]
+def region_arg(text: str) -> tuple[float, float, float, float]:
+    """--region x,y,w,h in the photo's pixels, width and height positive."""
+    try:
+        parts = [float(v) for v in text.split(",")]
+    except ValueError:
+        parts = []
     if len(parts) != 4 or parts[2] <= 0 or parts[3] <= 0:
-        raise ValueError("--region needs x,y,w,h with positive width and height")
+        raise argparse.ArgumentTypeError("needs x,y,w,h with positive width and height, e.g. 120,80,300,200")
     return tuple(parts)
 
 
 def cmd_search(args) -> int:
+    from .library.decode import DecodeError
+
+    region = args.region
+    if not os.path.isfile(args.image):
+        raise UserError(f"{args.image}: no such file")
     lib = _open(args)
-    hits = lib.search(args.image, top=args.top, region=_region(args.region), qe=args.qe)
+    if lib.model is None or not lib.index:
+        raise UserError("the library has no photos indexed yet: sba index FOLDER")
+    try:
+        hits = lib.search(args.image, top=args.top, region=region, qe=args.qe)
+    except DecodeError as exc:
+        raise UserError(f"{args.image}: {exc}") from None
     if args.json:
         print(json.dumps({"query": args.image,
                           "results": [{"path": _disp(h.path), "score": round(h.score, 5)} for h in hits]}))
@@ -138,11 +190,18 @@ def cmd_duplicates(args) -> int:
 
 def cmd_categories(args) -> int:
     from .library.indexer import IndexJob
-    from .library.tagging import label_from_folders
+    from .library.tagging import category_folders, label_from_folders
 
+    if args.action == "set":
+        if not args.root:
+            raise UserError("categories set needs ROOT: a folder whose subfolders are the categories")
+        root = _folder(args.root)
+        if not category_folders(root):
+            raise UserError(f"{args.root} has no subfolders: each subfolder of ROOT is one category "
+                            "(e.g. ROOT/birds, ROOT/boats), holding example photos")
     lib = _open(args)
     if args.action == "set":
-        IndexJob(lib, [args.root], _bar(args.json)).run()
+        IndexJob(lib, [root], _bar(args.json)).run()
         counts = label_from_folders(lib, args.root)
     else:
         counts = {}
@@ -160,11 +219,14 @@ def cmd_tag(args) -> int:
     from .library import tagging
     from .library.indexer import IndexJob
 
+    folder = _folder(args.folder) if args.folder else None
     lib = _open(args)
+    if folder and not lib.catalog.examples():  # checked before the folder is added
+        raise UserError("no categories yet: sba categories set ROOT (each subfolder of ROOT is a category)")
     out: dict = {}
-    if args.folder:
-        IndexJob(lib, [args.folder], _bar(args.json)).run()
-        props = tagging.propose(lib, args.folder, args.k)
+    if folder:
+        IndexJob(lib, [folder], _bar(args.json)).run()
+        props = tagging.propose(lib, folder, args.k)
         out["proposals"] = [{"path": _disp(p.path), "category": p.category,
                              "confidence": round(p.confidence, 4)} for p in props]
         if not args.json:
@@ -210,14 +272,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("search", help="photos like IMAGE (any image, in the library or not)")
     p.add_argument("image")
-    p.add_argument("--region", help="x,y,w,h: search by a rectangle of the query (photo pixels)")
-    p.add_argument("--top", type=int, default=20)
+    p.add_argument("--region", type=region_arg, help="x,y,w,h: search by a rectangle of the query (photo pixels)")
+    p.add_argument("--top", type=positive_int, default=20, help="how many results (default 20)")
     p.add_argument("--qe", action="store_true", help="average query expansion (helps when many photos match)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("duplicates", help="groups of near-duplicate photos")
-    p.add_argument("--threshold", type=float, default=0.92, help="cosine similarity to call two photos duplicates")
+    p.add_argument("--threshold", type=unit_float, default=0.92,
+                   help="cosine similarity in [0, 1] to call two photos duplicates (default 0.92)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_duplicates)
 
@@ -229,9 +292,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("tag", help="propose categories for unsorted photos; accept; write XMP sidecars")
     p.add_argument("folder", nargs="?", help="folder of unsorted photos to propose categories for")
-    p.add_argument("--k", type=int, help="neighbours of the MN classifier (default 40)")
+    p.add_argument("--k", type=positive_int, help="neighbours of the MN classifier (default 40)")
     p.add_argument("--accept", action="store_true", help="accept proposals")
-    p.add_argument("--min-confidence", type=float, default=0.0)
+    p.add_argument("--min-confidence", type=unit_float, default=0.0,
+                   help="accept only proposals at least this confident, in [0, 1]")
     p.add_argument("--write-xmp", action="store_true",
                    help="write accepted categories as keywords into <photo>.xmp sidecars")
     p.add_argument("--json", action="store_true")

@@ -78,19 +78,30 @@ def drive(s: dict, out: Path) -> int:
     from sba_desktop.library.library import Library
     from sba_desktop.library.tagging import label_from_folders
 
-    lib = Library.open()
-    IndexJob(lib, [str(s["photos"])]).run()
-    IndexJob(lib, [str(s["cats"]), str(s["unsorted"])]).run()
-    label_from_folders(lib, str(s["cats"]))
-    lib.close()
-
     app = QApplication(sys.argv)
     from sba_desktop.ui.main import MainWindow
 
-    win = MainWindow()
-    win.resize(1360, 860)
-    win.move(20, 20)
-    win.show()
+    def index_all() -> None:
+        lib = Library.open()
+        IndexJob(lib, [str(s["photos"])]).run()
+        IndexJob(lib, [str(s["cats"]), str(s["unsorted"])]).run()
+        label_from_folders(lib, str(s["cats"]))
+        lib.close()
+
+    first = MainWindow()  # an empty library: the first-run page
+    first.resize(1360, 860)
+    first.move(20, 20)
+    first.show()
+    holder: dict = {}
+
+    def open_main() -> None:
+        first.close()
+        index_all()
+        win = MainWindow()
+        win.resize(1360, 860)
+        win.move(20, 20)
+        win.show()
+        holder["win"] = win
 
     def shot(name: str) -> None:
         app.processEvents()
@@ -117,18 +128,22 @@ def drive(s: dict, out: Path) -> int:
             action()
         QTimer.singleShot(300, pump)
 
-    later(lambda: win.lib is not None, lambda: win.set_query_path(str(s["query"])))
-    later(lambda: win.model.rowCount() > 0, lambda: QTimer.singleShot(2500, lambda: None))
-    later(lambda: len(win.thumbs._pix) >= 8, lambda: shot("search"))
-    later(lambda: True, lambda: win.explain(win.model.hits[1][0]))
-    later(lambda: getattr(win, "why", None) is not None,
-          lambda: (win.why.move(60, 60), win.why.detectors.setCurrentRow(1)))
+    w = lambda: holder["win"]  # noqa: E731
+    later(lambda: first.lib is not None, lambda: QTimer.singleShot(1000, lambda: None))
+    later(lambda: True, lambda: shot("first-run"))
+    later(lambda: True, open_main)
+    later(lambda: w().lib is not None, lambda: w().search.set_query_path(str(s["query"])))
+    later(lambda: w().search.model.rowCount() > 0, lambda: QTimer.singleShot(2500, lambda: None))
+    later(lambda: len(w().ctx.thumbs._pix) >= 8, lambda: shot("search"))
+    later(lambda: True, lambda: w().search.explain(w().search.model.hits[1][0]))
+    later(lambda: w().search.why is not None,
+          lambda: (w().search.why.move(60, 60), w().search.why.detectors.setCurrentRow(1)))
     later(lambda: True, lambda: shot("why-it-matches"))
-    later(lambda: True, lambda: (win.why.close(), win.tabs.setCurrentIndex(1),
-                                 win.categories.set_categories({c.name: 20 for c in s["cats"].iterdir()}),
-                                 win.auto_tag(str(s["unsorted"]))))
-    later(lambda: len(win.categories.proposals) > 0, lambda: QTimer.singleShot(3000, lambda: None))
-    later(lambda: len(win.thumbs._pix) >= 30, lambda: (win.categories.threshold.setValue(0), shot("categories")))
+    later(lambda: True, lambda: (w().search.why.close(), w().tabs.setCurrentIndex(1),
+                                 w().categories.auto_tag(str(s["unsorted"]))))
+    later(lambda: len(w().categories.proposals) > 0, lambda: QTimer.singleShot(3000, lambda: None))
+    later(lambda: len(w().ctx.thumbs._pix) >= 30,
+          lambda: (w().categories.threshold.setValue(0), shot("categories")))
     QTimer.singleShot(300, pump)
     app.exec()
     return 0

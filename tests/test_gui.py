@@ -58,7 +58,7 @@ def drop_file(win, path: Path) -> None:
 
 
 def result_names(win) -> list[str]:
-    return [Path(p).name for p, _ in win.model.hits]
+    return [Path(p).name for p, _ in win.search.model.hits]
 
 
 def test_window_appears_before_torch_is_imported(tmp_path):
@@ -73,12 +73,12 @@ def test_drop_searches_and_region_query(ukbench_library, window, qtbot):
     src = dataset("ukbench-dev") / "images"
     names = ukbench_names(48)
     drop_file(window, src / names[8])
-    wait(qtbot, window, lambda: window.model.rowCount() > 0)
+    wait(qtbot, window, lambda: window.search.model.rowCount() > 0)
     assert set(result_names(window)[:4]) == set(names[8:12])
     assert "results" in window.progress_label.text()
-    window.model.set_hits([])
-    window.query_view.select_region((100, 80, 440, 320))
-    wait(qtbot, window, lambda: window.model.rowCount() > 0)
+    window.search.model.set_hits([])
+    window.search.query_view.select_region((100, 80, 440, 320))
+    wait(qtbot, window, lambda: window.search.model.rowCount() > 0)
     assert len(set(result_names(window)[:6]) & set(names[8:12])) >= 3
     # status bar says what the index holds
     assert "48 photos indexed" in window.status_label.text()
@@ -89,10 +89,10 @@ def test_heatmap_view_renders_overlays(ukbench_library, window, qtbot):
     src = dataset("ukbench-dev") / "images"
     names = ukbench_names(48)
     drop_file(window, src / names[0])
-    wait(qtbot, window, lambda: window.model.rowCount() > 1)
-    window.explain(window.model.hits[1][0])
-    wait(qtbot, window, lambda: getattr(window, "why", None) is not None)
-    why = window.why
+    wait(qtbot, window, lambda: window.search.model.rowCount() > 1)
+    window.search.explain(window.search.model.hits[1][0])
+    wait(qtbot, window, lambda: window.search.why is not None)
+    why = window.search.why
     assert why.detectors.count() == 1 + 25
     why.detectors.setCurrentRow(2)
     qh, rh = why.last_overlay
@@ -116,9 +116,9 @@ def test_categories_flow_proposes_accepts_and_persists(tmp_path, window, qtbot):
     for c in classes:
         link_photos(src / "images", root / c, by_class[c][:12])
         link_photos(src / "images", unsorted, by_class[c][12:14])
-    window.choose_category_root(str(root))
+    window.categories.choose_root(str(root))
     wait(qtbot, window, lambda: window.categories.filter.count() == 4)
-    window.auto_tag(str(unsorted))
+    window.categories.auto_tag(str(unsorted))
     wait(qtbot, window, lambda: len(window.categories.proposals) == 6)
     window.categories.threshold.setValue(0)
     assert window.categories.list.count() == 6
@@ -132,12 +132,12 @@ def test_categories_flow_proposes_accepts_and_persists(tmp_path, window, qtbot):
 def test_cancel_indexing_leaves_consistent_library(tmp_path, ukbench_library, window, qtbot):
     folder = tmp_path / "many"
     link_photos(dataset("ukbench-dev") / "images", folder, sorted(os.listdir(dataset("ukbench-dev") / "images"))[48:248])
-    window.start_index([str(folder)])
+    window.library.start_index([str(folder)])
     # cancel once the job is well under way
-    wait(qtbot, window, lambda: window.indexing and window.progress.value() >= 10)
-    window.cancel_index()
-    wait(qtbot, window, lambda: not window.indexing)
-    assert window.last_report.cancelled
+    wait(qtbot, window, lambda: window.library.indexing and window.library.progress.value() >= 10)
+    window.library.cancel_index()
+    wait(qtbot, window, lambda: not window.library.indexing)
+    assert window.library.last_report.cancelled
     assert "cancelled" in window.progress_label.text().lower()
     lib = Library.open()
     assert lib.index.ids() == lib.catalog.indexed_ids(lib.model.model_id)
@@ -145,3 +145,56 @@ def test_cancel_indexing_leaves_consistent_library(tmp_path, ukbench_library, wi
     # the next run completes the work
     IndexJob(lib).run()
     assert len(lib.index) == 248
+
+
+def drop_folder(win, folder: Path) -> None:
+    drop_file(win, folder)  # a folder's URL, as a file manager drags it
+
+
+def test_first_run_guides_from_an_empty_library_to_the_first_search(tmp_path, window, qtbot):
+    welcome = window.search.welcome
+    assert window.search.results_area.currentWidget() is welcome
+    assert welcome.state == "empty" and welcome.add_btn.isVisibleTo(window)
+    assert "photo" in welcome.title.text().lower()
+    # with no category folder, the Categories tab explains the folder-of-folders convention
+    assert "subfolders are the" in window.categories.info.text()
+    folder = tmp_path / "photos"
+    link_photos(dataset("ukbench-dev") / "images", folder, ukbench_names(40))
+    drop_folder(window, folder)  # dropping a folder adds it and indexes it
+    assert window.library.indexing
+    wait(qtbot, window, lambda: welcome.state == "indexing" and welcome.bar.isVisibleTo(window))
+    wait(qtbot, window, lambda: not window.library.indexing)
+    wait(qtbot, window, lambda: welcome.state == "ready")
+    assert "40 photos" in welcome.title.text() and "Categories" in welcome.text.text()
+    assert welcome.cat_btn.isVisibleTo(window)
+    assert [os.path.realpath(f) for f in window.lib.catalog.folders()] == [os.path.realpath(folder)]
+    drop_file(window, folder / ukbench_names(40)[4])  # then a photo: the results replace the page
+    wait(qtbot, window, lambda: window.search.model.rowCount() > 0)
+    assert window.search.results_area.currentWidget() is window.search.grid
+
+
+def test_window_fits_small_screens_and_remembers_its_geometry(qtbot):
+    from PySide6.QtCore import QRect
+
+    from sba_desktop.ui.main import MainWindow, fit_to_screen
+
+    for w, h in ((1280, 800), (1366, 768), (1024, 600)):
+        screen = QRect(0, 0, w, h - 32)  # a panel takes some of the screen
+        r = fit_to_screen(QRect(100, 60, 1280, 820), screen)
+        assert screen.contains(r), (w, h, r)
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    avail = win.screen().availableGeometry()
+    assert avail.contains(win.geometry())  # the status bar is on screen
+    win.resize(700, 500)  # the offscreen screen is 800x800
+    win.move(avail.x() + 40, avail.y() + 50)
+    win.search.setSizes([280, 400])
+    sizes = win.search.sizes()
+    win.close()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    again.show()
+    assert (again.width(), again.height()) == (700, 500)
+    assert again.search.sizes() == sizes
+    again.close()

@@ -83,3 +83,18 @@ def test_average_query_expansion():
     nb = np.array([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
     out = average_query_expansion(q, nb)
     np.testing.assert_allclose(out, np.array([1, 2, 0]) / np.sqrt(5), rtol=1e-6)
+
+
+def test_model_id_is_the_hash_existing_libraries_were_stored_under():
+    """sha256 of the sorted meta JSON then the arrays' bytes: a library's vectors are keyed by it."""
+    import hashlib
+    import json
+
+    maps, model = fit(50, dims=16)
+    h = hashlib.sha256(json.dumps(model._meta(), sort_keys=True).encode())
+    for arr in (model.detectors, model.mean, model.components, model.scales):
+        if arr is not None:
+            h.update(np.ascontiguousarray(arr).tobytes())
+    assert model.model_id == h.hexdigest()[:16]
+    model.fitted_on += 1  # any change of what defines the model changes its id (no stale cache)
+    assert model.model_id != h.hexdigest()[:16]

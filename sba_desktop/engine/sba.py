@@ -78,6 +78,7 @@ class DescriptorModel:
     scales: np.ndarray | None = None        # (k,) divisors applied after projection
     projection_seed: int | None = None      # bootstrap random projection
     _proj_cache: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _id_cache: tuple | None = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------------ identity
     @property
@@ -104,12 +105,18 @@ class DescriptorModel:
 
     @property
     def model_id(self) -> str:
+        meta = json.dumps(self._meta(), sort_keys=True)
+        arrays = (self.detectors, self.mean, self.components, self.scales)
+        cached = self._id_cache
+        if cached and cached[0] == meta and all(a is b for a, b in zip(cached[1], arrays)):
+            return cached[2]  # hashing the 65 MB PCA basis costs ~40 ms: not once per stored batch
         h = hashlib.sha256()
-        h.update(json.dumps(self._meta(), sort_keys=True).encode())
-        for arr in (self.detectors, self.mean, self.components, self.scales):
+        h.update(meta.encode())
+        for arr in arrays:
             if arr is not None:
                 h.update(np.ascontiguousarray(arr).tobytes())
-        return h.hexdigest()[:16]
+        self._id_cache = (meta, arrays, h.hexdigest()[:16])
+        return self._id_cache[2]
 
     def describe(self) -> str:
         s = self.spec

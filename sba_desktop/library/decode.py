@@ -25,7 +25,7 @@ _heif_ready: bool | None = None
 
 
 def heif_available() -> bool:
-    """HEIC/AVIF need the optional extra (pillow-heif)."""
+    """HEIC/HEIF and AVIF through pillow-heif (a dependency; registered on first use)."""
     global _heif_ready
     if _heif_ready is None:
         try:
@@ -112,7 +112,7 @@ def decode(path: str, target_long_side: int | None = None) -> DecodedPhoto:
     if fmt is None:
         raise DecodeError("not a photo (content is no known image format)")
     if fmt in ("heic", "avif") and not heif_available():
-        raise DecodeError(f"{fmt.upper()} needs the optional extra: pip install 'sba-desktop[heif]'")
+        raise DecodeError(f"{fmt.upper()} cannot be decoded here: pillow-heif is not installed or does not load")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

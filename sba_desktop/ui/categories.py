@@ -1,4 +1,6 @@
-"""Categories: example folders, auto-tagging with MN, review with the keyboard, XMP sidecars."""
+"""Categories: example folders, auto-tagging with MN, review with the keyboard, XMP sidecars.
+
+The panel asks for folders and runs the library work in the background through the context."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,36 +8,43 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox,
-                               QPushButton, QSlider, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                               QMessageBox, QPushButton, QSlider, QVBoxLayout, QWidget)
 
 from ..library.catalog import display
-if TYPE_CHECKING:  # importing tagging at start-up would pull in torch
+from .context import AppContext
+
+if TYPE_CHECKING:  # importing tagging at start-up would load numpy and the classifier
     from ..library.tagging import Proposal
+
+NO_CATEGORIES = (
+    "<h3>Sort photos into your own categories</h3>"
+    "<p>Categories are folders you already have. Make one folder whose <b>subfolders are the "
+    "categories</b>, each holding a few example photos (5–20 is plenty):</p>"
+    "<pre>  Sorted/\n    Birds/      12 photos\n    Boats/       8 photos\n    Grandma/    15 photos</pre>"
+    "<p>Choose that folder with <b>Category folder…</b>, then <b>Auto-tag unsorted folder…</b>: every "
+    "unsorted photo gets the category whose examples it resembles most, with a confidence. Review, accept "
+    "(A) or reject (R), and write the accepted ones as XMP keywords if you like. Photos are never moved "
+    "or modified.</p>")
 
 PidRole = Qt.ItemDataRole.UserRole + 10
 
 
 class CategoriesPanel(QWidget):
-    """Emits requests; the main window runs them in the background and calls back."""
+    acceptRequested = Signal(int, bool)      # photo id, accepted (after the panel updated itself)
 
-    chooseRootRequested = Signal()
-    autoTagRequested = Signal()
-    acceptRequested = Signal(int, bool)      # photo id, accepted
-    acceptAllRequested = Signal(float)       # min confidence
-    writeXmpRequested = Signal()
-
-    def __init__(self, thumbs, parent=None):
+    def __init__(self, ctx: AppContext, parent=None):
         super().__init__(parent)
-        self.thumbs = thumbs
+        self.ctx = ctx
+        self.thumbs = thumbs = ctx.thumbs
         self.proposals: list[Proposal] = []
-        self.info = QLabel("Choose a folder whose subfolders are your categories, "
-                           "then auto-tag a folder of unsorted photos.")
+        self.info = QLabel(NO_CATEGORIES)
         self.info.setWordWrap(True)
+        self.info.setTextFormat(Qt.TextFormat.RichText)
         root_btn = QPushButton("Category folder…")
-        root_btn.clicked.connect(self.chooseRootRequested)
+        root_btn.clicked.connect(lambda: self.choose_root())
         self.tag_btn = QPushButton("Auto-tag unsorted folder…")
-        self.tag_btn.clicked.connect(self.autoTagRequested)
+        self.tag_btn.clicked.connect(lambda: self.auto_tag())
         self.filter = QComboBox()
         self.filter.addItem("All categories")
         self.filter.currentIndexChanged.connect(lambda _: self._fill())
@@ -45,7 +54,7 @@ class CategoriesPanel(QWidget):
         self.threshold_label = QLabel()
         self.threshold.valueChanged.connect(self._threshold_changed)
         accept_all = QPushButton("Accept all above threshold")
-        accept_all.clicked.connect(lambda: self.acceptAllRequested.emit(self.threshold.value() / 100))
+        accept_all.clicked.connect(lambda: self.accept_all(self.threshold.value() / 100))
         xmp_btn = QPushButton("Write XMP keywords…")
         xmp_btn.clicked.connect(self._confirm_xmp)
         self.list = QListWidget()
@@ -61,16 +70,86 @@ class CategoriesPanel(QWidget):
             sc = QShortcut(QKeySequence(keys), self.list)
             sc.setContext(Qt.ShortcutContext.WidgetShortcut)
             sc.activated.connect(lambda ok=ok: self.decide_current(ok))
-        top = QHBoxLayout()
-        for w in (root_btn, self.tag_btn, QLabel("Show"), self.filter, QLabel("Confidence ≥"),
-                  self.threshold, self.threshold_label, accept_all, xmp_btn):
+        # two short rows rather than one long one: the window must fit a 1024 px wide screen
+        top, review = QHBoxLayout(), QHBoxLayout()
+        for w in (root_btn, self.tag_btn, xmp_btn):
             top.addWidget(w)
+        top.addStretch(1)
+        for w in (QLabel("Show"), self.filter, QLabel("Confidence ≥"), self.threshold, self.threshold_label,
+                  accept_all):
+            review.addWidget(w)
         layout = QVBoxLayout(self)
         layout.addWidget(self.info)
         layout.addLayout(top)
+        layout.addLayout(review)
         layout.addWidget(self.list, 1)
         self._threshold_changed(self.threshold.value())
         thumbs.loaded.connect(self._thumb_loaded)
+        self.acceptRequested.connect(self.decide_label)
+        ctx.libraryLoaded.connect(self._library_loaded)
+
+    # ------------------------------------------------------------------ library work
+    def _library_loaded(self, lib) -> None:
+        counts: dict[str, int] = {}
+        for _pid, name in lib.catalog.examples():
+            counts[name] = counts.get(name, 0) + 1
+        self.set_categories(counts)
+
+    def _index_folder_then(self, folder: str | None, prompt: str, then, done, message: str) -> None:
+        """Index a folder (asking for it if not given), then run then(lib, folder), off the GUI thread."""
+        folder = folder or QFileDialog.getExistingDirectory(self, prompt)
+        if not folder:
+            return
+
+        def job(lib, folder):
+            from ..library.indexer import IndexJob
+
+            IndexJob(lib, [folder]).run()
+            return then(lib, folder)
+
+        self.ctx.message.emit(message)
+        self.ctx.run_on_library(job, done, folder)
+
+    def choose_root(self, root: str | None = None) -> None:
+        from ..library.tagging import label_from_folders
+
+        self._index_folder_then(root, "Folder whose subfolders are categories", label_from_folders,
+                                self._categories_set, "Indexing category examples…")
+
+    def _categories_set(self, counts) -> None:
+        self.ctx.message.emit(f"{len(counts)} categories")
+        self.set_categories(counts)
+        self.ctx.load_library()
+
+    def auto_tag(self, folder: str | None = None) -> None:
+        from ..library.tagging import propose
+
+        self._index_folder_then(folder, "Folder of unsorted photos", propose, self._proposed, "Auto-tagging…")
+
+    def _proposed(self, proposals) -> None:
+        self.ctx.message.emit(f"{len(proposals)} proposals")
+        self.set_proposals(proposals)
+
+    def decide_label(self, photo_id: int, accepted: bool) -> None:
+        from ..library.tagging import set_accepted
+
+        self.ctx.run_on_library(set_accepted, lambda _: None, photo_id, accepted)
+
+    def accept_all(self, min_conf: float) -> None:
+        def job(lib, c):
+            from ..library.tagging import accept, proposals
+
+            accept(lib, c)
+            return proposals(lib)
+
+        self.ctx.run_on_library(job, self._proposed, min_conf)
+
+    def write_xmp(self) -> None:
+        from ..library.tagging import write_xmp
+
+        self.ctx.run_on_library(write_xmp, lambda n: self.ctx.message.emit(f"Wrote {n} XMP sidecars"))
+
+    # ------------------------------------------------------------------ review
 
     def _threshold_changed(self, v: int) -> None:
         self.threshold_label.setText(f"{v / 100:.2f}")
@@ -78,7 +157,7 @@ class CategoriesPanel(QWidget):
 
     def set_categories(self, counts: dict[str, int]) -> None:
         self.info.setText("Categories: " + ", ".join(f"{k} ({v})" for k, v in sorted(counts.items()))
-                          if counts else "No categories yet.")
+                          if counts else NO_CATEGORIES)
         current = self.filter.currentText()
         self.filter.blockSignals(True)
         self.filter.clear()
@@ -140,4 +219,4 @@ class CategoriesPanel(QWidget):
             f"Write the accepted categories of {n} photos as keywords into .xmp sidecar files next to "
             "the photos?\nThe photo files themselves are not modified.")
         if answer == QMessageBox.StandardButton.Yes:
-            self.writeXmpRequested.emit()
+            self.write_xmp()

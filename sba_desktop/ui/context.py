@@ -1,0 +1,59 @@
+"""What every panel shares: the library (opened off the GUI thread), the thread pool, thumbnails,
+and one way to run library work in the background and report back."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QThreadPool, Signal
+
+from ..paths import AppPaths
+from .results import ThumbnailLoader
+from .workers import Worker, submit
+
+
+def _open_library(home):
+    from ..library.library import Library
+
+    lib = Library.open(home)
+    if lib.model is not None:
+        lib.encoder()  # loads the network now, not at the first query
+    return lib
+
+
+class AppContext(QObject):
+    libraryLoaded = Signal(object)   # a freshly opened Library
+    message = Signal(str)            # one line for the status bar
+    failed = Signal(str)             # a plain-words error
+
+    def __init__(self, home: str | None, paths: AppPaths, parent=None):
+        super().__init__(parent)
+        self.home = home
+        self.paths = paths
+        self.lib = None
+        self.pool = QThreadPool.globalInstance()
+        self.thumbs = ThumbnailLoader(paths.cache, self)
+
+    def load_library(self) -> None:
+        self.run(_open_library, self._loaded, self.home)
+
+    def _loaded(self, lib) -> None:
+        # the previous library is not closed here: a background task may still hold it
+        self.lib = lib
+        self.libraryLoaded.emit(lib)
+
+    def run(self, fn: Callable[..., Any], done: Callable[[Any], None], *args,
+            failed: Callable[[str], None] | None = None, progress: Callable[[Any], None] | None = None) -> Worker:
+        """fn(*args) off the GUI thread; done(result) or failed(message) back on it."""
+        w = Worker(fn, *args, with_progress=progress is not None)
+        if progress is not None:
+            w.signals.progress.connect(progress)
+        w.signals.finished.connect(done)
+        w.signals.failed.connect(failed or self.failed.emit)
+        return submit(w, self.pool)
+
+    def run_on_library(self, fn: Callable[..., Any], done: Callable[[Any], None], *args) -> Worker | None:
+        """fn(lib, *args) once the library is open; says so when it is still loading."""
+        if self.lib is None:
+            self.message.emit("The library is still loading…")
+            return None
+        return self.run(fn, done, self.lib, *args)

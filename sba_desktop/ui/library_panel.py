@@ -1,0 +1,152 @@
+"""The library: folders, the indexing job (progress, pause, cancel) and the files it skipped."""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QListWidget, QProgressBar, QWidget
+
+from ..library.catalog import display
+from .context import AppContext
+
+
+def _run_index(home, folders, holder: dict, rebuild: bool, progress):
+    from ..library.indexer import IndexJob
+    from ..library.library import Library
+
+    lib = Library.open(home)
+    try:
+        job = IndexJob(lib, folders, progress, rebuild=rebuild)
+        holder["job"] = job
+        return job.run()
+    finally:
+        lib.close()
+
+
+class LibraryController(QObject):
+    indexingStarted = Signal()
+    indexingProgress = Signal(object)    # indexer.Progress
+    indexingFinished = Signal(object)    # IndexReport, or None when it failed
+
+    def __init__(self, ctx: AppContext, window: QWidget, actions: dict):
+        super().__init__(window)
+        self.ctx = ctx
+        self.window = window
+        self.indexing = False
+        self.index_holder: dict = {}
+        self.last_report = None
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.progress.hide()
+        self.skipped = QListWidget()
+        self.skipped_dock = QDockWidget("Skipped files", window)
+        self.skipped_dock.setObjectName("skippedDock")
+        self.skipped_dock.setWidget(self.skipped)
+        self.add_act = actions["add"](self.add_folder)
+        self.remove_act = actions["remove"](self.remove_folder)
+        self.index_act = actions["index"](lambda: self.start_index([]))
+        self.pause_act = actions["pause"](self.toggle_pause)
+        self.cancel_act = actions["cancel"](self.cancel_index)
+        self.skipped_act = actions["skipped"](self.show_skipped)
+        self.pause_act.setEnabled(False)
+        self.cancel_act.setEnabled(False)
+        ctx.libraryLoaded.connect(lambda _: self._fill_skipped())
+
+    # ------------------------------------------------------------------ folders
+    def add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Add a photo folder")
+        if folder:
+            self.start_index([folder])
+
+    def remove_folder(self) -> None:
+        lib = self.ctx.lib
+        if lib is None or not lib.catalog.folders():
+            return
+        folders = lib.catalog.folders()
+        names = [display(f) for f in folders]
+        folder, ok = QInputDialog.getItem(self.window, "Remove folder",
+                                          "Forget this folder (files stay on disk):", names, 0, False)
+        if ok:
+            self.ctx.run(lib.forget_folder, lambda _: self.ctx.load_library(), folders[names.index(folder)])
+
+    # ------------------------------------------------------------------ indexing
+    def start_index(self, folders: list[str], rebuild: bool = False) -> None:
+        if self.indexing:
+            self.ctx.message.emit("Indexing is already running; the folder is added when it ends")
+            return
+        self.indexing = True
+        self.index_holder = {}
+        self.progress.setValue(0)
+        self.progress.show()
+        self.pause_act.setEnabled(True)
+        self.cancel_act.setEnabled(True)
+        self.index_act.setEnabled(False)
+        self.indexingStarted.emit()
+        self.ctx.run(_run_index, self._done, self.ctx.home, folders, self.index_holder, rebuild,
+                     failed=self._failed, progress=self._progress)
+
+    def _progress(self, p) -> None:
+        if p.total:
+            self.progress.setMaximum(p.total)
+            self.progress.setValue(p.done)
+            eta = f" · ETA {int(p.eta_s)} s" if p.eta_s else ""
+            rate = f" · {p.rate:.1f}/s" if p.rate else ""
+            self.ctx.message.emit(f"{p.phase} {p.done}/{p.total}{rate}{eta}")
+        else:
+            self.progress.setMaximum(0)
+            self.ctx.message.emit(f"{p.phase} {p.done} files…")
+        self.indexingProgress.emit(p)
+
+    def _finished_ui(self) -> None:
+        self.indexing = False
+        self.progress.hide()
+        self.pause_act.setEnabled(False)
+        self.pause_act.setText("Pause")
+        self.cancel_act.setEnabled(False)
+        self.index_act.setEnabled(True)
+
+    def _done(self, report) -> None:
+        self._finished_ui()
+        self.last_report = report
+        self.ctx.message.emit("Indexing cancelled" if report.cancelled else
+                              f"Indexed {report.encoded} photos in {report.seconds:.0f} s")
+        self.indexingFinished.emit(report)
+        self.ctx.load_library()
+
+    def _failed(self, message: str) -> None:
+        self._finished_ui()
+        self.indexingFinished.emit(None)
+        self.ctx.failed.emit(message)
+
+    def toggle_pause(self) -> None:
+        job = self.index_holder.get("job")
+        if job is None:
+            return
+        if job.paused:
+            job.resume()
+            self.pause_act.setText("Pause")
+        else:
+            job.pause()
+            self.pause_act.setText("Resume")
+            self.ctx.message.emit("Paused")
+
+    def cancel_index(self) -> None:
+        job = self.index_holder.get("job")
+        if job is not None:
+            job.cancel()
+
+    # ------------------------------------------------------------------ skipped files
+    def show_skipped(self) -> None:
+        self._fill_skipped()
+        self.skipped_dock.show()
+
+    def _fill_skipped(self) -> None:
+        if self.ctx.lib is None:
+            return
+        self.skipped.clear()
+        for p, why in self.ctx.lib.catalog.skipped():
+            self.skipped.addItem(f"{display(p)} — {why}")
+        self.skipped_act.setText(f"Skipped files ({self.skipped.count()})")
+
+    def dock(self) -> QDockWidget:
+        self.window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.skipped_dock)
+        self.skipped_dock.hide()
+        return self.skipped_dock

@@ -1,0 +1,200 @@
+"""Query by example: the query photo (drop, paste, open, region), the result grid, the large view
+and "why it matches"."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QImageReader, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (QCheckBox, QDialog, QFileDialog, QLabel, QMenu, QPushButton, QScrollArea,
+                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
+
+from ..library.catalog import display
+from .context import AppContext
+from .query_view import QueryView
+from .results import PathRole, ResultGrid, ResultsModel
+from .welcome import WelcomePage
+
+TOP_K = 200
+PHOTO_FILTER = ("Photos (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.gif *.heic *.heif *.avif);;"
+                "All files (*)")
+
+
+class SearchPanel(QSplitter):
+    def __init__(self, ctx: AppContext, parent=None):
+        super().__init__(parent)
+        self.setObjectName("searchSplitter")
+        self.ctx = ctx
+        self.query_path: str | None = None
+        self.last_hits: list = []
+        self.why = None
+        self.query_view = QueryView()
+        self.query_view.regionSelected.connect(lambda r: self.run_search(region=r))
+        self.qe_box = QCheckBox("Query expansion")
+        self.qe_box.setToolTip("Average the query with its top 10 results and search again: "
+                               "better when many photos show the same thing, worse for unique objects")
+        self.qe_box.toggled.connect(lambda _: self.run_search(region=self.query_view.region()))
+        self.why_btn = QPushButton("Why it matches")
+        self.why_btn.clicked.connect(self.explain_current)
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.addWidget(QLabel("<b>Query</b>"))
+        lv.addWidget(self.query_view, 1)
+        lv.addWidget(self.qe_box)
+        lv.addWidget(self.why_btn)
+
+        self.model = ResultsModel(ctx.thumbs, self)
+        self.grid = ResultGrid()
+        self.grid.setModel(self.model)
+        self.grid.doubleClicked.connect(lambda idx: self.show_large(idx.data(PathRole)))
+        self.grid.customContextMenuRequested.connect(self.result_menu)
+        # keyboard: arrows move (Qt), Enter opens the large view, W explains the match, S searches by it
+        for key, slot in (("Return", lambda: self.show_large(self.current_path())),
+                          ("W", self.explain_current),
+                          ("S", lambda: self.current_path() and self.set_query_path(self.current_path()))):
+            sc = QShortcut(QKeySequence(key), self.grid)
+            sc.setContext(Qt.ShortcutContext.WidgetShortcut)
+            sc.activated.connect(slot)
+        self.welcome = WelcomePage()
+        self.results_area = QStackedWidget()
+        self.results_area.addWidget(self.welcome)
+        self.results_area.addWidget(self.grid)
+        self.addWidget(left)
+        self.addWidget(self.results_area)
+        self.setStretchFactor(1, 3)
+
+    def show_results(self, on: bool) -> None:
+        self.results_area.setCurrentWidget(self.grid if on else self.welcome)
+
+    # ------------------------------------------------------------------ queries
+    def open_photo(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Search by a photo", "", PHOTO_FILTER)
+        if path:
+            self.set_query_path(path)
+
+    def paste(self) -> None:
+        self.take_mime(QGuiApplication.clipboard().mimeData())
+
+    def take_mime(self, md) -> bool:
+        """A photo file or image data from another application becomes the query."""
+        if md is None:
+            return False
+        if md.hasUrls():
+            for url in md.urls():
+                if url.isLocalFile() and os.path.isfile(url.toLocalFile()):
+                    self.set_query_path(url.toLocalFile())
+                    return True
+        if md.hasImage():
+            img = QImage(md.imageData())
+            if not img.isNull():
+                self.set_query_image(img)
+                return True
+        return False
+
+    def set_query_image(self, img: QImage) -> None:
+        """Image data (dragged from another app or pasted): saved in the cache, not in photo folders."""
+        qdir = self.ctx.paths.cache / "queries"
+        qdir.mkdir(parents=True, exist_ok=True)
+        path = qdir / f"query-{int(time.time() * 1000)}.png"
+        img.save(str(path), "PNG")
+        self.set_query_path(str(path))
+
+    def set_query_path(self, path: str) -> None:
+        self.query_path = path
+        reader = QImageReader(path)
+        reader.setAutoTransform(True)  # EXIF orientation, as the engine sees the photo
+        img = reader.read()
+        if img.isNull():
+            # Qt cannot show it (e.g. HEIC): fall back to our decoder's thumbnail
+            from ..library.thumbnails import thumbnail
+
+            thumb = thumbnail(self.ctx.paths.cache, path, 512)
+            img = QImage(str(thumb)) if thumb else QImage()
+        self.query_view.set_image(img)
+        self.run_search()
+
+    def run_search(self, region=None) -> None:
+        if self.query_path is None:
+            return
+        lib = self.ctx.lib
+        if lib is None or lib.model is None:
+            self.ctx.message.emit("Index some photos first (Add folder…)")
+            return
+        self.ctx.message.emit("Searching…")
+        self.ctx.run(lib.search, self._search_done, self.query_path, TOP_K, region, self.qe_box.isChecked())
+
+    def _search_done(self, hits) -> None:
+        self.model.set_hits([(h.path, h.score) for h in hits])
+        self.show_results(True)
+        self.ctx.message.emit(f"{len(hits)} results")
+        if hits:
+            self.grid.setCurrentIndex(self.model.index(0))
+        self.last_hits = hits
+
+    # ------------------------------------------------------------------ results
+    def current_path(self) -> str | None:
+        idx = self.grid.currentIndex()
+        return idx.data(PathRole) if idx.isValid() else None
+
+    def result_menu(self, pos) -> None:
+        idx = self.grid.indexAt(pos)
+        if not idx.isValid():
+            return
+        path = idx.data(PathRole)
+        m = QMenu(self)
+        m.addAction("Open", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(path)))
+        m.addAction("Reveal in file manager",
+                    lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path))))
+        m.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(display(path)))
+        m.addAction("Search similar to this", lambda: self.set_query_path(path))
+        m.addAction("Why it matches", lambda: self.explain(path))
+        m.exec(self.grid.viewport().mapToGlobal(pos))
+
+    def show_large(self, path: str | None) -> None:
+        if not path:
+            return
+        dlg = QDialog(self)
+        dlg.setWindowTitle(display(path))
+        lab = QLabel()
+        pm = QPixmap(path)
+        if pm.isNull():
+            lab.setText("This photo cannot be shown.")
+        else:
+            screen = self.screen().availableGeometry().size() * 0.85
+            lab.setPixmap(pm.scaled(screen, Qt.AspectRatioMode.KeepAspectRatio,
+                                    Qt.TransformationMode.SmoothTransformation))
+        area = QScrollArea()
+        area.setWidget(lab)
+        QVBoxLayout(dlg).addWidget(area)
+        dlg.resize(900, 700)
+        dlg.show()
+
+    def explain_current(self) -> None:
+        path = self.current_path()
+        if path:
+            self.explain(path)
+
+    def explain(self, result_path: str) -> None:
+        if self.ctx.lib is None or self.query_path is None:
+            return
+        from ..engine.encoder import crop_region
+        from ..library.decode import decode
+        from ..library.explain import explain
+
+        lib, qpath, region = self.ctx.lib, self.query_path, self.query_view.region()
+
+        def job():
+            photo = decode(qpath)
+            return explain(lib, crop_region(photo.rgb, region), result_path)
+
+        self.ctx.message.emit("Computing heatmaps…")
+        self.ctx.run(job, lambda ex: self._show_why(ex, result_path))
+
+    def _show_why(self, ex, result_path: str) -> None:
+        from .why import WhyDialog
+
+        self.ctx.message.emit("")
+        self.why = WhyDialog(ex, Path(display(result_path)).name, self)
+        self.why.show()

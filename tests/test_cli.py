@@ -1,0 +1,109 @@
+"""Command-line manners: every subcommand, given bad arguments or an empty library, ends with one
+line on stderr and a documented exit code - never a traceback - and changes nothing."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sba_desktop import __version__
+from sba_desktop.cli import main
+from sba_desktop.library.catalog import Catalog
+from tests.conftest import dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse: usage errors, --help, --version
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def photo() -> str:
+    return str(sorted((dataset("ukbench-dev") / "images").iterdir())[0])
+
+
+def bad_cases(tmp: Path, photo: str) -> list[tuple[list[str], int, str]]:
+    missing = str(tmp / "no-such-folder")
+    sorted_root = tmp / "sorted"
+    sorted_root.mkdir(exist_ok=True)
+    unsorted = tmp / "unsorted"
+    unsorted.mkdir(exist_ok=True)
+    return [
+        ([], 2, "required"),
+        (["frobnicate"], 2, "invalid choice"),
+        (["index", missing], 1, "no such folder"),
+        (["index", photo], 1, "not a folder"),
+        (["index"], 1, "no folders in the library"),
+        (["rebuild"], 1, "no folders in the library"),
+        (["search", str(tmp / "nope.jpg")], 1, "no such file"),
+        (["search", photo], 1, "no photos indexed"),
+        (["search", photo, "--top", "-5"], 2, "must be 1 or more"),
+        (["search", photo, "--top", "ten"], 2, "not a whole number"),
+        (["search", photo, "--region", "1,2"], 2, "x,y,w,h"),
+        (["search", photo, "--region", "0,0,-3,4"], 2, "x,y,w,h"),
+        (["duplicates", "--threshold", "1.5"], 2, "between 0 and 1"),
+        (["duplicates", "--threshold", "-0.1"], 2, "between 0 and 1"),
+        (["forget", missing], 1, "not a folder of the library"),
+        (["categories", "set"], 1, "needs ROOT"),
+        (["categories", "set", missing], 1, "no such folder"),
+        (["categories", "set", str(sorted_root)], 1, "no subfolders"),
+        (["categories", "bogus"], 2, "invalid choice"),
+        (["tag", str(unsorted)], 1, "no categories yet"),
+        (["tag", missing], 1, "no such folder"),
+        (["tag", "--min-confidence", "2"], 2, "between 0 and 1"),
+        (["tag", "--k", "0"], 2, "must be 1 or more"),
+        (["eval", missing], 1, "groundtruth.json"),
+        (["eval", missing, "--task", "nonsense"], 2, "invalid choice"),
+        (["bench", "--max-vectors", "many"], 2, "invalid"),
+    ]
+
+
+def test_bad_arguments_and_an_empty_library_get_one_line_and_an_exit_code(capsys, tmp_path, photo):
+    for argv, want_code, want_text in bad_cases(tmp_path, photo):
+        code, out, err = run(capsys, *argv)
+        assert code == want_code, (argv, code, err)
+        assert "Traceback" not in err and "Traceback" not in out, argv
+        message = [line for line in err.splitlines() if line.startswith("sba")]
+        assert message and want_text in err, (argv, err)
+        if want_code == 1:
+            assert len(err.strip().splitlines()) == 1, (argv, err)
+
+
+def test_a_failed_command_leaves_the_library_as_it_was(capsys, tmp_path):
+    unsorted = tmp_path / "unsorted"
+    unsorted.mkdir()
+    assert run(capsys, "tag", str(unsorted))[0] == 1
+    assert run(capsys, "index", str(unsorted), str(tmp_path / "missing"))[0] == 1
+    cat = Catalog(Path(os.environ["SBA_DESKTOP_HOME"]) / "data" / "catalog.sqlite")
+    assert cat.folders() == []  # neither command added a folder
+    cat.close()
+
+
+def test_version_help_and_empty_results(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.strip() == f"sba {__version__}"
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "examples:" in out and "exit codes:" in out
+    code, out, _ = run(capsys, "duplicates")
+    assert code == 0 and "0 groups" in out
+    code, out, _ = run(capsys, "status", "--json")
+    assert code == 0 and '"photos": 0' in out
+
+
+def test_a_closed_pipe_is_no_traceback(tmp_path):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will ever read: the first write fails with EPIPE
+    p = subprocess.run([sys.executable, "-m", "sba_desktop.cli", "--help"], stdout=write_end,
+                       stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=60)
+    os.close(write_end)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == ""
