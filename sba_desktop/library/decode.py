@@ -38,6 +38,13 @@ def heif_available() -> bool:
     return _heif_ready
 
 
+def _pillow_avif() -> bool:
+    """Pillow >= 11.2 decodes AVIF itself when built with libavif (its wheels are)."""
+    from PIL import features
+
+    return bool(features.check("avif"))
+
+
 class DecodeError(Exception):
     """A file that cannot be used as a photo; str() is the reason."""
 
@@ -111,7 +118,7 @@ def decode(path: str, target_long_side: int | None = None) -> DecodedPhoto:
     fmt = sniff(head)
     if fmt is None:
         raise DecodeError("not a photo (content is no known image format)")
-    if fmt in ("heic", "avif") and not heif_available():
+    if fmt == "heic" and not heif_available() or fmt == "avif" and not (_pillow_avif() or heif_available()):
         raise DecodeError(f"{fmt.upper()} cannot be decoded here: pillow-heif is not installed or does not load")
     try:
         with warnings.catch_warnings():
