@@ -238,6 +238,19 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
+def open_arguments(win: MainWindow, paths: list[str]) -> None:
+    """`sba-desktop PHOTO` searches by it, `sba-desktop FOLDER` adds and indexes it (the menu entry's %F)."""
+    folders = [os.path.abspath(p) for p in paths if os.path.isdir(p)]
+    photos = [os.path.abspath(p) for p in paths if os.path.isfile(p)]
+    if folders:
+        win.library.start_index(folders)
+    if photos:
+        def when_loaded(_lib, path=photos[0]) -> None:
+            win.ctx.libraryLoaded.disconnect(when_loaded)
+            win.search.set_query_path(path)
+        win.ctx.libraryLoaded.connect(when_loaded)
+
+
 def run(argv: list[str]) -> int:
     t0 = time.perf_counter()
     app = QApplication.instance() or QApplication(argv)
@@ -245,10 +258,14 @@ def run(argv: list[str]) -> int:
     app.setDesktopFileName("sba-desktop")
     app.setWindowIcon(QIcon(str(RESOURCES / "sba-desktop.svg")))
     home = None
-    if "--home" in argv:
-        home = argv[argv.index("--home") + 1]
+    args = list(argv[1:])
+    if "--home" in args:
+        i = args.index("--home")
+        home = args[i + 1] if i + 1 < len(args) else None
+        del args[i:i + 2]
     win = MainWindow(home)
     win.show()
+    open_arguments(win, [a for a in args if not a.startswith("-")])
     if os.environ.get("SBA_DESKTOP_REPORT_STARTUP"):
         QTimer.singleShot(0, lambda: (print(f"first_window_s={time.perf_counter() - t0:.3f} "
                                             f"first_window_epoch={time.time():.4f} "
