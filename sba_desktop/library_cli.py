@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import time
 
 from .errors import UserError
 
@@ -252,6 +253,66 @@ def cmd_tag(args) -> int:
     return 0
 
 
+def cmd_watch(args) -> int:
+    """Keep the library current until SIGINT/SIGTERM (a home server, a NAS)."""
+    import signal
+    import threading
+
+    from .library.lock import LibraryBusyError
+    from .library.watcher import LibraryWatcher
+
+    lib = _open(args)
+    if not lib.catalog.folders():
+        raise UserError("no folders in the library yet: sba index FOLDER, then sba watch")
+    try:  # refuse politely when another writer holds the library
+        lib.writer_lock().acquire().release()
+    except LibraryBusyError as exc:
+        raise UserError(f"cannot watch: {exc}") from None
+    lib.close()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    last = [""]
+
+    def status(st) -> None:
+        line = st.line()
+        if line != last[0] and not args.json:
+            print(line, file=sys.stderr, flush=True)
+            last[0] = line
+
+    def report(r) -> None:
+        out = {"new": r.new, "changed": r.changed, "moved": r.moved, "removed": r.removed,
+               "encoded": r.encoded, "skipped": len(r.skipped), "offline": r.offline}
+        print(json.dumps(out) if args.json else
+              f"{time.strftime('%H:%M:%S')} {r.new} new, {r.changed} changed, {r.moved} moved, "
+              f"{r.removed} removed, {r.encoded} encoded" + (f"; offline: {', '.join(r.offline)}"
+                                                           if r.offline else ""), flush=True)
+
+    w = LibraryWatcher(args.home, settle_s=args.settle, rescan_s=args.rescan_interval,
+                       use_events=not args.poll, on_status=status, on_report=report).start()
+    while not stop.wait(0.5):
+        if w.error is not None:
+            raise RuntimeError(f"the watcher stopped: {w.error}")
+    w.stop(timeout=30)
+    print("stopped", file=sys.stderr)
+    return 0
+
+
+def cmd_inbox(args) -> int:
+    from .library.tagging import inbox_folders, set_inbox
+
+    lib = _open(args)
+    if args.folder:
+        folder = _folder(args.folder)
+        if not any(folder == f or folder.startswith(f.rstrip(os.sep) + os.sep) for f in lib.catalog.folders()):
+            raise UserError(f"{args.folder} is not in the library: sba index {args.folder} first")
+        set_inbox(lib, folder, not args.off)
+    folders = inbox_folders(lib)
+    print(json.dumps({"inbox": folders}) if args.json else
+          "\n".join(f"inbox: {f}" for f in folders) or "no inbox folders")
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index", help="add folders and index their photos (incremental)")
     p.add_argument("folders", nargs="*", help="folders to add (default: the watched folders)")
@@ -277,6 +338,23 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--qe", action="store_true", help="average query expansion (helps when many photos match)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("watch", help="keep the library current as photos are added, moved or deleted "
+                       "(foreground; stops on Ctrl+C / SIGTERM)")
+    p.add_argument("--settle", type=float, default=2.0,
+                   help="seconds a file must stay unchanged before it is read (default 2)")
+    p.add_argument("--rescan-interval", type=float, default=300.0,
+                   help="seconds between rescans where file events are unavailable (default 300)")
+    p.add_argument("--poll", action="store_true", help="no file events at all: rescan periodically")
+    p.add_argument("--json", action="store_true", help="one JSON line per change batch")
+    p.set_defaults(func=cmd_watch)
+
+    p = sub.add_parser("inbox", help="mark a library folder as an inbox: arriving photos get category "
+                       "proposals automatically while watching")
+    p.add_argument("folder", nargs="?", help="the folder (omit to list the inbox folders)")
+    p.add_argument("--off", action="store_true", help="stop treating the folder as an inbox")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_inbox)
 
     p = sub.add_parser("duplicates", help="groups of near-duplicate photos")
     p.add_argument("--threshold", type=unit_float, default=0.92,

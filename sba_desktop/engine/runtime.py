@@ -13,6 +13,7 @@ import importlib.util
 import logging
 import os
 import threading
+from collections import OrderedDict
 
 import numpy as np
 from PIL import Image
@@ -24,6 +25,7 @@ from .registry import DEFAULT_BACKBONE, BackboneInfo, MissingWeightsError, backb
 log = logging.getLogger(__name__)
 
 PROVIDERS_ENV = "SBA_DESKTOP_PROVIDERS"
+MAX_SESSIONS = 8  # input shapes kept ready (a library has a handful of aspect ratios)
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CoreMLExecutionProvider", "DmlExecutionProvider",
                        "OpenVINOExecutionProvider", "CPUExecutionProvider")
 
@@ -53,15 +55,39 @@ class OnnxBackbone:
         self.version = info.version
         self.channels = info.channels
         self.network = network
+        self._ort = ort
+        self.threads = threads or os.cpu_count() or 1
+        self.providers = choose_providers(ort.get_available_providers())
+        self._sessions: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()  # one run at a time: the session's own pool uses every core
+        self._session((1, 224, 168))   # fail early (a broken file) and warm the common shape
+
+    def _session(self, shape: tuple[int, int, int]):
+        """A session specialised to one (batch, height, width).
+
+        The exported graph computes TF "same" padding from the input size; with the sizes fixed
+        (onnxruntime's free-dimension override) those shape computations fold into constants and
+        the CPU kernels get a static layout: measured 1.6x faster than the dynamic graph (259 vs
+        159 photos/s at batch 4, 224x168), same outputs. A session costs ~0.03 s to make; a
+        library has a handful of shapes, so a few are kept."""
+        sess = self._sessions.get(shape)
+        if sess is not None:
+            self._sessions.move_to_end(shape)
+            return sess
+        ort = self._ort
         so = ort.SessionOptions()
-        so.intra_op_num_threads = threads or os.cpu_count() or 1
+        so.intra_op_num_threads = self.threads
         so.inter_op_num_threads = 1
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Idle inference threads must not spin: decoding runs beside them on the same cores.
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.providers = choose_providers(ort.get_available_providers())
-        self.session = ort.InferenceSession(str(network.onnx), so, providers=self.providers)
-        self._lock = threading.Lock()  # one run at a time: the session's own pool uses every core
+        for name, value in zip(("batch", "height", "width"), shape):
+            so.add_free_dimension_override_by_name(name, int(value))
+        sess = ort.InferenceSession(str(self.network.onnx), so, providers=self.providers)
+        self._sessions[shape] = sess
+        while len(self._sessions) > MAX_SESSIONS:
+            self._sessions.popitem(last=False)
+        return sess
 
     def preprocess(self, rgb: Image.Image, long_side: int | None) -> np.ndarray:
         """RGB Pillow image -> normalised 3xHxW float32 array, long side scaled (no crop)."""
@@ -71,7 +97,7 @@ class OnnxBackbone:
         """Bx3xHxW -> BxCxhxw float32, non-negative (after the last ReLU)."""
         x = np.ascontiguousarray(batch, dtype=np.float32)
         with self._lock:
-            return self.session.run(None, {"image": x})[0]
+            return self._session((x.shape[0], x.shape[2], x.shape[3])).run(None, {"image": x})[0]
 
 
 _cache: dict[tuple[str, str | None], OnnxBackbone] = {}

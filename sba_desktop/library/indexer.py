@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from ..engine.runtime import load_runtime
 from ..engine.sba import DescriptorModel, DescriptorSpec, ReductionSpec
 from .decode import DecodeError, decode, fingerprint
-from .discover import walk_photos
+from .discover import is_under, walk_photos
 from .library import Library
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,8 @@ class IndexReport:
     fitted: bool = False
     cancelled: bool = False
     seconds: float = 0.0
+    offline: list[str] = field(default_factory=list)   # folders not reachable now: their photos kept
+    indexed_ids: list[int] = field(default_factory=list)  # photos encoded by this run
 
 
 class Cancelled(Exception):
@@ -68,13 +70,14 @@ class Cancelled(Exception):
 class IndexJob:
     def __init__(self, library: Library, folders: list[str] | None = None,
                  progress: Callable[[Progress], None] | None = None, workers: int | None = None,
-                 rebuild: bool = False, fit_sample: int = FIT_SAMPLE):
+                 rebuild: bool = False, fit_sample: int = FIT_SAMPLE, defer: set[str] | None = None):
         self.lib = library
         self.folders = folders
         self.progress = progress or (lambda p: None)
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.rebuild = rebuild
         self.fit_sample = fit_sample
+        self.defer = defer or set()  # files still being written: neither added nor removed this run
         self._cancel = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -126,14 +129,29 @@ class IndexJob:
             self._checkpoint()
             self.progress(Progress("scanning", 0, 0, folder))
             known = cat.photos_under(folder)
+            if not os.path.isdir(folder):
+                # an unplugged disk or a share that is down: its photos stay (shown as offline)
+                self.report.offline.append(folder)
+                continue
             found = {}
-            for ff in walk_photos(folder, self.report.problems):
+            problems: list[tuple[str, str]] = []
+            for ff in walk_photos(folder, problems):
+                if ff.path in self.defer:
+                    continue
                 found[ff.path] = ff
                 if len(found) % 500 == 0:
                     self.progress(Progress("scanning", len(found), 0, ff.path))
                     self._checkpoint()
+            self.report.problems += problems
+            if not found and known:
+                # an empty mount point where a disk was: offline, not "every photo deleted"
+                self.report.offline.append(folder)
+                continue
             self.report.found += len(found)
-            vanished = {p: row for p, row in known.items() if p not in found}
+            unreadable = [p for p, _ in problems]  # a folder we could not list loses nothing
+            vanished = {p: row for p, row in known.items()
+                        if p not in found and p not in self.defer
+                        and not any(p == u or is_under(p, u) for u in unreadable)}
             by_fp: dict[str, list] = {}
             for row in vanished.values():
                 if row.fingerprint:
@@ -293,6 +311,7 @@ class IndexJob:
             vecs = model.reduce(np.stack([r for _, r, *_ in indexed]))
             indexed = [(pid, v, w, h) for (pid, _, w, h), v in zip(indexed, vecs)]
         self.lib.catalog.store_results(indexed, skipped, model.model_id)
+        self.report.indexed_ids += [int(i) for i, *_ in indexed]
         if indexed and self.lib.index is not None:
             self.lib.index.add(np.array([i for i, *_ in indexed], np.int64),
                                np.stack([v for _, v, *_ in indexed]))

@@ -1,6 +1,7 @@
 """Categories: folders of examples, MN proposals for unsorted photos, acceptance, XMP."""
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -101,3 +102,20 @@ def write_xmp(lib: Library) -> int:
         if pid in paths and add_keywords(paths[pid], [name]):
             changed += 1
     return changed
+
+
+INBOX_KEY = "inbox_folders"
+
+
+def inbox_folders(lib: Library) -> list[str]:
+    """Folders whose arriving photos get category proposals automatically (live folders)."""
+    raw = lib.catalog.get_meta(INBOX_KEY)
+    return json.loads(raw) if raw else []
+
+
+def set_inbox(lib: Library, folder: str, on: bool = True) -> list[str]:
+    folder = os.path.abspath(os.path.expanduser(folder))
+    current = [f for f in inbox_folders(lib) if f != folder] + ([folder] if on else [])
+    with lib.writer_lock():
+        lib.catalog.set_meta(INBOX_KEY, json.dumps(sorted(current)))
+    return sorted(current)

@@ -1,5 +1,8 @@
-"""The library: folders, the indexing job (progress, pause, cancel) and the files it skipped."""
+"""The library: folders, the indexing job (progress, pause, cancel), the files it skipped, and the
+live-folder watcher that keeps it current while the application runs."""
 from __future__ import annotations
+
+import os
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QListWidget, QProgressBar, QWidget
@@ -21,7 +24,14 @@ def _run_index(home, folders, holder: dict, rebuild: bool, progress):
         lib.close()
 
 
+class _WatchBridge(QObject):
+    """The watcher's thread talks to the GUI through queued signals."""
+    status = Signal(object)   # WatchStatus
+    report = Signal(object)   # IndexReport of a watcher job
+
+
 class LibraryController(QObject):
+    watchStatus = Signal(str)            # one line: "watching 3 folders, 1 offline"
     indexingStarted = Signal()
     indexingProgress = Signal(object)    # indexer.Progress
     indexingFinished = Signal(object)    # IndexReport, or None when it failed
@@ -48,7 +58,53 @@ class LibraryController(QObject):
         self.skipped_act = actions["skipped"](self.show_skipped)
         self.pause_act.setEnabled(False)
         self.cancel_act.setEnabled(False)
-        ctx.libraryLoaded.connect(lambda _: self._fill_skipped())
+        self.watch_act = actions["watch"](self.toggle_watch)
+        self.watch_act.setCheckable(True)
+        self.inbox_act = actions["inbox"](self.choose_inbox)
+        self.watcher = None
+        self._bridge = _WatchBridge(self)
+        self._bridge.status.connect(lambda st: self.watchStatus.emit(st.line()))
+        self._bridge.report.connect(self._watch_report)
+        ctx.libraryLoaded.connect(self._library_loaded)
+
+    def _library_loaded(self, lib) -> None:
+        self._fill_skipped()
+        if self.watcher is None and lib.catalog.folders() and os.environ.get("SBA_DESKTOP_NO_WATCH") != "1":
+            self.start_watching()
+
+    # ------------------------------------------------------------------ live folders
+    def start_watching(self) -> None:
+        from ..library.watcher import LibraryWatcher
+
+        self.watcher = LibraryWatcher(self.ctx.home, on_status=self._bridge.status.emit,
+                                      on_report=self._bridge.report.emit).start()
+        self.watch_act.setChecked(True)
+
+    def toggle_watch(self) -> None:
+        if self.watcher is None:
+            self.start_watching()
+        elif self.watch_act.isChecked():
+            self.watcher.resume()
+        else:
+            self.watcher.pause()
+
+    def _watch_report(self, report) -> None:
+        if report.new or report.changed or report.moved or report.removed:
+            self.ctx.message.emit(f"Folders changed: {report.new} new, {report.changed} changed, "
+                                  f"{report.moved} moved, {report.removed} removed")
+            self.ctx.load_library()
+
+    def choose_inbox(self) -> None:
+        from ..library.tagging import set_inbox
+
+        folder = QFileDialog.getExistingDirectory(self.window, "Inbox: photos arriving here get categories")
+        if folder:
+            self.ctx.run_on_library(set_inbox, lambda folders: self.ctx.message.emit(
+                f"Inbox folders: {', '.join(display(f) for f in folders)}"), folder)
+
+    def stop_watching(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
 
     # ------------------------------------------------------------------ folders
     def add_folder(self) -> None:
@@ -74,6 +130,8 @@ class LibraryController(QObject):
             return
         self.indexing = True
         self.index_holder = {}
+        if self.watcher is not None:
+            self.watcher.pause()  # one writer at a time: the watcher waits for this job
         self.progress.setValue(0)
         self.progress.show()
         self.pause_act.setEnabled(True)
@@ -97,6 +155,8 @@ class LibraryController(QObject):
 
     def _finished_ui(self) -> None:
         self.indexing = False
+        if self.watcher is not None and self.watch_act.isChecked():
+            self.watcher.resume()
         self.progress.hide()
         self.pause_act.setEnabled(False)
         self.pause_act.setText("Pause")

@@ -61,18 +61,22 @@ class MainWindow(QMainWindow):
 
         self.progress_label = QLabel()
         self.status_label = QLabel()
+        self.watch_label = QLabel()
         self.ctx.message.connect(self.progress_label.setText)
         acts = {k: (lambda slot, t=t, sc=sc: self._action(t, slot, sc)) for k, t, sc in (
             ("add", "Add folder…", "Ctrl+Shift+A"), ("remove", "Remove folder…", None),
             ("index", "Index now", "F5"), ("pause", "Pause", None), ("cancel", "Cancel", None),
-            ("skipped", "Skipped files", None))}
+            ("skipped", "Skipped files", None), ("watch", "Watch folders", None),
+            ("inbox", "Inbox folder…", None))}
         self.library = LibraryController(self.ctx, self, acts)
         self.library.dock()
+        self.library.watchStatus.connect(self.watch_label.setText)
         self.library.indexingProgress.connect(
             lambda p: self.search.welcome.show_indexing(p.done, p.total, p.phase))
         self.search.welcome.addFolderRequested.connect(self.library.add_folder)
         self.search.welcome.categoriesRequested.connect(lambda: self.tabs.setCurrentWidget(self.categories))
         self.statusBar().addWidget(self.status_label, 1)
+        self.statusBar().addPermanentWidget(self.watch_label)
         self.statusBar().addPermanentWidget(self.progress_label)
         self.statusBar().addPermanentWidget(self.library.progress)
         self._build_actions()
@@ -114,7 +118,8 @@ class MainWindow(QMainWindow):
         f.addSeparator()
         f.addAction(self._action("Quit", self.close, QKeySequence.StandardKey.Quit))
         m = menu.addMenu("&Library")
-        for a in (lc.index_act, lc.pause_act, lc.cancel_act, lc.skipped_act, self.settings_act, self.log_act):
+        for a in (lc.index_act, lc.pause_act, lc.cancel_act, lc.skipped_act, lc.watch_act, lc.inbox_act,
+                  self.settings_act, self.log_act):
             m.addAction(a)
         h = menu.addMenu("&Help")
         h.addAction(self._action("About", lambda: QMessageBox.about(
@@ -231,6 +236,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self._save_geometry()
+        self.library.stop_watching()
         job = self.library.index_holder.get("job")
         if job is not None:
             job.cancel()
