@@ -37,9 +37,10 @@ def ukbench_library(tmp_path):
 
 
 @pytest.fixture
-def window(qtbot):
+def window(qtbot, monkeypatch):
     from sba_desktop.ui.main import MainWindow
 
+    monkeypatch.setenv("SBA_DESKTOP_NO_WATCH", "1")  # no second writer racing the tests' own jobs
     win = MainWindow()
     win.errors = []
     win.show_error = win.errors.append  # a modal box would block the test; errors are asserted instead
@@ -198,3 +199,25 @@ def test_window_fits_small_screens_and_remembers_its_geometry(qtbot):
     assert (again.width(), again.height()) == (700, 500)
     assert again.search.sizes() == sizes
     again.close()
+
+
+def test_the_window_watches_its_folders(ukbench_library, qtbot, tmp_path):
+    import shutil
+
+    from sba_desktop.ui.main import MainWindow
+
+    win = MainWindow()
+    win.errors = []
+    win.show_error = win.errors.append
+    qtbot.addWidget(win)
+    win.show()
+    wait(qtbot, win, lambda: "watching 1 folder" in win.watch_label.text())
+    assert win.library.watch_act.isChecked()
+    n = ukbench_names(60)[50]
+    shutil.copy(dataset("ukbench-dev") / "images" / n, ukbench_library / n)
+    wait(qtbot, win, lambda: win.lib is not None and len(win.lib.index) == 49)
+    assert "1 new" in win.progress_label.text() or "49 photos indexed" in win.status_label.text()
+    win.library.watch_act.trigger()  # pause
+    wait(qtbot, win, lambda: "paused" in win.watch_label.text())
+    win.close()
+    assert win.library.watcher.error is None
