@@ -156,6 +156,8 @@ class LibraryWatcher:
         self._watches: dict[str, object] = {}
         self._last_scan: dict[str, float] = {}
         self._rescan_due = threading.Event()
+        self._working = False
+        self._job = None
         self.error: BaseException | None = None
 
     # ------------------------------------------------------------------ control
@@ -167,7 +169,7 @@ class LibraryWatcher:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the job in progress has committed what it did."""
         self._stop.set()
-        job = getattr(self, "_job", None)
+        job = self._job
         if job is not None:
             job.cancel()  # the job stores its finished batches and saves the index on the way out
         if self._thread is not None:
@@ -187,24 +189,27 @@ class LibraryWatcher:
         """True once nothing is pending and no job runs (for tests and `sba watch --once`)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            if not len(self.tracker) and not self._rescan_due.is_set() and getattr(self, "_job", None) is None:
+            if not len(self.tracker) and not self._rescan_due.is_set() and not self._working:
                 return True
             time.sleep(0.05)
         return False
 
     # ------------------------------------------------------------------ thread
     def _run(self) -> None:
-        from .library import Library
+        from ..paths import app_paths
+        from .catalog import Catalog
 
-        lib = Library.open(self.home)
+        # Between jobs the watcher holds only the catalog (sqlite): the model and the vector index
+        # are opened for a job and let go after it, so an idle application keeps one copy of them.
+        catalog = Catalog(app_paths(self.home).ensure().data / "catalog.sqlite")
         try:
             self._rescan_due.set()  # catch up with what changed while nobody watched
             while not self._stop.is_set():
-                self._sync_watches(lib)
+                self._sync_watches(catalog.folders())
                 self.status.paused = self._paused.is_set()
                 self.status.pending = len(self.tracker)
                 if not self._paused.is_set():
-                    self._maybe_run(lib)
+                    self._maybe_run()
                 self.on_status(self.status)
                 self._stop.wait(self.tick_s)
         except BaseException as exc:  # reported, never a silent dead thread
@@ -214,11 +219,10 @@ class LibraryWatcher:
             if self._observer is not None:
                 self._observer.stop()
                 self._observer.join(5)
-            lib.close()
+            catalog.close()
 
-    def _sync_watches(self, lib) -> None:
+    def _sync_watches(self, folders: list[str]) -> None:
         """Start/stop watching folders as they are added, forgotten, unplugged or come back."""
-        folders = lib.catalog.folders()
         for folder in list(self._watches):
             if folder not in folders or not os.path.isdir(folder):
                 self._unwatch(folder)
@@ -269,7 +273,7 @@ class LibraryWatcher:
             except (KeyError, OSError):
                 pass
 
-    def _maybe_run(self, lib) -> None:
+    def _maybe_run(self) -> None:
         run, settled, busy = self.tracker.poll()
         if self._rescan_due.is_set():
             run = True
@@ -277,17 +281,27 @@ class LibraryWatcher:
             return
         self._rescan_due.clear()
         from .indexer import IndexJob
+        from .library import Library
         from .lock import LibraryBusyError
 
-        self._job = IndexJob(lib, defer=busy)
+        self._working = True
+        lib = Library.open(self.home)
         try:
-            report = self._job.run()
-        except LibraryBusyError:
-            log.info("library busy (another writer): the watcher retries shortly")
-            self._rescan_due.set()
-            return
+            self._job = IndexJob(lib, defer=busy)
+            try:
+                report = self._job.run()
+            except LibraryBusyError:
+                log.info("library busy (another writer): the watcher retries shortly")
+                self._rescan_due.set()
+                return
+            finally:
+                self._job = None
+            self._after_job(lib, report, settled)
         finally:
-            self._job = None
+            lib.close()
+            self._working = False
+
+    def _after_job(self, lib, report, settled: set[str]) -> None:
         now = time.monotonic()
         for folder in self.status.folders:
             self._last_scan[folder] = now
