@@ -168,7 +168,7 @@ class DescriptorModel:
         k = int(min(red.dims, n - 1, np.count_nonzero(evals > 1e-10 * max(evals[0], 1e-30))))
         k = max(k, 1)
         basis = (evecs[:, :k] / np.sqrt(evals[:k])[None, :]).astype(np.float32)
-        self.components = np.ascontiguousarray((raw.T @ basis).T)
+        self.components = basis.T @ raw  # (k, D), made contiguous directly: no transposed copy
         var = evals[:k] / n
         if red.whiten > 0:
             self.scales = ((var + red.shrink * var.mean()) ** (red.whiten / 2)).astype(np.float32)
