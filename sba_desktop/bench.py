@@ -360,13 +360,47 @@ def bench_first_window(repeats: int) -> float:
     return statistics.median(times)
 
 
-def run_bench(quick: bool = False, max_vectors: int | None = None) -> dict:
+def bench_ray(address: str, n_photos: int, repeats: int) -> dict:
+    """The Ray path's rate against the local pipeline, same photos, same frozen model, one run."""
+    from .engine.runtime import load_runtime
+    from .library.cluster import RayIndexJob, connect
+    from .library.indexer import IndexJob
+    from .library.library import Library
+
+    tmp = Path(tempfile.mkdtemp(prefix="sba-bench-ray-"))
+    paths = _photos(n_photos, tmp)
+    folder = str(Path(paths[0]).parent)
+    seed = Library.open(tmp / "seed")
+    IndexJob(seed, [folder]).run()  # a model fitted on these photos
+    model = seed.model
+    model.fitted_on = 10**6  # frozen: both runs only encode
+    load_runtime(model.backbone)
+    t = time.perf_counter()
+    connect(address)
+    ray_start = time.perf_counter() - t
+    rates: dict[str, list[float]] = {"local": [], "ray": []}
+    for r in range(repeats):
+        for kind, job_cls in (("local", IndexJob), ("ray", RayIndexJob)):
+            lib = Library.open(tmp / f"{kind}{r}")
+            lib.set_model(model)
+            t = time.perf_counter()
+            rep = job_cls(lib, [folder]).run()
+            rates[kind].append(rep.encoded / (time.perf_counter() - t))
+    local, ray_rate = statistics.median(rates["local"]), statistics.median(rates["ray"])
+    return {"address": address, "photos": len(paths), "ray_start_s": round(ray_start, 2),
+            "local_images_per_s": round(local, 2), "ray_images_per_s": round(ray_rate, 2),
+            "ray_vs_local": round(ray_rate / local, 3)}
+
+
+def run_bench(quick: bool = False, max_vectors: int | None = None, ray: str | None = None) -> dict:
     from .library.decode import decode
     from .library.vindex import EF_CONSTRUCTION, EF_SEARCH, HNSW_M
 
     from .engine.runtime import load_runtime
 
     repeats = 3 if quick else 5
+    if ray:  # the Ray path alone: sba bench --ray ADDRESS
+        return {"ray": bench_ray(ray, 200, 3)}
     load_runtime()  # exported now if it is missing, so no child below pays for (or imports) torch
     memory = bench_indexing_memory(quick)  # first, in a child: nothing else loaded yet
     idle = bench_idle_rss(memory.pop("_home"))
@@ -431,6 +465,11 @@ def run_bench(quick: bool = False, max_vectors: int | None = None) -> dict:
 
 
 def format_bench(r: dict) -> str:
+    if "ray" in r and len(r) == 1:
+        x = r["ray"]
+        return (f"Ray ({x['address']}, started in {x['ray_start_s']} s), {x['photos']} photos, frozen model: "
+                f"{x['ray_images_per_s']} photos/s vs the local pipeline {x['local_images_per_s']} photos/s "
+                f"= {x['ray_vs_local']} x")
     bb = r["forward_images_per_s_by_batch"]
     lines = [f"machine: {r['machine']['cpu_count']} cores, {r['machine']['platform']}, "
              f"python {r['machine']['python']}, torch threads {r['machine']['torch_threads']}",

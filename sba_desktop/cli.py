@@ -35,7 +35,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import format_bench, run_bench
 
-    report = run_bench(quick=args.quick, max_vectors=args.max_vectors)
+    report = run_bench(quick=args.quick, max_vectors=args.max_vectors, ray=args.ray)
     print(json.dumps(report) if args.json else format_bench(report))
     return 0
 
@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true")
     b.add_argument("--max-vectors", type=int, metavar="N",
                    help="skip the search benchmarks above N vectors (1M takes ~15 min to build)")
+    b.add_argument("--ray", metavar="ADDRESS", help="only the Ray path ('local' or a cluster address) "
+                   "against the local pipeline")
     b.set_defaults(func=cmd_bench)
 
     from . import library_cli

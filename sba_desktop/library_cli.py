@@ -79,7 +79,19 @@ def cmd_index(args) -> int:
     lib = _open(args)
     if not args.folders and not lib.catalog.folders():
         raise UserError("no folders in the library yet: sba index FOLDER")
-    job = IndexJob(lib, args.folders, _bar(args.json), rebuild=getattr(args, "rebuild", False))
+    rebuild = getattr(args, "rebuild", False)
+    if getattr(args, "ray", None):
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise UserError("--ray needs the cluster extra: pip install 'sba-desktop[cluster]'")
+        from .library.cluster import RayIndexJob, connect
+
+        connect(args.ray)
+        job = RayIndexJob(lib, args.folders, _bar(args.json), rebuild=rebuild, actors=args.ray_actors,
+                          cpus_per_actor=args.ray_cpus, gpus_per_actor=args.ray_gpus)
+    else:
+        job = IndexJob(lib, args.folders, _bar(args.json), rebuild=rebuild)
     try:
         r = job.run()
     except KeyboardInterrupt:
@@ -317,6 +329,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index", help="add folders and index their photos (incremental)")
     p.add_argument("folders", nargs="*", help="folders to add (default: the watched folders)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--ray", metavar="ADDRESS", help="encode on a Ray cluster (ADDRESS of `ray start "
+                   "--head`, or 'local' for a Ray runtime on this machine); needs the cluster extra")
+    p.add_argument("--ray-actors", type=positive_int, help="encoding actors (default: one per CPU share)")
+    p.add_argument("--ray-cpus", type=float, default=1.0, help="CPUs per actor (default 1)")
+    p.add_argument("--ray-gpus", type=float, default=0.0, help="GPUs per actor (onnxruntime-gpu on the workers)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("rebuild", help="refit the model with the current settings and re-encode all photos")

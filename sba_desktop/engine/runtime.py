@@ -112,7 +112,7 @@ class OnnxBackbone:
             return self._session((x.shape[0], x.shape[2], x.shape[3])).run(None, {"image": x})[0]
 
 
-_cache: dict[tuple[str, str | None], OnnxBackbone] = {}
+_cache: dict[tuple, OnnxBackbone] = {}
 _cache_lock = threading.Lock()
 
 
@@ -120,10 +120,12 @@ def torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-def load_runtime(name: str = DEFAULT_BACKBONE, weights_path: str | None = None) -> OnnxBackbone:
-    """The product's backbone (once per process): a trusted ONNX export, exported first if needed."""
+def load_runtime(name: str = DEFAULT_BACKBONE, weights_path: str | None = None,
+                 threads: int | None = None) -> OnnxBackbone:
+    """The product's backbone (once per process): a trusted ONNX export, exported first if needed.
+    `threads`: the inference pool's size (default: every core; a cluster worker gets its share)."""
     info = backbone_info(name)
-    key = (name, weights_path)
+    key = (name, weights_path, threads)
     with _cache_lock:
         if key not in _cache:
             net, reasons, wsha = find(info, weights_path)
@@ -142,5 +144,5 @@ def load_runtime(name: str = DEFAULT_BACKBONE, weights_path: str | None = None) 
                 net, reasons, _ = find(info, weights_path)
                 if net is None:
                     raise RuntimeError(f"the fresh ONNX export of {name} is not usable: {reasons}")
-            _cache[key] = OnnxBackbone(info, net)
+            _cache[key] = OnnxBackbone(info, net, threads)
         return _cache[key]

@@ -1,0 +1,129 @@
+"""Encoding on a Ray cluster: the same library, its photos encoded by many machines.
+
+Discovery, fitting and the catalog stay on this machine; decoding, inference and SBA run in Ray
+Data actors (each holds one onnxruntime session and the fitted model), and the vectors stream
+back through the same store path as the local job (one SQLite transaction per batch, then the
+HNSW index). What crosses the network: photo paths and ids out, vectors (512 float32 = 2 KB per
+photo) and sizes back, plus the fitted model once per worker (~65 MB). Photos must be readable
+under the same path on every node (a shared mount).
+
+A killed run leaves the unprocessed photos `pending` in the catalog: the next run continues with
+them, and a photo stored twice (a batch replayed after a node died) is simply overwritten.
+Optional: needs the `cluster` extra (ray[data]); nothing else imports this module.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import time
+
+import numpy as np
+
+from .indexer import BATCH, IndexJob, Progress
+
+log = logging.getLogger(__name__)
+
+RAY_BATCH = 16  # photos per actor call: big enough for the per-call overhead, small for progress
+
+
+class EncodeActor:
+    """One Ray actor: decodes, runs the network and encodes photos with the fitted model."""
+
+    def __init__(self, model_npz: bytes, threads: int):
+        from ..engine.runtime import load_runtime
+        from ..engine.sba import DescriptorModel
+
+        self.model = DescriptorModel.load(io.BytesIO(model_npz))
+        self.net = load_runtime(self.model.backbone, threads=threads)
+        if self.net.version != self.model.backbone_version:
+            raise RuntimeError(f"worker network {self.net.version} is not the model's "
+                               f"{self.model.backbone_version}")
+
+    def __call__(self, batch: dict) -> dict:
+        from .decode import DecodeError, decode
+
+        size = self.model.image_size
+        n = len(batch["id"])
+        vectors = np.zeros((n, self.model.dims), np.float32)
+        width, height = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        errors = [""] * n
+        by_shape: dict[tuple, list[int]] = {}
+        inputs = {}
+        for i, path in enumerate(batch["path"]):
+            try:
+                photo = decode(str(path), size)
+                inputs[i] = self.net.preprocess(photo.rgb, size)
+                width[i], height[i] = photo.width, photo.height
+                by_shape.setdefault(inputs[i].shape, []).append(i)
+            except DecodeError as exc:
+                errors[i] = str(exc)
+            except Exception as exc:  # one photo never costs the batch
+                errors[i] = f"unexpected error: {exc.__class__.__name__}: {exc}"
+        for idx in by_shape.values():
+            maps = self.net.forward(np.stack([inputs[i] for i in idx]))
+            vectors[idx] = self.model.encode_batch(maps)
+        return {"id": np.asarray(batch["id"], np.int64), "vector": vectors, "width": width,
+                "height": height, "error": np.asarray(errors, dtype=object)}
+
+
+def connect(address: str, num_cpus: int | None = None) -> None:
+    """`local` starts a Ray runtime in this process (tests, or many processes on one machine);
+    anything else joins a running cluster (`ray start --head` printed its address)."""
+    import ray
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = False  # the job reports its own progress
+    ctx.verbose_stats_logs = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    if ray.is_initialized():
+        return
+    if address == "local":
+        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    else:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+
+
+class RayIndexJob(IndexJob):
+    """IndexJob whose encoding runs on Ray; scanning, fitting and storing are the local job's own."""
+
+    def __init__(self, library, folders=None, progress=None, actors: int | None = None,
+                 cpus_per_actor: float = 1.0, gpus_per_actor: float = 0.0, **kw):
+        super().__init__(library, folders, progress, **kw)
+        self.actors = actors
+        self.cpus_per_actor = cpus_per_actor
+        self.gpus_per_actor = gpus_per_actor
+
+    def _encode_pending(self) -> None:
+        import ray
+
+        model = self.lib.model
+        if model is None:
+            return
+        pending = self.lib.catalog.pending_ids()
+        if not pending:
+            return
+        paths = self.lib.catalog.paths(pending)
+        items = [{"id": pid, "path": paths[pid]} for pid in pending if pid in paths]
+        model_file = self.lib.paths.data / f"model-{model.model_id}.npz"
+        actors = self.actors or max(1, int(ray.available_resources().get("CPU", 1) // self.cpus_per_actor))
+        ds = ray.data.from_items(items).map_batches(
+            EncodeActor, fn_constructor_args=(model_file.read_bytes(), max(1, int(self.cpus_per_actor))),
+            batch_size=RAY_BATCH, batch_format="numpy", concurrency=actors,
+            num_cpus=self.cpus_per_actor, num_gpus=self.gpus_per_actor or None)
+        done, t0 = 0, time.perf_counter()
+        for out in ds.iter_batches(batch_size=BATCH, batch_format="numpy"):
+            self._checkpoint()  # cancel: what was stored stays, the rest stays pending
+            indexed, skipped = [], []
+            for pid, vec, w, h, err in zip(out["id"], out["vector"], out["width"], out["height"], out["error"]):
+                if err:
+                    skipped.append((int(pid), str(err)))
+                else:
+                    indexed.append((int(pid), vec.astype(np.float32), int(w), int(h)))
+            self._store(indexed, skipped, reduced=True)
+            self.report.encoded += len(indexed)
+            done += len(out["id"])
+            rate = done / max(time.perf_counter() - t0, 1e-9)
+            self.progress(Progress("encoding", done, len(items), "", rate, (len(items) - done) / rate))
