@@ -185,3 +185,62 @@ def test_sba_watch_refuses_when_another_writer_holds_the_library(watched_library
     with lib.writer_lock():
         code = main(["watch"])
     assert code == 1 and "cannot watch" in capsys.readouterr().err
+
+
+def test_a_photo_skipped_while_partial_is_retried_once_complete(tmp_path):
+    folder = tmp_path / "photos"
+    link_photos(dataset("ukbench-dev") / "images", folder, ukbench_names(8))
+    data = (dataset("ukbench-dev") / "images" / "ukbench00100.jpg").read_bytes()
+    (folder / "copying.jpg").write_bytes(data[: len(data) // 3])
+    lib = Library.open()
+    IndexJob(lib, [str(folder)]).run()
+    assert [os.path.basename(p) for p, _ in lib.catalog.skipped()] == ["copying.jpg"]
+    (folder / "copying.jpg").write_bytes(data)  # the copy finished: size and mtime changed
+    IndexJob(lib).run()
+    assert not lib.catalog.skipped() and len(lib.index) == 9
+
+
+def test_without_file_events_the_folders_are_rescanned(watched_library):
+    root = watched_library
+    w = LibraryWatcher(use_events=False, rescan_s=1.0, tick_s=0.1).start()
+    try:
+        assert wait_for(lambda: w.status.folders.get(str(root)) == "rescans", 10)
+        assert "rescanned periodically" in w.status.line()
+        shutil.copy(dataset("ukbench-dev") / "images" / "ukbench00470.jpg", root / "new.jpg")
+        assert wait_for(lambda: len(Library.open().index) == 261, 20)
+    finally:
+        w.stop()
+
+
+def test_photos_arriving_in_an_inbox_get_category_proposals(tmp_path):
+    import json
+
+    from sba_desktop.library.tagging import label_from_folders, proposals, set_inbox
+
+    flowers = dataset("flowers17-dev")
+    labels = json.loads((flowers / "groundtruth.json").read_text())["labels"]
+    by: dict[str, list[str]] = {}
+    for name, cls in sorted(labels.items()):
+        by.setdefault(cls, []).append(name)
+    classes = sorted(by)[:3]
+    cats, inbox = tmp_path / "Sorted", tmp_path / "Inbox"
+    for c in classes:
+        link_photos(flowers / "images", cats / c, by[c][:15])
+    inbox.mkdir()
+    lib = Library.open()
+    IndexJob(lib, [str(cats), str(inbox)]).run()
+    label_from_folders(lib, str(cats))
+    set_inbox(lib, str(inbox))
+    lib.close()
+    w = LibraryWatcher(settle_s=0.5, tick_s=0.1).start()
+    try:
+        assert w.wait_idle(30)
+        arriving = [(c, n) for c in classes for n in by[c][15:17]]
+        for _, n in arriving:
+            shutil.copy(flowers / "images" / n, inbox / n)
+        assert wait_for(lambda: len(proposals(Library.open())) == len(arriving), 30)
+    finally:
+        w.stop()
+    got = {os.path.basename(p.path): p.category for p in proposals(Library.open())}
+    right = sum(got[n] == c for c, n in arriving)
+    assert right >= len(arriving) - 1  # MN on 15 examples per category: nearly all right
