@@ -221,3 +221,18 @@ def test_the_window_watches_its_folders(ukbench_library, qtbot, tmp_path):
     wait(qtbot, win, lambda: "paused" in win.watch_label.text())
     win.close()
     assert win.library.watcher.error is None
+
+
+def test_results_from_an_unreachable_folder_are_marked_offline(qtbot, tmp_path):
+    from pathlib import Path as P
+
+    from PySide6.QtCore import Qt as QtNS
+
+    from sba_desktop.ui.results import ResultsModel, ThumbnailLoader
+
+    present = dataset("ukbench-dev") / "images" / ukbench_names(1)[0]
+    model = ResultsModel(ThumbnailLoader(tmp_path / "cache"))
+    model.set_hits([(str(present), 0.9), (str(P("/media/usb-disk/gone.jpg")), 0.8)])
+    shown = [model.data(model.index(r), QtNS.ItemDataRole.DisplayRole) for r in range(2)]
+    assert not shown[0].startswith("offline") and shown[1].startswith("offline")
+    assert "not reachable" in model.data(model.index(1), QtNS.ItemDataRole.ToolTipRole)

@@ -99,12 +99,10 @@ class RayIndexJob(IndexJob):
     def _encode_pending(self) -> None:
         import ray
 
-        model = self.lib.model
-        if model is None:
+        work = self._pending_work()
+        if work is None:
             return
-        pending = self.lib.catalog.pending_ids()
-        if not pending:
-            return
+        model, pending = work
         paths = self.lib.catalog.paths(pending)
         items = [{"id": pid, "path": paths[pid]} for pid in pending if pid in paths]
         model_file = self.lib.paths.data / f"model-{model.model_id}.npz"

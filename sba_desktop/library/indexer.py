@@ -316,13 +316,17 @@ class IndexJob:
             self.lib.index.add(np.array([i for i, *_ in indexed], np.int64),
                                np.stack([v for _, v, *_ in indexed]))
 
-    def _encode_pending(self) -> None:
+    def _pending_work(self) -> tuple[DescriptorModel, list[int]] | None:
+        """The model and the photos still to encode, or None when there is nothing to do."""
         model = self.lib.model
-        if model is None:
+        pending = self.lib.catalog.pending_ids() if model is not None else []
+        return (model, pending) if pending else None
+
+    def _encode_pending(self) -> None:
+        work = self._pending_work()
+        if work is None:
             return
-        pending = self.lib.catalog.pending_ids()
-        if not pending:
-            return
+        model, pending = work
         backbone = load_runtime(model.backbone)
         if backbone.version != model.backbone_version:
             raise RuntimeError(f"backbone weights changed ({backbone.version} vs {model.backbone_version}): rebuild")

@@ -1,6 +1,7 @@
 """The result grid: a list model with lazily loaded, disk-cached thumbnails."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QObject, QRunnable, QSize, Qt, QThreadPool, QUrl, Signal
@@ -77,12 +78,15 @@ class ResultsModel(QAbstractListModel):
         self.thumbs = thumbs
         self.hits: list[tuple[str, float]] = []
         self._row_of: dict[str, int] = {}
+        self._offline: set[str] = set()
         thumbs.loaded.connect(self._thumb_loaded)
 
     def set_hits(self, hits: list[tuple[str, float]]) -> None:
         self.beginResetModel()
         self.hits = list(hits)
         self._row_of = {p: i for i, (p, _) in enumerate(self.hits)}
+        # photos of a folder that is not reachable now (an unplugged disk): kept, shown as offline
+        self._offline = {p for p, _ in self.hits if not os.path.exists(p)}
         self.endResetModel()
 
     def rowCount(self, parent=QModelIndex()) -> int:
@@ -93,12 +97,14 @@ class ResultsModel(QAbstractListModel):
             return None
         path, score = self.hits[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{score:.3f}  {Path(display(path)).name}"
+            mark = "offline · " if path in self._offline else ""
+            return f"{mark}{score:.3f}  {Path(display(path)).name}"
         if role == Qt.ItemDataRole.DecorationRole:
             pm = self.thumbs.pixmap(path)
             return QIcon(pm) if pm is not None else self.thumbs.loading_icon()
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{display(path)}\nsimilarity {score:.3f}"
+            off = "\noffline: its folder is not reachable now (kept in the library)" if path in self._offline else ""
+            return f"{display(path)}\nsimilarity {score:.3f}{off}"
         if role == PathRole:
             return path
         if role == ScoreRole:
