@@ -1,3 +1,4 @@
+import json
 import os
 from pathlib import Path
 
@@ -11,6 +12,15 @@ def dataset(name: str) -> Path:
     if not p.is_dir():
         pytest.skip(f"evaluation photos not found at {p}")
     return p
+
+
+def flowers_by_class() -> dict[str, list[str]]:
+    """flowers17-dev photo names per class, each list sorted."""
+    labels = json.loads((dataset("flowers17-dev") / "groundtruth.json").read_text())["labels"]
+    by_class: dict[str, list[str]] = {}
+    for name, cls in sorted(labels.items()):
+        by_class.setdefault(cls, []).append(name)
+    return by_class
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,6 @@
 """The real widgets, offscreen, on a small real library built from ../shared/datasets photos."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from PySide6.QtGui import QDropEvent  # noqa: E402
 
 from sba_desktop.library.indexer import IndexJob  # noqa: E402
 from sba_desktop.library.library import Library  # noqa: E402
-from tests.conftest import dataset  # noqa: E402
+from tests.conftest import dataset, flowers_by_class  # noqa: E402
 from tests.test_library import link_photos, ukbench_names  # noqa: E402
 
 WAIT = 120_000
@@ -108,10 +107,7 @@ def test_heatmap_view_renders_overlays(ukbench_library, window, qtbot):
 
 def test_categories_flow_proposes_accepts_and_persists(tmp_path, window, qtbot):
     src = dataset("flowers17-dev")
-    labels = json.loads((src / "groundtruth.json").read_text())["labels"]
-    by_class: dict[str, list[str]] = {}
-    for name, cls in sorted(labels.items()):
-        by_class.setdefault(cls, []).append(name)
+    by_class = flowers_by_class()
     classes = sorted(by_class)[:3]
     root, unsorted = tmp_path / "cats", tmp_path / "unsorted"
     for c in classes:

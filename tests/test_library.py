@@ -17,7 +17,7 @@ import pytest
 from sba_desktop.library.indexer import IndexJob
 from sba_desktop.library.library import Library
 from sba_desktop.library.lock import LibraryBusyError
-from tests.conftest import dataset
+from tests.conftest import dataset, flowers_by_class
 from tests.hostile import make_hostile_corpus
 
 
@@ -166,10 +166,7 @@ def test_killed_indexing_stays_consistent(tmp_path):
 def test_categories_from_folders_and_tagging_accuracy(tmp_path):
     """flowers17-dev arranged as category folders: held-out photos get the right labels."""
     src = dataset("flowers17-dev")
-    labels = json.loads((src / "groundtruth.json").read_text())["labels"]
-    by_class: dict[str, list[str]] = {}
-    for name, cls in sorted(labels.items()):
-        by_class.setdefault(cls, []).append(name)
+    by_class = flowers_by_class()
     cats, unsorted = tmp_path / "categories", tmp_path / "unsorted"
     truth = {}
     for cls, files in by_class.items():

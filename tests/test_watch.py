@@ -14,7 +14,7 @@ import pytest
 from sba_desktop.library.indexer import IndexJob
 from sba_desktop.library.library import Library
 from sba_desktop.library.watcher import ChangeTracker, LibraryWatcher, ignored
-from tests.conftest import dataset
+from tests.conftest import dataset, flowers_by_class
 from tests.test_library import link_photos, ukbench_names
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -213,15 +213,11 @@ def test_without_file_events_the_folders_are_rescanned(watched_library):
 
 
 def test_photos_arriving_in_an_inbox_get_category_proposals(tmp_path):
-    import json
 
     from sba_desktop.library.tagging import label_from_folders, proposals, set_inbox
 
     flowers = dataset("flowers17-dev")
-    labels = json.loads((flowers / "groundtruth.json").read_text())["labels"]
-    by: dict[str, list[str]] = {}
-    for name, cls in sorted(labels.items()):
-        by.setdefault(cls, []).append(name)
+    by = flowers_by_class()
     classes = sorted(by)[:3]
     cats, inbox = tmp_path / "Sorted", tmp_path / "Inbox"
     for c in classes:

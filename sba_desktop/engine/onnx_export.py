@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .model_store import EXPORT_SETTINGS, MANIFEST_FORMAT, writable_dir
+from .model_store import EXPORT_SETTINGS, expected_manifest, writable_dir
 from .registry import DEFAULT_BACKBONE, backbone_info, file_sha256
 
 log = logging.getLogger(__name__)
@@ -55,9 +55,8 @@ def export(name: str = DEFAULT_BACKBONE, out_dir: str | os.PathLike | None = Non
             if not diff <= TOLERANCE:
                 raise RuntimeError(f"ONNX export of {name} differs from torch by {diff} at {shape}")
         del sess
-        manifest = {"format": MANIFEST_FORMAT, "backbone": name, "version": info.version,
-                    "weights_sha256": file_sha256(bb.weights), "weights_file": info.weight_file,
-                    "weights_license": info.license, "export": EXPORT_SETTINGS,
+        manifest = {**expected_manifest(info, file_sha256(bb.weights)),
+                    "weights_file": info.weight_file, "weights_license": info.license,
                     "onnx_sha256": file_sha256(tmp), "channels": info.channels,
                     "mean": info.mean, "std": info.std, "torch": torch.__version__}
         target = out / f"{name}.onnx"

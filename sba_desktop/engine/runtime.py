@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 PROVIDERS_ENV = "SBA_DESKTOP_PROVIDERS"
 MAX_SESSIONS = 3      # shape-specialised sessions kept (a library has a handful of common shapes)
-ARENA = False
 SPECIALISE_AFTER = 3  # runs of one shape before it gets its own session
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CoreMLExecutionProvider", "DmlExecutionProvider",
                        "OpenVINOExecutionProvider", "CPUExecutionProvider")
@@ -73,7 +72,7 @@ class OnnxBackbone:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # No arena: each session would otherwise keep its peak activations allocated (measured
         # +270 MB peak RSS over a mixed-shape library), at no measurable speed cost here.
-        so.enable_cpu_mem_arena = ARENA
+        so.enable_cpu_mem_arena = False
         # Idle inference threads must not spin: decoding runs beside them on the same cores.
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         for name, value in zip(("batch", "height", "width"), shape or ()):

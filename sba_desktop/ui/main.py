@@ -172,9 +172,6 @@ class MainWindow(QMainWindow):
         else:
             self.search.welcome.show_ready(indexed)
 
-    def load_library(self) -> None:
-        self.ctx.load_library()
-
     def _library_loaded(self, lib) -> None:
         if self.progress_label.text() == "The library is still loading…":
             self.progress_label.setText("")
