@@ -101,6 +101,7 @@ def cmd_index(args) -> int:
            "encoded": r.encoded, "fitted": r.fitted, "cancelled": r.cancelled, "seconds": round(r.seconds, 2),
            "skipped": [{"path": _disp(p), "reason": why} for p, why in r.skipped],
            "problems": [{"path": _disp(p), "reason": why} for p, why in r.problems],
+           "offline": [_disp(f) for f in r.offline],
            **{k: v for k, v in lib.status().items() if k in ("photos", "indexed", "model")}}
     if args.json:
         print(json.dumps(out))
@@ -112,6 +113,8 @@ def cmd_index(args) -> int:
             print(f"  skipped {_disp(p)}: {why}")
         for p, why in r.problems:
             print(f"  problem {_disp(p)}: {why}")
+        for f in r.offline:
+            print(f"  offline {_disp(f)}: not reachable now; its photos are kept until it returns")
         print(f"library: {out['photos']} photos, {out['indexed']} indexed; model {out['model']}")
     return 0
 
@@ -137,7 +140,7 @@ def cmd_status(args) -> int:
         print(f"photos: {s['photos']} ({s['indexed']} indexed, {s['pending']} pending, {s['skipped']} skipped)")
         print(f"model: {s['model']}")
         for f in s["folders"]:
-            print(f"folder: {_disp(f)}")
+            print(f"folder: {_disp(f)}" + ("" if os.path.isdir(f) else "  (offline: not reachable now)"))
         if lib.needs_rebuild():
             print("settings differ from the model in use: run 'sba rebuild' to re-encode")
     return 0

@@ -107,3 +107,15 @@ def test_a_closed_pipe_is_no_traceback(tmp_path):
     os.close(write_end)
     assert p.returncode == 0, p.stderr
     assert p.stderr == ""
+
+
+def test_a_vanished_folder_is_reported_offline_and_loses_nothing(capsys, tmp_path, photo):
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(Path(photo).read_bytes())
+    assert run(capsys, "index", str(folder))[0] == 0
+    folder.rename(tmp_path / "unplugged")
+    code, out, err = run(capsys, "index")
+    assert code == 0 and "offline" in out and "Traceback" not in err
+    code, out, _ = run(capsys, "status")
+    assert "1 indexed" in out and "offline" in out
