@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dims", type=int, default=DEFAULT_DIMS, help="reduced dimension M")
     e.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="long side in pixels")
     e.add_argument("--whiten-on", metavar="DIR", help="independent photo set to learn whitening on")
-    e.add_argument("--qe", action="store_true", help="also report average query expansion (top 10)")
+    e.add_argument("--qe", action="store_true", help="also report plain average query expansion (top 10)")
     e.add_argument("--k", type=int, default=DEFAULT_K, help="neighbours of the MN classifier")
     e.add_argument("--sweep", action="store_true", help="add N, M, beta and region-pooling sweeps")
     e.add_argument("--runtime", choices=["onnx", "torch"], default="onnx",

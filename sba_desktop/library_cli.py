@@ -178,7 +178,7 @@ def cmd_search(args) -> int:
     if lib.model is None or not lib.index:
         raise UserError("the library has no photos indexed yet: sba index FOLDER")
     try:
-        hits = lib.search(args.image, top=args.top, region=region, qe=args.qe)
+        hits = lib.search(args.image, top=args.top, region=region, expand=not args.plain)
     except DecodeError as exc:
         raise UserError(f"{args.image}: {exc}") from None
     if args.json:
@@ -355,7 +355,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("image")
     p.add_argument("--region", type=region_arg, help="x,y,w,h: search by a rectangle of the query (photo pixels)")
     p.add_argument("--top", type=positive_int, default=20, help="how many results (default 20)")
-    p.add_argument("--qe", action="store_true", help="average query expansion (helps when many photos match)")
+    p.add_argument("--plain", action="store_true", help="plain nearest neighbours: no neighbourhood "
+                   "expansion (the default expands query and results with their closest matches)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 

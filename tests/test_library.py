@@ -83,6 +83,18 @@ def test_ukbench_search_finds_the_group_and_incremental_updates(tmp_path):
     hits = lib.search(str(src / names[4]), top=4)
     # ukbench00004..7 are one object; the query itself first, then the other three
     assert {Path(h.path).name for h in hits} == set(names[4:8])
+    assert Path(hits[0].path).name == names[4]
+    assert {Path(h.path).name for h in lib.search(str(src / names[4]), top=4, expand=False)} == set(names[4:8])
+    # the default search is exactly what `sba eval` measures (exact search over the same vectors)
+    from sba_desktop.engine.neighbourhood import BruteForce, neighbourhood_search
+
+    ids = np.array(sorted(lib.index.ids()))
+    vecs = lib.index.vectors(ids)
+    q = lib.encode_query(str(src / names[9]))
+    rows, scores = neighbourhood_search(q, BruteForce(vecs), 20)
+    hits = lib.search(str(src / names[9]), top=20)
+    assert [h.photo_id for h in hits] == [int(ids[r]) for r in rows]
+    np.testing.assert_allclose([h.score for h in hits], scores, atol=1e-5)
     # a region of the query (the object's centre) still finds its group near the top
     hits = lib.search(str(src / names[4]), top=6, region=(120, 90, 400, 300))
     assert len({Path(h.path).name for h in hits} & set(names[4:8])) >= 3

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from sba_desktop.engine.sba import (MIN_PCA_PHOTOS, DescriptorModel, DescriptorSpec, ModelMismatchError,
-                                    ReductionSpec, average_query_expansion)
+                                    ReductionSpec)
 from tests.test_sba_math import random_maps
 
 
@@ -76,13 +76,6 @@ def test_detector_contributions_add_up_to_centred_similarity():
     a, b = model.raw_vector(maps[0]) - model.mean, model.raw_vector(maps[1]) - model.mean
     assert c.shape == (25,)
     assert c.sum() == pytest.approx(float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)), abs=1e-5)
-
-
-def test_average_query_expansion():
-    q = np.array([1.0, 0.0, 0.0], np.float32)
-    nb = np.array([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
-    out = average_query_expansion(q, nb)
-    np.testing.assert_allclose(out, np.array([1, 2, 0]) / np.sqrt(5), rtol=1e-6)
 
 
 def test_model_id_is_the_hash_existing_libraries_were_stored_under():

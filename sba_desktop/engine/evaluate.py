@@ -19,6 +19,7 @@ from .classifier import DEFAULT_K, MNClassifier
 from .encoder import Encoder
 from .imaging import draft_box
 from .metrics import accuracy, retrieval_scores
+from .neighbourhood import AugmentedVectors, BruteForce, neighbourhood_search
 from .sba import DEFAULT_DIMS, DEFAULT_IMAGE_SIZE, DescriptorModel, DescriptorSpec, ReductionSpec
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,7 @@ class EvalOptions:
     dims: int = DEFAULT_DIMS
     image_size: int = DEFAULT_IMAGE_SIZE
     whiten_on: str | None = None
-    qe: bool = False
-    qe_top: int = 10
+    qe: bool = False            # also report plain average query expansion (top 10)
     k: int = DEFAULT_K
     folds: int = 5
     sweep: bool = False
@@ -144,13 +144,30 @@ def _vectors(v: Variant, maps, other_maps, backbone_name, version, size) -> tupl
     return model.encode_maps(maps), model
 
 
-def _expand(x: np.ndarray, top: int) -> np.ndarray:
-    """Average query expansion for every photo as a query (itself excluded)."""
-    sim = x @ x.T
-    np.fill_diagonal(sim, -np.inf)
-    nn = np.argsort(-sim, axis=1)[:, :top]
-    q = x + x[nn].sum(axis=1)
-    return q / np.linalg.norm(q, axis=1, keepdims=True)
+EXPANSIONS = ("none", "adaptive", "aqe10")
+DEFAULT_EXPANSION = "adaptive"  # what `sba search` and the app do unless told --plain
+
+
+def similarities(x: np.ndarray, expansion: str) -> np.ndarray:
+    """Every photo as a query over the whole set: (n, n) scores, higher first.
+
+    "adaptive" runs neighbourhood_search itself (as `sba search --top N` does, on an exact
+    index); "aqe10" is plain average query expansion with the top 10 (itself excluded)."""
+    if expansion == "none":
+        return x @ x.T
+    if expansion == "aqe10":
+        sim = x @ x.T
+        np.fill_diagonal(sim, -np.inf)
+        nn = np.argsort(-sim, axis=1)[:, :10]
+        q = x + x[nn].sum(axis=1)
+        return (q / np.linalg.norm(q, axis=1, keepdims=True)) @ x.T
+    source = BruteForce(x)
+    augmented = AugmentedVectors(source)
+    out = np.full((len(x), len(x)), -np.inf, np.float32)
+    for i in range(len(x)):
+        ids, scores = neighbourhood_search(x[i], source, len(x), augmented)
+        out[i, ids] = scores
+    return out
 
 
 def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalOptions(),
@@ -177,10 +194,10 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
                 "reduction": model.kind, "whitening": v.whitening,
                 "n_detectors": int(len(model.detectors)) if v.spec.method == "sba" else None, **v.extra}
         if task == "retrieval":
-            for qe in ([False, True] if opt.qe else [False]):
-                xq = _expand(x, opt.qe_top) if qe else x
-                m_ap, ns = retrieval_scores(xq @ x.T, ps.groups)
-                results.append({**base, "qe": qe, "default": v.default and not qe,
+            for expansion in EXPANSIONS if opt.qe else EXPANSIONS[:2]:
+                m_ap, ns = retrieval_scores(similarities(x, expansion), ps.groups)
+                results.append({**base, "expansion": expansion,
+                                "default": v.default and expansion == DEFAULT_EXPANSION,
                                 "mAP": round(m_ap, 4), "ns_score": round(ns, 4)})
         else:
             mn, nn1 = cross_validated_accuracy(x, ps.labels, opt.k, opt.folds)
@@ -208,10 +225,10 @@ def format_table(report: dict) -> str:
     lines = [f"{report['task']} on {report['set']} ({report['photos']} photos), "
              f"{report['backbone']} at {report['image_size']}px"]
     if report["task"] == "retrieval":
-        lines.append(f"{'method':<10} {'N':>4} {'dims':>6} {'reduction':<18} {'whitening':<20} {'QE':<3} {'mAP':>6} {'N-S':>6}")
+        lines.append(f"{'method':<10} {'N':>4} {'dims':>6} {'reduction':<18} {'whitening':<20} {'expansion':<9} {'mAP':>6} {'N-S':>6}")
         for r in rows:
             lines.append(f"{r['method']:<10} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['reduction']:<18} "
-                         f"{r['whitening']:<20} {'yes' if r['qe'] else 'no':<3} {r['mAP']:>6.3f} "
+                         f"{r['whitening']:<20} {r['expansion']:<9} {r['mAP']:>6.3f} "
                          f"{r['ns_score']:>6.3f}{'  <- default' if r['default'] else ''}")
     else:
         lines.append(f"{'method':<10} {'N':>4} {'dims':>6} {'reduction':<18} {'whitening':<20} {'clf':<4} {'accuracy':>8}")

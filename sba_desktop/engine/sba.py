@@ -305,12 +305,6 @@ class DescriptorModel:
                 "re-encode them (sba rebuild) instead of mixing models")
 
 
-def average_query_expansion(query: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
-    """q' = L2(q + sum of the top results' vectors) (average query expansion)."""
-    q = np.asarray(query, np.float32) + np.asarray(neighbours, np.float32).reshape(-1, len(query)).sum(0)
-    return pooling.l2n(q).astype(np.float32)
-
-
 def _same_shape_runs(maps: Sequence[np.ndarray], batch: int) -> list[list[int]]:
     """Indices of `maps` grouped by shape, in chunks of at most `batch` (maps of one shape stack)."""
     by_shape: dict[tuple, list[int]] = {}

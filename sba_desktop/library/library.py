@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.sba import DEFAULT_DIMS, DEFAULT_IMAGE_SIZE, DescriptorModel, average_query_expansion
+from ..engine.neighbourhood import neighbourhood_search
+from ..engine.sba import DEFAULT_DIMS, DEFAULT_IMAGE_SIZE, DescriptorModel
 from ..paths import AppPaths, app_paths
 from .catalog import Catalog
 from .lock import WriterLock
@@ -186,19 +187,21 @@ class Library:
         enc = self.encoder()
         return self.model.encode_map(enc.feature_map(rgb, region, rgb_ready=True))
 
-    def search_vector(self, q: np.ndarray, top: int = 20, qe: bool = False, qe_top: int = 10) -> list[SearchHit]:
+    def search_vector(self, q: np.ndarray, top: int = 20, expand: bool = True) -> list[SearchHit]:
+        """The `top` photos most like vector q. expand=True (the default) searches with the
+        neighbourhood (engine/neighbourhood.py); False is plain nearest-neighbour search."""
         if self.index is None or len(self.index) == 0:
             return []
-        if qe:
-            ids, _ = self.index.search(q, qe_top)
-            if ids.shape[1]:
-                q = average_query_expansion(q, np.stack([self.index.vector(int(i)) for i in ids[0]]))
-        ids, scores = self.index.search(q, top)
-        paths = self.catalog.paths(ids[0].tolist())
-        return [SearchHit(int(i), paths[int(i)], float(s)) for i, s in zip(ids[0], scores[0]) if int(i) in paths]
+        if expand:
+            ids, scores = neighbourhood_search(q, self.index, top)
+        else:
+            found, sims = self.index.search(q, top)
+            ids, scores = found[0], sims[0]
+        paths = self.catalog.paths(ids.tolist())
+        return [SearchHit(int(i), paths[int(i)], float(s)) for i, s in zip(ids, scores) if int(i) in paths]
 
-    def search(self, image_path: str, top: int = 20, region=None, qe: bool = False) -> list[SearchHit]:
-        return self.search_vector(self.encode_query(image_path, region), top, qe)
+    def search(self, image_path: str, top: int = 20, region=None, expand: bool = True) -> list[SearchHit]:
+        return self.search_vector(self.encode_query(image_path, region), top, expand)
 
     def duplicates(self, threshold: float = 0.92, neighbours: int = 10) -> list[list[str]]:
         """Groups of near-duplicates: photos linked by similarity >= threshold (union-find)."""

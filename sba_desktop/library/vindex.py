@@ -85,6 +85,13 @@ class VectorIndex:
     def vector(self, photo_id: int) -> np.ndarray:
         return np.asarray(self._index.get_items([photo_id])[0], np.float32)
 
+    def vectors(self, ids) -> np.ndarray:
+        """Stored vectors of live ids, (len(ids), dim) float32."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return np.zeros((0, self.dim), np.float32)
+        return np.asarray(self._index.get_items(ids), np.float32)
+
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(ids, scores) best first; score = inner product (cosine)."""
         q = np.atleast_2d(np.asarray(query, np.float32))

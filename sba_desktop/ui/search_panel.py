@@ -32,17 +32,19 @@ class SearchPanel(QSplitter):
         self.why = None
         self.query_view = QueryView()
         self.query_view.regionSelected.connect(lambda r: self.run_search(region=r))
-        self.qe_box = QCheckBox("Query expansion")
-        self.qe_box.setToolTip("Average the query with its top 10 results and search again: "
-                               "better when many photos show the same thing, worse for unique objects")
-        self.qe_box.toggled.connect(lambda _: self.run_search(region=self.query_view.region()))
+        self.expand_box = QCheckBox("Use close matches")
+        self.expand_box.setChecked(True)
+        self.expand_box.setToolTip("Search with the query's closest matches too, and compare each result "
+                                   "with its own closest matches: finds more views of the same place or "
+                                   "object. Off: plain nearest photos.")
+        self.expand_box.toggled.connect(lambda _: self.run_search(region=self.query_view.region()))
         self.why_btn = QPushButton("Why it matches")
         self.why_btn.clicked.connect(self.explain_current)
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.addWidget(QLabel("<b>Query</b>"))
         lv.addWidget(self.query_view, 1)
-        lv.addWidget(self.qe_box)
+        lv.addWidget(self.expand_box)
         lv.addWidget(self.why_btn)
 
         self.model = ResultsModel(ctx.thumbs, self)
@@ -123,7 +125,8 @@ class SearchPanel(QSplitter):
             self.ctx.message.emit("Index some photos first (Add folder…)")
             return
         self.ctx.message.emit("Searching…")
-        self.ctx.run(lib.search, self._search_done, self.query_path, TOP_K, region, self.qe_box.isChecked())
+        self.ctx.run(lib.search, self._search_done, self.query_path, TOP_K, region,
+                     self.expand_box.isChecked())
 
     def _search_done(self, hits) -> None:
         self.model.set_hits([(h.path, h.score) for h in hits])
