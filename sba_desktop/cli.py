@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="measure retrieval / classification quality on a photo set")
     e.add_argument("dir", help="folder with groundtruth.json and images/")
-    e.add_argument("--task", choices=["retrieval", "classification"])
+    e.add_argument("--task", choices=["retrieval", "classification", "open-set"],
+                   help="classification adds the few-shot curve; open-set: 12 category folders of 10 "
+                   "examples, the other classes unsorted (should get no category)")
     e.add_argument("--json", action="store_true")
     e.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(BACKBONES))
     e.add_argument("--n", type=int, default=25, help="detectors N of the default SBA")

@@ -231,6 +231,16 @@ def cmd_categories(args) -> int:
     return 0
 
 
+def _proposal_json(p) -> dict:
+    """category is null when the photo fits none; confidence is P(closest is right)."""
+    return {"path": _disp(p.path), "category": p.category, "closest": p.closest,
+            "confidence": round(p.confidence, 4)}
+
+
+def _proposal_text(p) -> str:
+    return p.category if p.category is not None else f"none (closest: {p.closest})"
+
+
 def cmd_tag(args) -> int:
     from .library import tagging
     from .library.indexer import IndexJob
@@ -242,12 +252,13 @@ def cmd_tag(args) -> int:
     out: dict = {}
     if folder:
         IndexJob(lib, [folder], _bar(args.json)).run()
-        props = tagging.propose(lib, folder, args.k)
-        out["proposals"] = [{"path": _disp(p.path), "category": p.category,
-                             "confidence": round(p.confidence, 4)} for p in props]
+        props = tagging.propose(lib, folder)
+        out["proposals"] = [_proposal_json(p) for p in props]
         if not args.json:
             for p in props:
-                print(f"{p.confidence:5.2f}  {p.category:<20} {_disp(p.path)}")
+                print(f"{p.confidence:5.2f}  {_proposal_text(p):<32} {_disp(p.path)}")
+            none = sum(p.category is None for p in props)
+            print(f"{len(props) - none} proposals, {none} photos fit none of the categories")
     if args.accept:
         out["accepted"] = tagging.accept(lib, args.min_confidence)
         if not args.json:
@@ -258,11 +269,10 @@ def cmd_tag(args) -> int:
             print(f"wrote keywords into {out['sidecars_written']} XMP sidecars (photos untouched)")
     if not (args.folder or args.accept or args.write_xmp):
         props = tagging.proposals(lib)
-        out["proposals"] = [{"path": _disp(p.path), "category": p.category, "confidence": round(p.confidence, 4),
-                             "accepted": p.accepted} for p in props]
+        out["proposals"] = [{**_proposal_json(p), "accepted": p.accepted} for p in props]
         if not args.json:
             for p in props:
-                print(f"{'+' if p.accepted else ' '} {p.confidence:5.2f}  {p.category:<20} {_disp(p.path)}")
+                print(f"{'+' if p.accepted else ' '} {p.confidence:5.2f}  {_proposal_text(p):<32} {_disp(p.path)}")
     if args.json:
         print(json.dumps(out))
     return 0
@@ -391,10 +401,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("tag", help="propose categories for unsorted photos; accept; write XMP sidecars")
     p.add_argument("folder", nargs="?", help="folder of unsorted photos to propose categories for")
-    p.add_argument("--k", type=positive_int, help="neighbours of the MN classifier (default 40)")
     p.add_argument("--accept", action="store_true", help="accept proposals")
     p.add_argument("--min-confidence", type=unit_float, default=0.0,
-                   help="accept only proposals at least this confident, in [0, 1]")
+                   help="accept only proposals at least this confident, in [0, 1] (confidence = estimated "
+                   "probability of being right; photos that fit no category are never accepted in bulk)")
     p.add_argument("--write-xmp", action="store_true",
                    help="write accepted categories as keywords into <photo>.xmp sidecars")
     p.add_argument("--json", action="store_true")

@@ -60,7 +60,6 @@ def bad_cases(tmp: Path, photo: str) -> list[tuple[list[str], int, str]]:
         (["tag", str(unsorted)], 1, "no categories yet"),
         (["tag", missing], 1, "no such folder"),
         (["tag", "--min-confidence", "2"], 2, "between 0 and 1"),
-        (["tag", "--k", "0"], 2, "must be 1 or more"),
         (["eval", missing], 1, "groundtruth.json"),
         (["eval", missing, "--task", "nonsense"], 2, "invalid choice"),
         (["bench", "--max-vectors", "many"], 2, "invalid"),

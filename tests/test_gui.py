@@ -95,6 +95,9 @@ def test_heatmap_view_renders_overlays(ukbench_library, window, qtbot):
     why = window.search.why
     assert why.detectors.count() == 1 + 25
     why.detectors.setCurrentRow(2)
+    assert "detector" not in why.detectors.item(2).text()  # named, not numbered
+    wait(qtbot, window, lambda: why.gallery.count() > 0)   # where it fires in the library
+    assert why.gallery.count() <= 12
     qh, rh = why.last_overlay
     assert qh.shape[0] > 10 and 0.0 <= qh.min() and qh.max() <= 1.0 and qh.max() > 0
     assert not why.query_label.pixmap().isNull() and not why.result_label.pixmap().isNull()

@@ -194,16 +194,56 @@ def test_categories_from_folders_and_tagging_accuracy(tmp_path):
     assert set(counts) == set(by_class) and all(n == 30 for n in counts.values())
     props = tagging.propose(lib, str(unsorted))
     assert len(props) == len(truth)
-    acc = np.mean([truth[Path(p.path).name] == p.category for p in props])
-    assert acc >= 0.88  # sba eval's MN figure is 0.95 on 5 folds; this split: 30 examples per class
+    right = np.array([truth[Path(p.path).name] == p.closest for p in props])
+    made = np.array([p.category is not None for p in props])
+    assert right.mean() >= 0.88  # best guesses; every unsorted photo here belongs to a category
+    assert right[made].mean() >= 0.95 and made.mean() >= 0.65  # proposals made: precise, most photos
     assert all(0 < p.confidence <= 1 for p in props)
     before = {p: os.stat(p).st_mtime_ns for p in (src / "images").iterdir()}
     n = tagging.accept(lib, min_confidence=0.5)
-    assert n == sum(p.confidence >= 0.5 for p in props)
+    assert n == sum(p.confidence >= 0.5 and p.category is not None for p in props)
     assert tagging.write_xmp(lib) == n
     one = next(p for p in props if p.confidence >= 0.5)
     assert read_keywords(one.path) == [one.category]
     assert {p: os.stat(p).st_mtime_ns for p in (src / "images").iterdir()} == before
+
+
+def test_photos_of_no_category_get_none(tmp_path, capsys):
+    """The open-set protocol through `sba tag --json`: 12 category folders of 10 examples; the unsorted
+    folder holds the other 30 photos of those classes and all 40 of 5 other classes."""
+    from sba_desktop.cli import main
+
+    src = dataset("flowers17-dev") / "images"
+    by_class = flowers_by_class()
+    known = sorted(by_class)[::3][:5]
+    known = [c for c in sorted(by_class) if c not in known][:12]
+    cats, unsorted = tmp_path / "Sorted", tmp_path / "Unsorted"
+    truth = {}
+    for cls, files in by_class.items():
+        if cls in known:
+            link_photos(src, cats / cls, files[:10])
+            link_photos(src, unsorted, files[10:])
+            truth.update({f: cls for f in files[10:]})
+        else:
+            link_photos(src, unsorted, files)
+            truth.update({f: None for f in files})
+    assert main(["index", str(cats)]) == 0 and main(["categories", "set", str(cats)]) == 0
+    capsys.readouterr()
+    assert main(["tag", str(unsorted), "--json"]) == 0
+    props = json.loads(capsys.readouterr().out)["proposals"]
+    assert len(props) == len(truth) == 560
+    name = {p["path"]: Path(p["path"]).name for p in props}
+    made = [p for p in props if p["category"] is not None]
+    precision = np.mean([truth[name[p["path"]]] == p["category"] for p in made])
+    inside = [p for p in props if truth[name[p["path"]]] is not None]
+    coverage = np.mean([p["category"] is not None for p in inside])
+    outside = [p for p in props if truth[name[p["path"]]] is None]
+    rejection = np.mean([p["category"] is None for p in outside])
+    # measured over 10 draws on this set: 0.966 / 0.78 / 0.975 (sba eval --task open-set)
+    assert precision >= 0.93 and coverage >= 0.65 and rejection >= 0.9, (precision, coverage, rejection)
+    assert all(p["closest"] in known for p in outside)
+    # the confidence estimates how often a proposal is right
+    assert abs(np.mean([p["confidence"] for p in made]) - precision) < 0.06
 
 
 def test_batched_pipeline_loses_nothing_and_matches_one_photo_at_a_time(tmp_path, monkeypatch):
@@ -247,3 +287,35 @@ def test_batched_pipeline_loses_nothing_and_matches_one_photo_at_a_time(tmp_path
     for pid, v in zip(ids, vecs):
         single = lib.encode_query(paths[int(pid)])
         assert float(single @ v) > 0.999, paths[int(pid)]  # the catalog keeps float16 vectors
+
+
+def test_detector_gallery_shows_crops_at_each_photos_peak(tmp_path):
+    from sba_desktop.library.explain import detector_gallery
+
+    src = dataset("ukbench-dev") / "images"
+    names = ukbench_names(40)
+    link_photos(src, tmp_path / "p", names)
+    lib = Library.open()
+    IndexJob(lib, [str(tmp_path / "p")]).run()
+    model, enc = lib.model, lib.encoder()
+    from sba_desktop.library.decode import decode
+
+    from scipy.ndimage import uniform_filter
+
+    maps = {n: enc.feature_map(decode(str(src / n), model.image_size).rgb, rgb_ready=True) for n in names}
+    for position in (0, 7):
+        channel = int(model.detectors[position])
+        # the response: 3x3 mean of the detector's map (ReLU6 saturates single cells at 6.0)
+        smooth = {n: uniform_filter(maps[n][channel], 3, mode="constant") for n in names}
+        best = sorted(names, key=lambda n: -float(smooth[n].max()))[:5]
+        patches = detector_gallery(lib, position, top=5)
+        assert [Path(p.path).name for p in patches] == best  # strongest first, from the library
+        for p in patches:
+            fmap = smooth[Path(p.path).name]
+            y, x = np.unravel_index(int(fmap.argmax()), fmap.shape)
+            w, h = decode(p.path, 512).rgb.size
+            px, py = (x + 0.5) / fmap.shape[1] * w, (y + 0.5) / fmap.shape[0] * h
+            left, top, right, bottom = p.box
+            assert left <= px <= right and top <= py <= bottom  # the crop holds the peak
+            assert p.image.size == (right - left, bottom - top)
+            assert p.response == pytest.approx(float(fmap.max()), rel=0.01)

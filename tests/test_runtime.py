@@ -104,3 +104,29 @@ def test_index_and_search_never_import_torch(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "TORCH False" in out.stdout, out.stdout
     assert out.stdout.count(str(photos)) >= 3  # search printed its hits
+
+
+def test_detector_names_come_from_the_real_imagenet_head():
+    """A channel's name = the classes the real torch head scores highest when only that channel
+    is active; the runtime (no torch) reads the same names from the export manifest."""
+    import torch
+
+    from sba_desktop.engine.backbones import imagenet_classes, load_backbone
+
+    bb = load_backbone("efficientnet_lite0")
+    names = runtime.load_runtime("efficientnet_lite0").channel_names
+    classes = imagenet_classes()
+    assert len(names) == bb.channels == 1280
+    base = bb.head(torch.zeros(1, bb.channels, 7, 7)).detach().numpy()[0]  # biases only
+    for c in (0, 17, 591, 1279):
+        f = torch.zeros(1, bb.channels, 7, 7)
+        f[0, c] = 1.0  # channel c alone, same response everywhere
+        gain = bb.head(f).detach().numpy()[0] - base
+        top = [classes[i] for i in np.argsort(-gain)[:3]]
+        assert names[c] == ", ".join(top)
+    # channels you can check: the one the head relies on most for "daisy" is named after daisies
+    # (channel 634: "daisy, coral fungus, gasmask"); the same for "pizza" and "volcano"
+    w = next(m for m in bb.head.modules() if isinstance(m, torch.nn.Linear)).weight.detach().numpy()
+    for cls in ("daisy", "pizza", "volcano"):
+        c = int(np.argmax(w[classes.index(cls)]))
+        assert names[c].split(", ")[0] == cls, (cls, c, names[c])

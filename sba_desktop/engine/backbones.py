@@ -58,6 +58,25 @@ class Backbone:
 
 # --------------------------------------------------------------------------- loaders
 
+def channel_classes(bb: "Backbone") -> np.ndarray | None:
+    """(C, 1000) ImageNet head weights per feature-map channel, when the head is global pooling
+    followed by one linear layer (EfficientNet-Lite, MobileNetV2, ResNet); None otherwise (VGG's
+    head is an MLP over the 7x7 map: a channel has no single weight per class)."""
+    if bb.head is None:
+        return None
+    linears = [m for m in bb.head.modules() if isinstance(m, torch.nn.Linear)]
+    if len(linears) != 1 or linears[0].in_features != bb.channels:
+        return None
+    return linears[0].weight.detach().numpy().T.copy()
+
+
+def imagenet_classes() -> list[str]:
+    """The 1000 ImageNet-1k class names in the heads' order (torchvision's list, no download)."""
+    from torchvision.models import ResNet50_Weights
+
+    return list(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+
+
 def _load_state(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
@@ -86,6 +105,7 @@ def _efficientnet_lite(variant: int) -> Callable[[Path], tuple]:
         trunk = _Sequential(model.forward_features)
         trunk.add_module("net", model)
         head = _Sequential(lambda f: model.forward_head(f))
+        head.add_module("classifier", model.classifier)  # registered: channel_classes() reads it
         return trunk, head
     return load
 

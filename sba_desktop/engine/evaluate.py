@@ -177,7 +177,7 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
         task = "retrieval" if ps.groups is not None else "classification"
     if task == "retrieval" and ps.groups is None:
         raise ValueError(f"{root}: groundtruth.json has no 'groups' for retrieval")
-    if task == "classification" and ps.labels is None:
+    if task in ("classification", "open-set") and ps.labels is None:
         raise ValueError(f"{root}: groundtruth.json has no 'labels' for classification")
     bb = load_extractor(opt.backbone, opt.runtime)
     enc = Encoder(bb, opt.image_size)
@@ -188,6 +188,7 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
         img_dir = other_set / "images" if (other_set / "images").is_dir() else other_set
         other = extract_maps(sorted(p for p in img_dir.iterdir() if p.is_file()), enc)
     results = []
+    few_shot: list[dict] = []
     for v in variants(opt, other is not None):
         x, model = _vectors(v, maps, other, bb.name, bb.version, opt.image_size)
         base = {"method": v.method, "dims": int(x.shape[1]), "default": v.default,
@@ -199,12 +200,88 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
                 results.append({**base, "expansion": expansion,
                                 "default": v.default and expansion == DEFAULT_EXPANSION,
                                 "mAP": round(m_ap, 4), "ns_score": round(ns, 4)})
+        elif task == "open-set":
+            if v.whitening == "none" and v.reduction.dims and "sweep" not in v.extra:
+                results.append({**base, **open_set_protocol(x, ps.labels, **OPEN_SET)})
         else:
             mn, nn1 = cross_validated_accuracy(x, ps.labels, opt.k, opt.folds)
             results.append({**base, "classifier": "mn", "accuracy": round(mn, 4)})
             results.append({**base, "classifier": "1nn", "accuracy": round(nn1, 4)})
+            if v.default:
+                few_shot = few_shot_curve(x, ps.labels, opt.k)
     return {"task": task, "backbone": bb.name, "runtime": bb.runtime, "image_size": opt.image_size,
-            "photos": len(ps.names), "set": str(ps.root), "results": results}
+            "photos": len(ps.names), "set": str(ps.root), "results": results,
+            **({"few_shot": few_shot} if task == "classification" else {})}
+
+
+FEW_SHOTS = (1, 3, 5, 10, 20)
+OPEN_SET = {"categories": 12, "examples": 10, "trials": 10}
+
+
+def _sample_split(labels: np.ndarray, classes: list[str], per_class: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """`per_class` random examples of each of `classes`; every other photo is unsorted."""
+    ex = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in classes])
+    rest = np.setdiff1d(np.arange(len(labels)), ex)
+    return ex, rest
+
+
+def few_shot_curve(x: np.ndarray, labels: np.ndarray, k: int, shots=FEW_SHOTS, trials: int = 5) -> list[dict]:
+    """Accuracy when each category folder holds only n examples (all categories known): the MN
+    vote (K adapted to n, and fixed K), 1-NN, and the tagger's best guess (label spreading)."""
+    from .open_set import OpenSetTagger
+
+    classes = sorted(set(labels))
+    smallest = min(int((labels == c).sum()) for c in classes)
+    rows = []
+    for n in shots:
+        if n >= smallest:
+            continue
+        acc: dict[str, list[float]] = {"mn": [], "mn-fixed-k": [], "1nn": [], "spreading": []}
+        for t in range(trials):
+            ex, rest = _sample_split(labels, classes, n, np.random.default_rng(t))
+            for name, clf in (("mn", MNClassifier()), ("mn-fixed-k", MNClassifier(k, adaptive=False)),
+                              ("1nn", MNClassifier(1))):
+                clf.fit(x[ex], labels[ex])
+                acc[name].append(accuracy([p.category for p in clf.predict(x[rest])], labels[rest]))
+            props = OpenSetTagger().fit(x[ex], labels[ex]).propose(x[rest])
+            acc["spreading"].append(accuracy([p.closest for p in props], labels[rest]))
+        rows.append({"examples": n, "k_adapted": MNClassifier().k_for([*classes] * n),
+                     **{name: round(float(np.mean(v)), 4) for name, v in acc.items()}})
+    return rows
+
+
+def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, examples: int = 10,
+                      trials: int = 10) -> dict:
+    """The user's situation: `categories` folders of `examples` photos; the unsorted folder holds
+    the rest of those categories and every photo of the other categories (which should get none).
+    Precision of the proposals made, coverage (in-category photos that get one), rejection
+    (other photos that get none), and the mean confidence of the proposals against their precision."""
+    from .open_set import OpenSetTagger
+
+    classes = sorted(set(labels))
+    if len(classes) <= categories:
+        raise ValueError(f"the open-set protocol needs more than {categories} classes (found {len(classes)})")
+    per_trial = []
+    for t in range(trials):
+        rng = np.random.default_rng(t)
+        known = sorted(rng.permutation(classes)[:categories].tolist())
+        ex, rest = _sample_split(labels, known, examples, rng)
+        props = OpenSetTagger(seed=t).fit(x[ex], labels[ex]).propose(x[rest])
+        made = np.array([p.category is not None for p in props])
+        right = np.array([p.closest == lab for p, lab in zip(props, labels[rest])])
+        inside = np.isin(labels[rest], known)
+        conf = np.array([p.confidence for p in props])
+        per_trial.append({"precision": right[made].mean() if made.any() else 1.0,
+                          "coverage": made[inside].mean(), "rejection": (~made[~inside]).mean(),
+                          "closed_accuracy": right[inside].mean(),
+                          "confidence_of_proposals": conf[made].mean() if made.any() else float("nan"),
+                          "calibration_error": float(np.abs(conf - (right & inside)).mean())})
+    keys = per_trial[0].keys()
+    return {"categories": categories, "examples": examples, "trials": trials,
+            "unsorted": int(len(labels) - categories * examples),
+            **{k: round(float(np.mean([r[k] for r in per_trial])), 4) for k in keys},
+            **{f"min_{k}": round(float(np.min([r[k] for r in per_trial])), 4)
+               for k in ("precision", "coverage", "rejection")}}
 
 
 def cross_validated_accuracy(x: np.ndarray, labels: np.ndarray, k: int, folds: int) -> tuple[float, float]:
@@ -230,10 +307,24 @@ def format_table(report: dict) -> str:
             lines.append(f"{r['method']:<10} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['reduction']:<18} "
                          f"{r['whitening']:<20} {r['expansion']:<9} {r['mAP']:>6.3f} "
                          f"{r['ns_score']:>6.3f}{'  <- default' if r['default'] else ''}")
+    elif report["task"] == "open-set":
+        lines.append(f"{'method':<10} {'N':>4} {'dims':>6} {'precision':>9} {'coverage':>8} {'rejection':>9} "
+                     f"{'closed acc':>10} {'conf. of proposals':>18}   (min precision/coverage/rejection)")
+        for r in rows:
+            lines.append(f"{r['method']:<10} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['precision']:>9.3f} "
+                         f"{r['coverage']:>8.3f} {r['rejection']:>9.3f} {r['closed_accuracy']:>10.3f} "
+                         f"{r['confidence_of_proposals']:>18.3f}   ({r['min_precision']:.3f}/{r['min_coverage']:.3f}/"
+                         f"{r['min_rejection']:.3f}){'  <- default' if r['default'] else ''}")
     else:
         lines.append(f"{'method':<10} {'N':>4} {'dims':>6} {'reduction':<18} {'whitening':<20} {'clf':<4} {'accuracy':>8}")
         for r in rows:
             lines.append(f"{r['method']:<10} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['reduction']:<18} "
                          f"{r['whitening']:<20} {r['classifier']:<4} {r['accuracy']:>8.3f}"
                          f"{'  <- default' if r['default'] else ''}")
+        if report.get("few_shot"):
+            lines.append("few-shot (default descriptor; accuracy with n examples per category, 5 draws)")
+            lines.append(f"{'n':>3} {'K':>3} {'MN':>6} {'MN K=40':>8} {'1-NN':>6} {'spreading':>9}")
+            for r in report["few_shot"]:
+                lines.append(f"{r['examples']:>3} {r['k_adapted']:>3} {r['mn']:>6.3f} {r['mn-fixed-k']:>8.3f} "
+                             f"{r['1nn']:>6.3f} {r['spreading']:>9.3f}")
     return "\n".join(lines)

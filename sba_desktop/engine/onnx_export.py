@@ -55,7 +55,13 @@ def export(name: str = DEFAULT_BACKBONE, out_dir: str | os.PathLike | None = Non
             if not diff <= TOLERANCE:
                 raise RuntimeError(f"ONNX export of {name} differs from torch by {diff} at {shape}")
         del sess
+        from .backbones import channel_classes, imagenet_classes
+        from .detector_names import names_from_head
+
+        head = channel_classes(bb)
+        names = names_from_head(head, imagenet_classes()) if head is not None else None
         manifest = {**expected_manifest(info, file_sha256(bb.weights)),
+                    "channel_names": names,
                     "weights_file": info.weight_file, "weights_license": info.license,
                     "onnx_sha256": file_sha256(tmp), "channels": info.channels,
                     "mean": info.mean, "std": info.std, "torch": torch.__version__}

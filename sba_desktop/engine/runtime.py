@@ -56,6 +56,8 @@ class OnnxBackbone:
         self.version = info.version
         self.channels = info.channels
         self.network = network
+        # what each channel responds to, named at export from the ImageNet head (detector_names.py)
+        self.channel_names: list[str] | None = network.manifest.get("channel_names")
         self._ort = ort
         self.threads = threads or os.cpu_count() or 1
         self.providers = choose_providers(ort.get_available_providers())

@@ -218,6 +218,24 @@ class DescriptorModel:
         out = pooling.l2n(x).astype(np.float32, copy=False)
         return out[0] if np.ndim(raw) == 1 else out
 
+    def detector_peaks(self, batch: np.ndarray) -> np.ndarray:
+        """Where each selected detector fires most in each map: (B, N, 3) float32 of
+        (peak response, y, x), y and x the peak cell's centre as fractions of the map
+        (= of the photo). The response is the 3x3 mean around a cell (zero beyond the edge):
+        ReLU6 backbones saturate at 6.0 in many photos, a neighbourhood still ranks them.
+        The library keeps the peaks to show each detector's gallery."""
+        f = np.asarray(batch, np.float32)[:, self.detectors]          # (B, N, H, W)
+        b, n, h, w = f.shape
+        padded = np.pad(f, ((0, 0), (0, 0), (1, 1), (1, 1)))
+        f = sum(padded[:, :, dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)) / 9.0
+        flat = f.reshape(b, n, h * w)
+        at = flat.argmax(axis=2)
+        out = np.empty((b, n, 3), np.float32)
+        out[..., 0] = np.take_along_axis(flat, at[..., None], 2)[..., 0]
+        out[..., 1] = (at // w + 0.5) / h
+        out[..., 2] = (at % w + 0.5) / w
+        return out
+
     def encode_batch(self, batch: np.ndarray) -> np.ndarray:
         """Final vectors of a batch of maps of one shape (B, C, H, W) -> (B, dims)."""
         return self.reduce(self.raw_vectors(batch))

@@ -225,8 +225,9 @@ class IndexJob:
         self.lib.set_model(model)
         self.report.fitted = True
         vecs = model.encode_maps(maps)
+        peaks = [model.detector_peaks(np.asarray(m, np.float32)[None])[0] for m in maps]
         del maps
-        self._store([(pid, v, w, h) for (pid, w, h), v in zip(kept, vecs)], [], reduced=True)
+        self._store([(pid, v, w, h, pk) for (pid, w, h), v, pk in zip(kept, vecs, peaks)], [], reduced=True)
         self.report.encoded += len(kept)
 
     # ------------------------------------------------------------------ encoding
@@ -309,7 +310,7 @@ class IndexJob:
         assert model is not None
         if indexed and not reduced:
             vecs = model.reduce(np.stack([r for _, r, *_ in indexed]))
-            indexed = [(pid, v, w, h) for (pid, _, w, h), v in zip(indexed, vecs)]
+            indexed = [(pid, v, *rest) for (pid, _, *rest), v in zip(indexed, vecs)]
         self.lib.catalog.store_results(indexed, skipped, model.model_id)
         self.report.indexed_ids += [int(i) for i, *_ in indexed]
         if indexed and self.lib.index is not None:
@@ -343,8 +344,9 @@ class IndexJob:
                     self._checkpoint()
                     skipped += bad
                     if batch:
-                        raw = model.raw_vectors(self._forward(backbone, batch))
-                        indexed += [(pid, r, w, h) for (pid, _, w, h, _), r in zip(batch, raw)]
+                        fmaps = self._forward(backbone, batch)
+                        raw, peaks = model.raw_vectors(fmaps), model.detector_peaks(fmaps)
+                        indexed += [(pid, r, w, h, pk) for (pid, _, w, h, _), r, pk in zip(batch, raw, peaks)]
                     now = time.perf_counter()
                     k = len(batch) + len(bad)
                     times.append((k, now - t_prev))

@@ -1,4 +1,4 @@
-"""Categories: folders of examples, MN proposals for unsorted photos, acceptance, XMP."""
+"""Categories: folders of examples, proposals (or none) for unsorted photos, acceptance, XMP."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.classifier import MNClassifier
+from ..engine.open_set import OpenSetTagger
 from ..errors import UserError
 from .library import Library
 from .xmp import add_keywords
@@ -17,8 +17,9 @@ from .xmp import add_keywords
 class Proposal:
     photo_id: int
     path: str
-    category: str
-    confidence: float
+    category: str | None      # None: fits none of the categories
+    closest: str              # the closest category (what accepting a "none" proposal assigns)
+    confidence: float         # estimated probability that `closest` is right
     accepted: bool = False
 
 
@@ -51,8 +52,23 @@ def _vectors(lib: Library, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
     return lib.catalog.vectors(lib.model.model_id, ids)
 
 
-def propose(lib: Library, folder: str, k: int | None = None) -> list[Proposal]:
-    """MN proposals for photos under `folder` that have no accepted category yet."""
+def _knn(lib: Library):
+    """Neighbours for large unsorted sets: a temporary HNSW index instead of brute force."""
+    from .vindex import VectorIndex
+
+    def knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = VectorIndex(x.shape[1], capacity=len(x))
+        idx._index.set_num_threads(os.cpu_count() or 1)
+        idx.add(np.arange(len(x)), x)
+        ids, sims = idx.search(x, k + 1)
+        return ids[:, 1:], sims[:, 1:]   # the first is the photo itself
+    return knn
+
+
+def propose(lib: Library, folder: str) -> list[Proposal]:
+    """Proposals for photos under `folder` that have no accepted category yet: a category,
+    or none when the photo fits none of them (engine/open_set.py; threshold and confidence
+    calibrated on the category folders' own examples)."""
     if lib.model is None:
         raise UserError("nothing is indexed yet: index the folders first")
     examples = lib.catalog.examples()
@@ -60,7 +76,7 @@ def propose(lib: Library, folder: str, k: int | None = None) -> list[Proposal]:
         raise UserError("no categories yet: use 'sba categories set ROOT' (subfolders = categories)")
     ex_ids, ex_vecs = _vectors(lib, [i for i, _ in examples])
     label_of = dict(examples)
-    clf = MNClassifier(k or lib.settings().k).fit(ex_vecs, [label_of[int(i)] for i in ex_ids])
+    tagger = OpenSetTagger(knn=_knn(lib)).fit(ex_vecs, [label_of[int(i)] for i in ex_ids])
     folder = os.path.abspath(os.path.expanduser(folder))
     labelled = set(label_of)
     rows = [r for r in lib.catalog.photos_under(folder).values()
@@ -69,18 +85,20 @@ def propose(lib: Library, folder: str, k: int | None = None) -> list[Proposal]:
         return []
     ids, vecs = _vectors(lib, [r.id for r in rows])
     path_of = {r.id: r.path for r in rows}
-    out = [Proposal(int(i), path_of[int(i)], p.category, p.confidence)
-           for i, p in zip(ids, clf.predict(vecs))]
+    out = [Proposal(int(i), path_of[int(i)], p.category, p.closest, p.confidence)
+           for i, p in zip(ids, tagger.propose(vecs))]
     with lib.writer_lock(), lib.catalog.transaction():
         for p in out:
-            lib.catalog.set_label(p.photo_id, p.category, "auto", p.confidence, accepted=False)
+            lib.catalog.set_label(p.photo_id, p.closest, "auto", p.confidence, accepted=False,
+                                  abstained=p.category is None)
     return out
 
 
 def proposals(lib: Library) -> list[Proposal]:
     rows = lib.catalog.labels(source="auto")
     paths = lib.catalog.paths([r[0] for r in rows])
-    return [Proposal(pid, paths[pid], name, conf or 0.0, acc) for pid, name, _s, conf, acc in rows if pid in paths]
+    return [Proposal(pid, paths[pid], None if none and not acc else name, name, conf or 0.0, acc)
+            for pid, name, _s, conf, acc, none in rows if pid in paths]
 
 
 def accept(lib: Library, min_confidence: float = 0.0) -> int:

@@ -23,11 +23,13 @@ NO_CATEGORIES = (
     "categories</b>, each holding a few example photos (5–20 is plenty):</p>"
     "<pre>  Sorted/\n    Birds/      12 photos\n    Boats/       8 photos\n    Grandma/    15 photos</pre>"
     "<p>Choose that folder with <b>Category folder…</b>, then <b>Auto-tag unsorted folder…</b>: every "
-    "unsorted photo gets the category whose examples it resembles most, with a confidence. Review, accept "
+    "unsorted photo gets the category whose examples it resembles most, or <b>No category</b> when it "
+    "fits none, with a confidence (the estimated chance it is right). Review, accept "
     "(A) or reject (R), and write the accepted ones as XMP keywords if you like. Photos are never moved "
     "or modified.</p>")
 
 PidRole = Qt.ItemDataRole.UserRole + 10
+NO_CATEGORY = "No category"
 
 
 class CategoriesPanel(QWidget):
@@ -47,6 +49,7 @@ class CategoriesPanel(QWidget):
         self.tag_btn.clicked.connect(lambda: self.auto_tag())
         self.filter = QComboBox()
         self.filter.addItem("All categories")
+        self.filter.addItem(NO_CATEGORY)
         self.filter.currentIndexChanged.connect(lambda _: self._fill())
         self.threshold = QSlider(Qt.Orientation.Horizontal)
         self.threshold.setRange(0, 100)
@@ -127,7 +130,8 @@ class CategoriesPanel(QWidget):
         self._index_folder_then(folder, "Folder of unsorted photos", propose, self._proposed, "Auto-tagging…")
 
     def _proposed(self, proposals) -> None:
-        self.ctx.message.emit(f"{len(proposals)} proposals")
+        none = sum(p.category is None for p in proposals)
+        self.ctx.message.emit(f"{len(proposals) - none} proposals, {none} photos fit no category")
         self.set_proposals(proposals)
 
     def decide_label(self, photo_id: int, accepted: bool) -> None:
@@ -162,6 +166,7 @@ class CategoriesPanel(QWidget):
         self.filter.blockSignals(True)
         self.filter.clear()
         self.filter.addItem("All categories")
+        self.filter.addItem(NO_CATEGORY)
         self.filter.addItems(sorted(counts))
         self.filter.setCurrentText(current)
         self.filter.blockSignals(False)
@@ -176,11 +181,17 @@ class CategoriesPanel(QWidget):
         cat = self.filter.currentText() if self.filter.currentIndex() > 0 else None
         th = self.threshold.value() / 100
         self.list.clear()
-        for p in sorted(self.proposals, key=lambda p: -p.confidence):
-            if (cat and p.category != cat) or p.confidence < th:
+        # proposals first (most confident first), then the "No category" group; the confidence
+        # threshold applies to proposals, the group is always shown (accept = its closest category)
+        for p in sorted(self.proposals, key=lambda p: (p.category is None, -p.confidence)):
+            none = p.category is None
+            if cat == NO_CATEGORY and not none or cat not in (None, NO_CATEGORY) and p.category != cat:
+                continue
+            if not none and p.confidence < th:
                 continue
             mark = "✓ " if p.accepted else ""
-            item = QListWidgetItem(f"{mark}{p.category} ({p.confidence:.2f})\n{Path(display(p.path)).name}")
+            what = f"{NO_CATEGORY} (closest: {p.closest}" if none else f"{p.category} ("
+            item = QListWidgetItem(f"{mark}{what}{p.confidence:.2f})\n{Path(display(p.path)).name}")
             item.setData(PidRole, p.photo_id)
             item.setData(Qt.ItemDataRole.UserRole, p.path)
             pm = self.thumbs.pixmap(p.path)
@@ -206,6 +217,8 @@ class CategoriesPanel(QWidget):
         for p in self.proposals:
             if p.photo_id == pid:
                 p.accepted = accepted
+                if accepted:
+                    p.category = p.closest  # the user chose the closest category
         if not accepted:
             self.proposals = [p for p in self.proposals if p.photo_id != pid]
         self.acceptRequested.emit(pid, accepted)

@@ -199,5 +199,12 @@ class SearchPanel(QSplitter):
         from .why import WhyDialog
 
         self.ctx.message.emit("")
-        self.why = WhyDialog(ex, Path(display(result_path)).name, self)
+        from ..library.explain import detector_gallery
+
+        lib = self.ctx.lib
+
+        def load_gallery(position: int, done) -> None:
+            self.ctx.run(detector_gallery, done, lib, position)
+
+        self.why = WhyDialog(ex, Path(display(result_path)).name, self, gallery_loader=load_gallery)
         self.why.show()

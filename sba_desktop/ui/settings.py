@@ -1,4 +1,4 @@
-"""Settings: backbone, N, M, K, image size; the library location is shown."""
+"""Settings: backbone, N, M, image size; the library location is shown."""
 from __future__ import annotations
 
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox
@@ -16,12 +16,11 @@ class SettingsDialog(QDialog):
         self.backbone.setCurrentText(settings.backbone)
         self.n = QSpinBox(minimum=1, maximum=512, value=settings.n_detectors)
         self.m = QSpinBox(minimum=16, maximum=2048, value=settings.dims)
-        self.k = QSpinBox(minimum=1, maximum=500, value=settings.k)
+        self._k = settings.k  # the tagger calibrates itself; K stays for `sba eval`
         self.size = QSpinBox(minimum=96, maximum=1024, singleStep=32, value=settings.image_size)
         form.addRow("Backbone", self.backbone)
         form.addRow("Detectors N", self.n)
         form.addRow("Dimensions M", self.m)
-        form.addRow("Neighbours K (tagging)", self.k)
         form.addRow("Image long side (px)", self.size)
         loc = QLabel(f"{library_home}<br><small>Set SBA_DESKTOP_HOME to move the library.</small>")
         loc.setWordWrap(True)
@@ -33,4 +32,4 @@ class SettingsDialog(QDialog):
 
     def value(self) -> Settings:
         return Settings(self.backbone.currentText(), self.size.value(), self.n.value(), self.m.value(),
-                        self.k.value())
+                        self._k)

@@ -1,18 +1,22 @@
-"""'Why it matches': query and result side by side with a detector's heatmap over both."""
+"""'Why it matches': query and result side by side with a detector's heatmap over both,
+detectors named by what they respond to, and each detector's gallery of library patches."""
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QSlider,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem,
+                               QSlider, QVBoxLayout, QWidget)
 
 from ..engine.heatmaps import colorize
 from ..library.explain import Explanation
 from .query_view import overlay
 
 COMBINED = -1
+GalleryLoader = Callable[[int, Callable[[list], None]], None]  # (position, done(patches))
 
 
 def pil_to_qimage(img: Image.Image) -> QImage:
@@ -22,8 +26,11 @@ def pil_to_qimage(img: Image.Image) -> QImage:
 
 
 class WhyDialog(QDialog):
-    def __init__(self, explanation: Explanation, result_name: str, parent=None):
+    def __init__(self, explanation: Explanation, result_name: str, parent=None,
+                 gallery_loader: GalleryLoader | None = None):
         super().__init__(parent)
+        self.gallery_loader = gallery_loader
+        self._gallery_for: int | None = None
         self.setWindowTitle(f"Why it matches — {result_name}")
         self.ex = explanation
         self._q = pil_to_qimage(explanation.query)
@@ -33,22 +40,32 @@ class WhyDialog(QDialog):
             lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
             lab.setMinimumSize(300, 300)
         self.detectors = QListWidget()
-        self.detectors.setMaximumWidth(260)
+        self.detectors.setMaximumWidth(320)
+        self.detectors.setWordWrap(True)
         item = QListWidgetItem("Combined (weighted by contribution)")
         item.setData(Qt.ItemDataRole.UserRole, COMBINED)
         self.detectors.addItem(item)
         total = float(np.clip(explanation.contributions, 0, None).sum()) or 1.0
         for pos in explanation.ranking():
             c = float(explanation.contributions[pos])
-            item = QListWidgetItem(f"detector {explanation.channels[pos]:4d}   {100 * c / total:5.1f} %")
+            item = QListWidgetItem(f"{100 * c / total:5.1f} %  {explanation.names[pos]}")
             item.setData(Qt.ItemDataRole.UserRole, pos)
-            item.setToolTip(f"channel {explanation.channels[pos]}: adds {c:+.4f} to the similarity")
+            item.setToolTip(f"detector {explanation.channels[pos]} (named by the ImageNet classes it votes for "
+                            f"most): adds {c:+.4f} to the similarity. Click to see where it fires in your library.")
             self.detectors.addItem(item)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(60)
         self.opacity.setToolTip("Heatmap opacity")
+        self.gallery = QListWidget()
+        self.gallery.setViewMode(QListView.ViewMode.IconMode)
+        self.gallery.setIconSize(QSize(96, 96))
+        self.gallery.setFlow(QListView.Flow.LeftToRight)
+        self.gallery.setWrapping(False)
+        self.gallery.setFixedHeight(128)
+        self.gallery_title = QLabel()
         self.detectors.currentRowChanged.connect(lambda _: self.render())
+        self.detectors.currentRowChanged.connect(lambda _: self.request_gallery())
         self.opacity.valueChanged.connect(lambda _: self.render())
 
         pics = QHBoxLayout()
@@ -64,10 +81,14 @@ class WhyDialog(QDialog):
         side.addWidget(self.opacity)
         box = QWidget()
         box.setLayout(side)
-        layout = QHBoxLayout(self)
-        layout.addLayout(pics, 1)
-        layout.addWidget(box)
-        self.resize(1100, 560)
+        top = QHBoxLayout()
+        top.addLayout(pics, 1)
+        top.addWidget(box)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top, 1)
+        layout.addWidget(self.gallery_title)
+        layout.addWidget(self.gallery)
+        self.resize(1100, 700)
         self.detectors.setCurrentRow(1 if self.detectors.count() > 1 else 0)
 
     def selected(self) -> int:
@@ -85,3 +106,27 @@ class WhyDialog(QDialog):
             img = overlay(base, rgba.tobytes(), rgba.shape[1], rgba.shape[0])
             lab.setPixmap(QPixmap.fromImage(img))
         self.last_overlay = (qh, rh)
+
+    # ------------------------------------------------------------------ gallery
+    def request_gallery(self) -> None:
+        sel = self.selected()
+        self.gallery.clear()
+        if sel == COMBINED or self.gallery_loader is None:
+            self.gallery_title.setText("Pick a detector to see where it fires most in your library")
+            self._gallery_for = None
+            return
+        self._gallery_for = sel
+        self.gallery_title.setText(f"Where “{self.ex.names[sel]}” fires most in your library…")
+        self.gallery_loader(sel, lambda patches, pos=sel: self.show_gallery(pos, patches))
+
+    def show_gallery(self, position: int, patches: list) -> None:
+        if position != self._gallery_for:
+            return  # the user has moved on to another detector
+        self.gallery.clear()
+        self.gallery_title.setText(f"Where “{self.ex.names[position]}” fires most in your library "
+                                   f"({len(patches)} photos)")
+        for p in patches:
+            item = QListWidgetItem(QIcon(QPixmap.fromImage(pil_to_qimage(p.image))), "")
+            item.setToolTip(f"{p.path}\npeak response {p.response:.2f}")
+            item.setData(Qt.ItemDataRole.UserRole, p.path)
+            self.gallery.addItem(item)
