@@ -23,7 +23,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     opt = EvalOptions(backbone=args.backbone, n_detectors=args.n, dims=args.dims,
                       image_size=args.image_size, whiten_on=args.whiten_on, qe=args.qe,
-                      k=args.k, sweep=args.sweep, runtime=args.runtime)
+                      k=args.k, sweep=args.sweep, runtime=args.runtime,
+                      open_categories=args.categories, open_examples=args.examples)
     report = evaluate(args.dir, args.task, opt, None if args.json else _progress_printer("encoding"))
     if args.json:
         print(json.dumps(report))
@@ -80,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--qe", action="store_true", help="also report plain average query expansion (top 10)")
     e.add_argument("--k", type=int, default=DEFAULT_K, help="neighbours of the MN classifier")
     e.add_argument("--sweep", action="store_true", help="add N, M, beta and region-pooling sweeps")
+    e.add_argument("--categories", type=int, default=12, help="open-set: known categories (default 12)")
+    e.add_argument("--examples", type=int, default=10, help="open-set: examples per category (default 10)")
     e.add_argument("--runtime", choices=["onnx", "torch"], default="onnx",
                    help="onnx: the product's inference (default); torch: the reference network")
     e.set_defaults(func=cmd_eval)

@@ -117,7 +117,7 @@ def test_categories_flow_proposes_accepts_and_persists(tmp_path, window, qtbot):
         link_photos(src / "images", root / c, by_class[c][:12])
         link_photos(src / "images", unsorted, by_class[c][12:14])
     window.categories.choose_root(str(root))
-    wait(qtbot, window, lambda: window.categories.filter.count() == 4)
+    wait(qtbot, window, lambda: window.categories.filter.count() == 5)  # All, No category, 3
     window.categories.auto_tag(str(unsorted))
     wait(qtbot, window, lambda: len(window.categories.proposals) == 6)
     window.categories.threshold.setValue(0)

@@ -40,6 +40,8 @@ class EvalOptions:
     folds: int = 5
     sweep: bool = False
     runtime: str = "onnx"       # "onnx" (the product) or "torch" (the reference)
+    open_categories: int = 12   # open-set protocol: category folders ...
+    open_examples: int = 10     # ... of this many examples each
 
 
 @dataclass
@@ -202,7 +204,8 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
                                 "mAP": round(m_ap, 4), "ns_score": round(ns, 4)})
         elif task == "open-set":
             if v.whitening == "none" and v.reduction.dims and "sweep" not in v.extra:
-                results.append({**base, **open_set_protocol(x, ps.labels, **OPEN_SET)})
+                results.append({**base, **open_set_protocol(x, ps.labels, opt.open_categories,
+                                                            opt.open_examples, OPEN_SET["trials"])})
         else:
             mn, nn1 = cross_validated_accuracy(x, ps.labels, opt.k, opt.folds)
             results.append({**base, "classifier": "mn", "accuracy": round(mn, 4)})
@@ -259,8 +262,8 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
     from .open_set import OpenSetTagger
 
     classes = sorted(set(labels))
-    if len(classes) <= categories:
-        raise ValueError(f"the open-set protocol needs more than {categories} classes (found {len(classes)})")
+    if len(classes) < categories:
+        raise ValueError(f"the open-set protocol needs at least {categories} classes (found {len(classes)})")
     per_trial = []
     for t in range(trials):
         rng = np.random.default_rng(t)
@@ -272,7 +275,8 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
         inside = np.isin(labels[rest], known)
         conf = np.array([p.confidence for p in props])
         per_trial.append({"precision": right[made].mean() if made.any() else 1.0,
-                          "coverage": made[inside].mean(), "rejection": (~made[~inside]).mean(),
+                          "coverage": made[inside].mean(),
+                          "rejection": (~made[~inside]).mean() if (~inside).any() else float("nan"),
                           "closed_accuracy": right[inside].mean(),
                           "confidence_of_proposals": conf[made].mean() if made.any() else float("nan"),
                           "calibration_error": float(np.abs(conf - (right & inside)).mean())})
