@@ -209,7 +209,7 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
         else:
             mn, nn1 = cross_validated_accuracy(x, ps.labels, opt.k, opt.folds)
             results.append({**base, "classifier": "mn", "accuracy": round(mn, 4)})
-            results.append({**base, "classifier": "1nn", "accuracy": round(nn1, 4)})
+            results.append({**base, "classifier": "1nn", "default": False, "accuracy": round(nn1, 4)})
             if v.default:
                 few_shot = few_shot_curve(x, ps.labels, opt.k)
     return {"task": task, "backbone": bb.name, "runtime": bb.runtime, "image_size": opt.image_size,

@@ -37,6 +37,8 @@ HOLDOUT_FOLDS = 5
 COVERAGE_QUANTILE = 0.2
 MAX_HIDDEN_CATEGORIES = 24   # categories hidden one at a time for calibration (a seeded sample beyond)
 BRUTE_FORCE_LIMIT = 20_000   # above this many photos, neighbours come from the `knn` given
+PRIOR_UNKNOWN = 0.25         # share of "none" photos assumed before seeing the unsorted set ...
+PRIOR_WEIGHT = 20            # ... worth this many photos
 
 Knn = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
@@ -225,8 +227,10 @@ class OpenSetTagger:
             return Calibration(0.0, 0.0, 0.0, 0.0, int(len(pos_s)), len(hidden_cats))
         threshold = float(np.quantile(pos_s[pos_ok], COVERAGE_QUANTILE))
         below_known, below_unknown = np.mean(pos_s < threshold), np.mean(neg_s < threshold)
-        observed = np.mean(score < threshold)
-        unknown = float(np.clip((observed - below_known) / max(below_unknown - below_known, 1e-6), 0.0, 0.95))
+        raw = (np.mean(score < threshold) - below_known) / max(below_unknown - below_known, 1e-6)
+        # a handful of unsorted photos (an inbox) says little about the share: lean on a prior
+        n = len(score)
+        unknown = float(np.clip((n * np.clip(raw, 0, 1) + PRIOR_WEIGHT * PRIOR_UNKNOWN) / (n + PRIOR_WEIGHT), 0.0, 0.95))
         xs = np.log(np.maximum(np.concatenate([pos_s, neg_s]), 1e-30))
         ys = np.concatenate([pos_ok, np.zeros(len(neg_s), bool)]).astype(np.float64)
         # known and unknown photos in the proportions estimated for this unsorted set (at least 2 %)

@@ -99,5 +99,7 @@ class VectorIndex:
         if k == 0:
             return np.zeros((q.shape[0], 0), np.int64), np.zeros((q.shape[0], 0), np.float32)
         self._index.set_ef(max(EF_SEARCH, k))
-        labels, dist = self._index.knn_query(q, k=k, num_threads=1)
+        # a batch (the neighbourhood search looks up 200 candidates at once) uses every core
+        threads = 1 if len(q) < 8 else (os.cpu_count() or 1)
+        labels, dist = self._index.knn_query(q, k=k, num_threads=threads)
         return labels.astype(np.int64), (1.0 - dist).astype(np.float32)

@@ -1,0 +1,67 @@
+"""The tagger that can say "none of these" (engine/open_set.py), on synthetic clusters."""
+import numpy as np
+import pytest
+
+from sba_desktop.engine.open_set import Graph, OpenSetTagger, _logistic_fit, brute_force_knn
+
+
+def clusters(n_clusters, per, dim=48, spread=0.45, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_clusters, dim))
+    x = np.repeat(centres, per, axis=0) + spread * rng.standard_normal((n_clusters * per, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), np.repeat(np.arange(n_clusters), per)
+
+
+def test_known_kinds_get_their_category_and_unknown_kinds_get_none():
+    x, y = clusters(8, 40)
+    known = y < 5                                 # 5 categories; 3 kinds nobody made a folder for
+    ex = np.flatnonzero(known & (np.arange(len(y)) % 40 < 10))
+    rest = np.setdiff1d(np.arange(len(y)), ex)
+    props = OpenSetTagger().fit(x[ex], [f"c{v}" for v in y[ex]]).propose(x[rest])
+    made = np.array([p.category is not None for p in props])
+    inside = y[rest] < 5
+    right = np.array([p.closest == f"c{v}" for p, v in zip(props, y[rest])])
+    assert right[made].mean() >= 0.95
+    assert made[inside].mean() >= 0.65 and (~made[~inside]).mean() >= 0.9
+    conf = np.array([p.confidence for p in props])
+    assert ((0 <= conf) & (conf <= 1)).all()
+    assert conf[made].mean() > conf[~made].mean() + 0.3  # confidence follows the decision
+
+
+def test_one_arriving_photo_and_one_example_per_category_still_work():
+    x, y = clusters(3, 11, seed=1)
+    ex = np.flatnonzero(np.arange(len(y)) % 11 < 10)
+    one = OpenSetTagger().fit(x[ex], [str(v) for v in y[ex]]).propose(x[10])  # an inbox photo
+    assert len(one) == 1 and one[0].closest == "0"
+    single = np.flatnonzero(np.arange(len(y)) % 11 == 0)
+    props = OpenSetTagger().fit(x[single], [str(v) for v in y[single]]).propose(x[ex])
+    assert len(props) == len(ex) and all(p.closest in {"0", "1", "2"} for p in props)
+    assert OpenSetTagger().fit(x[:5], ["a"] * 5).propose(np.zeros((0, x.shape[1]))) == []
+
+
+def test_spreading_solves_the_linear_system():
+    x, y = clusters(3, 6, dim=8, seed=2)
+    g = Graph(x)
+    seeds = np.array([0, 6, 12])
+    f = g.spread(seeds, np.array([0, 1, 2]), 3)
+    # M f = b, with M assembled densely from the same graph
+    m = np.eye(len(x))
+    for r, c, v in zip(g.rows, g.cols, g.vals):
+        m[r, c] -= v
+    b = np.zeros((len(x), 3))
+    b[seeds, [0, 1, 2]] = 1.0
+    np.testing.assert_allclose(m @ f, b, atol=1e-7)
+    assert np.allclose(m, m.T)  # symmetric: conjugate gradients apply
+
+
+def test_knn_and_logistic_fit_by_hand():
+    x = np.eye(4, dtype=np.float32)[[0, 0, 1, 1]] + np.float32(0.01) * np.arange(4)[:, None]
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    ids, _ = brute_force_knn(x, 1)
+    assert ids[:, 0].tolist() == [1, 0, 3, 2]
+    xs = np.array([-2.0, -1.0, 1.0, 2.0, -1.5, 1.5])
+    ys = np.array([0, 0, 1, 1, 1, 0], float)
+    slope, intercept = _logistic_fit(xs, ys, np.ones(6), ridge=0.0)
+    p = 1 / (1 + np.exp(-(intercept + slope * xs)))
+    assert np.abs(xs @ (p - ys)) < 1e-6 and abs((p - ys).sum()) < 1e-6  # the score equations hold
+    assert slope > 0
