@@ -24,7 +24,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     opt = EvalOptions(backbone=args.backbone, n_detectors=args.n, dims=args.dims,
                       image_size=args.image_size, whiten_on=args.whiten_on, qe=args.qe,
                       k=args.k, sweep=args.sweep, runtime=args.runtime,
-                      open_categories=args.categories, open_examples=args.examples)
+                      open_categories=args.categories, open_examples=args.examples,
+                      unsorted_per_class=args.unsorted_per_class)
     report = evaluate(args.dir, args.task, opt, None if args.json else _progress_printer("encoding"))
     if args.json:
         print(json.dumps(report))
@@ -83,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--sweep", action="store_true", help="add N, M, beta and region-pooling sweeps")
     e.add_argument("--categories", type=int, default=12, help="open-set: known categories (default 12)")
     e.add_argument("--examples", type=int, default=10, help="open-set: examples per category (default 10)")
+    e.add_argument("--unsorted-per-class", type=int, metavar="N",
+                   help="open-set: only N unsorted photos per class; the other photos are the rest of the library")
     e.add_argument("--runtime", choices=["onnx", "torch"], default="onnx",
                    help="onnx: the product's inference (default); torch: the reference network")
     e.set_defaults(func=cmd_eval)

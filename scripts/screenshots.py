@@ -43,6 +43,8 @@ def prepare(tmp: Path) -> dict:
     for c in sorted(by)[:5]:
         link(DATA / "flowers17-dev" / "images", cats / c, by[c][:20])
         link(DATA / "flowers17-dev" / "images", unsorted, by[c][20:26])
+    for c in sorted(by)[5:7]:  # kinds with no category folder: they land in "No category"
+        link(DATA / "flowers17-dev" / "images", unsorted, by[c][:4])
     return {"photos": photos, "query": DATA / "ukbench-dev" / "images" / uk[12],
             "cats": cats, "unsorted": unsorted}
 
@@ -138,6 +140,7 @@ def drive(s: dict, out: Path) -> int:
     later(lambda: True, lambda: w().search.explain(w().search.model.hits[1][0]))
     later(lambda: w().search.why is not None,
           lambda: (w().search.why.move(60, 60), w().search.why.detectors.setCurrentRow(1)))
+    later(lambda: w().search.why.gallery.count() > 0, lambda: QTimer.singleShot(1500, lambda: None))
     later(lambda: True, lambda: shot("why-it-matches"))
     later(lambda: True, lambda: (w().search.why.close(), w().tabs.setCurrentIndex(1),
                                  w().categories.auto_tag(str(s["unsorted"]))))

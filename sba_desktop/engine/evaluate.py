@@ -42,6 +42,7 @@ class EvalOptions:
     runtime: str = "onnx"       # "onnx" (the product) or "torch" (the reference)
     open_categories: int = 12   # open-set protocol: category folders ...
     open_examples: int = 10     # ... of this many examples each
+    unsorted_per_class: int | None = None  # open-set: a small unsorted folder, the rest is library
 
 
 @dataclass
@@ -205,7 +206,8 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
         elif task == "open-set":
             if v.whitening == "none" and v.reduction.dims and "sweep" not in v.extra:
                 results.append({**base, **open_set_protocol(x, ps.labels, opt.open_categories,
-                                                            opt.open_examples, OPEN_SET["trials"])})
+                                                            opt.open_examples, OPEN_SET["trials"],
+                                                            opt.unsorted_per_class)})
         else:
             mn, nn1 = cross_validated_accuracy(x, ps.labels, opt.k, opt.folds)
             results.append({**base, "classifier": "mn", "accuracy": round(mn, 4)})
@@ -254,11 +256,13 @@ def few_shot_curve(x: np.ndarray, labels: np.ndarray, k: int, shots=FEW_SHOTS, t
 
 
 def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, examples: int = 10,
-                      trials: int = 10) -> dict:
+                      trials: int = 10, unsorted_per_class: int | None = None) -> dict:
     """The user's situation: `categories` folders of `examples` photos; the unsorted folder holds
     the rest of those categories and every photo of the other categories (which should get none).
     Precision of the proposals made, coverage (in-category photos that get one), rejection
-    (other photos that get none), and the mean confidence of the proposals against their precision."""
+    (other photos that get none), and the mean confidence of the proposals against their precision.
+    unsorted_per_class=n: the unsorted folder holds only n photos of each class, the rest of the
+    set is the rest of the library (it joins the graph unlabelled, as `sba tag` does)."""
     from .open_set import OpenSetTagger
 
     classes = sorted(set(labels))
@@ -269,7 +273,12 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
         rng = np.random.default_rng(t)
         known = sorted(rng.permutation(classes)[:categories].tolist())
         ex, rest = _sample_split(labels, known, examples, rng)
-        props = OpenSetTagger(seed=t).fit(x[ex], labels[ex]).propose(x[rest])
+        background = np.zeros(0, np.int64)
+        if unsorted_per_class:
+            rest = np.concatenate([rng.permutation(rest[labels[rest] == c])[:unsorted_per_class]
+                                   for c in classes])
+            background = np.setdiff1d(np.setdiff1d(np.arange(len(labels)), ex), rest)
+        props = OpenSetTagger(seed=t).fit(x[ex], labels[ex]).propose(x[rest], x[background])
         made = np.array([p.category is not None for p in props])
         right = np.array([p.closest == lab for p, lab in zip(props, labels[rest])])
         inside = np.isin(labels[rest], known)
@@ -282,7 +291,7 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
                           "calibration_error": float(np.abs(conf - (right & inside)).mean())})
     keys = per_trial[0].keys()
     return {"categories": categories, "examples": examples, "trials": trials,
-            "unsorted": int(len(labels) - categories * examples),
+            "unsorted": int(len(rest)), "background": int(len(background)),
             **{k: round(float(np.mean([r[k] for r in per_trial])), 4) for k in keys},
             **{f"min_{k}": round(float(np.min([r[k] for r in per_trial])), 4)
                for k in ("precision", "coverage", "rejection")}}

@@ -182,15 +182,18 @@ class OpenSetTagger:
         self._x = x
         return self
 
-    def propose(self, unsorted: np.ndarray) -> list[Proposal]:
+    def propose(self, unsorted: np.ndarray, background: np.ndarray | None = None) -> list[Proposal]:
+        """Proposals for `unsorted`; `background` (other photos of the library, unlabelled) joins
+        the graph so that a few unsorted photos of a kind with no folder still find their own kind."""
         assert self._x is not None and self._y is not None, "fit first"
         u = np.atleast_2d(np.asarray(unsorted, np.float32))
         if len(u) == 0:
             return []
         ne, c = len(self._x), len(self.categories)
-        graph = Graph(np.vstack([self._x, u]), self.knn)
+        parts = [self._x, u] + ([np.asarray(background, np.float32)] if background is not None and len(background) else [])
+        graph = Graph(np.vstack(parts), self.knn)
         seeds = np.arange(ne)
-        f = graph.spread(seeds, self._y, c)[ne:]
+        f = graph.spread(seeds, self._y, c)[ne:ne + len(u)]
         score, best = f.max(1), f.argmax(1)
         cal = self._calibrate(graph, score)
         self.calibration = cal
