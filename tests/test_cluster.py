@@ -48,6 +48,12 @@ def test_ray_vectors_and_search_equal_the_single_machine(local_ray, tmp_path):
         hits_r = [h.path for h in remote.search(str(photos / q), top=4)]
         hits_l = [h.path for h in local.search(str(photos / q), top=4)]
         assert hits_r == hits_l
+    # detector galleries come out the same (the actors keep each photo's peaks too)
+    from sba_desktop.library.explain import detector_gallery
+
+    for position in (0, 12):
+        assert [p.path for p in detector_gallery(remote, position, 6)] == \
+            [p.path for p in detector_gallery(local, position, 6)]
 
 
 def test_a_killed_ray_run_resumes_without_duplicates(local_ray, tmp_path):

@@ -98,6 +98,9 @@ def test_heatmap_view_renders_overlays(ukbench_library, window, qtbot):
     assert "detector" not in why.detectors.item(2).text()  # named, not numbered
     wait(qtbot, window, lambda: why.gallery.count() > 0)   # where it fires in the library
     assert why.gallery.count() <= 12
+    patch = why.gallery.item(0).data(Qt.ItemDataRole.UserRole)
+    why.gallery.itemActivated.emit(why.gallery.item(0))  # double-click: search by that photo
+    assert window.search.query_path == patch
     qh, rh = why.last_overlay
     assert qh.shape[0] > 10 and 0.0 <= qh.min() and qh.max() <= 1.0 and qh.max() > 0
     assert not why.query_label.pixmap().isNull() and not why.result_label.pixmap().isNull()

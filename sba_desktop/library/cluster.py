@@ -46,6 +46,7 @@ class EncodeActor:
         size = self.model.image_size
         n = len(batch["id"])
         vectors = np.zeros((n, self.model.dims), np.float32)
+        peaks = np.zeros((n, len(self.model.detectors), 3), np.float32)
         width, height = np.zeros(n, np.int64), np.zeros(n, np.int64)
         errors = [""] * n
         by_shape: dict[tuple, list[int]] = {}
@@ -63,7 +64,8 @@ class EncodeActor:
         for idx in by_shape.values():
             maps = self.net.forward(np.stack([inputs[i] for i in idx]))
             vectors[idx] = self.model.encode_batch(maps)
-        return {"id": np.asarray(batch["id"], np.int64), "vector": vectors, "width": width,
+            peaks[idx] = self.model.detector_peaks(maps)
+        return {"id": np.asarray(batch["id"], np.int64), "vector": vectors, "peaks": peaks, "width": width,
                 "height": height, "error": np.asarray(errors, dtype=object)}
 
 
@@ -115,11 +117,12 @@ class RayIndexJob(IndexJob):
         for out in ds.iter_batches(batch_size=BATCH, batch_format="numpy"):
             self._checkpoint()  # cancel: what was stored stays, the rest stays pending
             indexed, skipped = [], []
-            for pid, vec, w, h, err in zip(out["id"], out["vector"], out["width"], out["height"], out["error"]):
+            for pid, vec, w, h, err, pk in zip(out["id"], out["vector"], out["width"], out["height"],
+                                               out["error"], out["peaks"]):
                 if err:
                     skipped.append((int(pid), str(err)))
                 else:
-                    indexed.append((int(pid), vec.astype(np.float32), int(w), int(h)))
+                    indexed.append((int(pid), vec.astype(np.float32), int(w), int(h), pk))
             self._store(indexed, skipped, reduced=True)
             self.report.encoded += len(indexed)
             done += len(out["id"])

@@ -206,5 +206,6 @@ class SearchPanel(QSplitter):
         def load_gallery(position: int, done) -> None:
             self.ctx.run(detector_gallery, done, lib, position)
 
-        self.why = WhyDialog(ex, Path(display(result_path)).name, self, gallery_loader=load_gallery)
+        self.why = WhyDialog(ex, Path(display(result_path)).name, self, gallery_loader=load_gallery,
+                             search_by=self.set_query_path)
         self.why.show()

@@ -27,9 +27,11 @@ def pil_to_qimage(img: Image.Image) -> QImage:
 
 class WhyDialog(QDialog):
     def __init__(self, explanation: Explanation, result_name: str, parent=None,
-                 gallery_loader: GalleryLoader | None = None):
+                 gallery_loader: GalleryLoader | None = None,
+                 search_by: Callable[[str], None] | None = None):
         super().__init__(parent)
         self.gallery_loader = gallery_loader
+        self.search_by = search_by
         self._gallery_for: int | None = None
         self.setWindowTitle(f"Why it matches — {result_name}")
         self.ex = explanation
@@ -63,6 +65,7 @@ class WhyDialog(QDialog):
         self.gallery.setFlow(QListView.Flow.LeftToRight)
         self.gallery.setWrapping(False)
         self.gallery.setFixedHeight(128)
+        self.gallery.itemActivated.connect(self._patch_activated)
         self.gallery_title = QLabel()
         self.detectors.currentRowChanged.connect(lambda _: self.render())
         self.detectors.currentRowChanged.connect(lambda _: self.request_gallery())
@@ -127,6 +130,11 @@ class WhyDialog(QDialog):
                                    f"({len(patches)} photos)")
         for p in patches:
             item = QListWidgetItem(QIcon(QPixmap.fromImage(pil_to_qimage(p.image))), "")
-            item.setToolTip(f"{p.path}\npeak response {p.response:.2f}")
+            item.setToolTip(f"{p.path}\npeak response {p.response:.2f}"
+                            + ("\ndouble-click: search by this photo" if self.search_by else ""))
             item.setData(Qt.ItemDataRole.UserRole, p.path)
             self.gallery.addItem(item)
+
+    def _patch_activated(self, item: QListWidgetItem) -> None:
+        if self.search_by is not None:
+            self.search_by(str(item.data(Qt.ItemDataRole.UserRole)))
