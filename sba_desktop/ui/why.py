@@ -126,6 +126,10 @@ class WhyDialog(QDialog):
         if position != self._gallery_for:
             return  # the user has moved on to another detector
         self.gallery.clear()
+        if not patches:  # libraries indexed before 0.3.0 kept no detector peaks
+            self.gallery_title.setText("No gallery yet: photos indexed before version 0.3.0 have no record of "
+                                       "where detectors fire; `sba rebuild` re-encodes them.")
+            return
         self.gallery_title.setText(f"Where “{self.ex.names[position]}” fires most in your library "
                                    f"({len(patches)} photos)")
         for p in patches:
