@@ -65,3 +65,17 @@ def test_knn_and_logistic_fit_by_hand():
     p = 1 / (1 + np.exp(-(intercept + slope * xs)))
     assert np.abs(xs @ (p - ys)) < 1e-6 and abs((p - ys).sum()) < 1e-6  # the score equations hold
     assert slope > 0
+
+
+def test_the_libraries_hnsw_neighbours_equal_brute_force(tmp_path):
+    """Past BRUTE_FORCE_LIMIT photos the tagging graph takes its neighbours from a temporary HNSW index."""
+    from sba_desktop.library.library import Library
+    from sba_desktop.library.tagging import _knn
+
+    x, _ = clusters(30, 20, seed=3)
+    ids_h, sims_h = _knn(Library.open(tmp_path / "home"))(x, 5)
+    ids_b, sims_b = brute_force_knn(x, 5)
+    order = np.argsort(-sims_b, axis=1)
+    ids_b, sims_b = np.take_along_axis(ids_b, order, 1), np.take_along_axis(sims_b, order, 1)
+    assert (ids_h == ids_b).mean() >= 0.99
+    np.testing.assert_allclose(sims_h, sims_b, atol=1e-5)
