@@ -19,7 +19,7 @@ then against the augmented vectors of the candidates (alpha-QE on a DBA
 database). Augmented vectors are made at search time for a shortlist of
 candidates only, so the index keeps plain vectors and adding a photo changes
 nothing stored. Measured in docs/quality.md (paris-dev 0.912 -> 0.952 mAP,
-ukbench-dev N-S 3.914 -> 3.976, pairs not hurt).
+ukbench-dev N-S 3.914 -> 3.978, pairs not hurt).
 
 Numpy only: the index behind `VectorSource` is hnswlib in the library and
 brute force in `sba eval`, which therefore measures exactly what `sba search` does.
