@@ -254,8 +254,8 @@ def cmd_tag(args) -> int:
         IndexJob(lib, [folder], _bar(args.json)).run()
         props = tagging.propose(lib, folder)
         out["proposals"] = [_proposal_json(p) for p in props]
-        if not args.json:
-            for p in props:
+        if not args.json:  # grouped by category, most confident first; "none" last
+            for p in sorted(props, key=lambda p: (p.category is None, p.category or p.closest, -p.confidence)):
                 print(f"{p.confidence:5.2f}  {_proposal_text(p):<32} {_disp(p.path)}")
             none = sum(p.category is None for p in props)
             print(f"{len(props) - none} proposals, {none} photos fit none of the categories")

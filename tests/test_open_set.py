@@ -17,7 +17,9 @@ def test_known_kinds_get_their_category_and_unknown_kinds_get_none():
     known = y < 5                                 # 5 categories; 3 kinds nobody made a folder for
     ex = np.flatnonzero(known & (np.arange(len(y)) % 40 < 10))
     rest = np.setdiff1d(np.arange(len(y)), ex)
-    props = OpenSetTagger().fit(x[ex], [f"c{v}" for v in y[ex]]).propose(x[rest])
+    steps = []
+    props = OpenSetTagger().fit(x[ex], [f"c{v}" for v in y[ex]]).propose(x[rest], progress=lambda d, t: steps.append((d, t)))
+    assert steps == [(i, 11) for i in range(1, 12)]  # 1 spread + 5 folds + 5 hidden categories
     made = np.array([p.category is not None for p in props])
     inside = y[rest] < 5
     right = np.array([p.closest == f"c{v}" for p, v in zip(props, y[rest])])

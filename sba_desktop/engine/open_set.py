@@ -171,6 +171,7 @@ class OpenSetTagger:
         self._x: np.ndarray | None = None
         self._y: np.ndarray | None = None
         self.calibration: Calibration | None = None
+        self._progress: Callable[[int, int], None] = lambda done, total: None
 
     def fit(self, vectors: np.ndarray, labels) -> "OpenSetTagger":
         x = np.asarray(vectors, np.float32)
@@ -182,7 +183,8 @@ class OpenSetTagger:
         self._x = x
         return self
 
-    def propose(self, unsorted: np.ndarray, background: np.ndarray | None = None) -> list[Proposal]:
+    def propose(self, unsorted: np.ndarray, background: np.ndarray | None = None,
+                progress: Callable[[int, int], None] | None = None) -> list[Proposal]:
         """Proposals for `unsorted`; `background` (other photos of the library, unlabelled) joins
         the graph so that a few unsorted photos of a kind with no folder still find their own kind."""
         assert self._x is not None and self._y is not None, "fit first"
@@ -193,6 +195,7 @@ class OpenSetTagger:
         parts = [self._x, u] + ([np.asarray(background, np.float32)] if background is not None and len(background) else [])
         graph = Graph(np.vstack(parts), self.knn)
         seeds = np.arange(ne)
+        self._progress = progress or (lambda done, total: None)
         f = graph.spread(seeds, self._y, c)[ne:ne + len(u)]
         score, best = f.max(1), f.argmax(1)
         cal = self._calibrate(graph, score)
@@ -209,8 +212,12 @@ class OpenSetTagger:
         for k in range(c):
             idx = np.flatnonzero(y == k)
             fold[idx] = rng.permutation(len(idx)) % HOLDOUT_FOLDS
+        hidden_cats = rng.permutation(c)[:MAX_HIDDEN_CATEGORIES] if c > 1 else []
+        steps = 1 + HOLDOUT_FOLDS + len(hidden_cats)  # spreads: the proposals', then calibration's
+        self._progress(1, steps)
         pos_s, pos_ok = [], []
         for f in range(HOLDOUT_FOLDS):
+            self._progress(2 + f, steps)
             hide = fold == f
             if not hide.any() or hide.all():
                 continue
@@ -218,8 +225,8 @@ class OpenSetTagger:
             pos_s.append(spread.max(1))
             pos_ok.append(spread.argmax(1) == y[hide])
         neg_s = []
-        hidden_cats = rng.permutation(c)[:MAX_HIDDEN_CATEGORIES] if c > 1 else []
-        for k in hidden_cats:
+        for i, k in enumerate(hidden_cats):
+            self._progress(2 + HOLDOUT_FOLDS + i, steps)
             hide = y == k
             neg_s.append(graph.spread(seeds[~hide], y[~hide], c)[:ne][hide].max(1))
         pos_s = np.concatenate(pos_s) if pos_s else np.zeros(0)

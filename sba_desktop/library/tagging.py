@@ -5,6 +5,7 @@ import json
 import os
 import random
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -81,7 +82,7 @@ def _background(lib: Library, exclude: set[int]) -> np.ndarray:
     return _vectors(lib, others)[1] if others else np.zeros((0, lib.model.dims), np.float32)
 
 
-def propose(lib: Library, folder: str) -> list[Proposal]:
+def propose(lib: Library, folder: str, progress: Callable[[int, int], None] | None = None) -> list[Proposal]:
     """Proposals for photos under `folder` that have no accepted category yet: a category,
     or none when the photo fits none of them (engine/open_set.py; threshold and confidence
     calibrated on the category folders' own examples)."""
@@ -102,7 +103,7 @@ def propose(lib: Library, folder: str) -> list[Proposal]:
     ids, vecs = _vectors(lib, [r.id for r in rows])
     path_of = {r.id: r.path for r in rows}
     out = [Proposal(int(i), path_of[int(i)], p.category, p.closest, p.confidence)
-           for i, p in zip(ids, tagger.propose(vecs, _background(lib, labelled | set(path_of))))]
+           for i, p in zip(ids, tagger.propose(vecs, _background(lib, labelled | set(path_of)), progress))]
     with lib.writer_lock(), lib.catalog.transaction():
         for p in out:
             lib.catalog.set_label(p.photo_id, p.closest, "auto", p.confidence, accepted=False,

@@ -99,16 +99,20 @@ class CategoriesPanel(QWidget):
         self.set_categories(counts)
 
     def _index_folder_then(self, folder: str | None, prompt: str, then, done, message: str) -> None:
-        """Index a folder (asking for it if not given), then run then(lib, folder), off the GUI thread."""
+        """Index a folder (asking for it if not given), then run then(lib, folder, progress), off the
+        GUI thread; progress goes to the status line."""
         folder = folder or QFileDialog.getExistingDirectory(self, prompt)
         if not folder:
             return
 
+        say = self.ctx.message.emit  # a signal: safe to emit from the worker thread
+
         def job(lib, folder):
             from ..library.indexer import IndexJob
 
-            IndexJob(lib, [folder]).run()
-            return then(lib, folder)
+            IndexJob(lib, [folder], lambda p: say(f"{message} indexing {p.done}/{p.total}")
+                     if p.phase in ("fitting", "encoding") and p.total else None).run()
+            return then(lib, folder, lambda done, total: say(f"{message} learning from your examples {done}/{total}"))
 
         self.ctx.message.emit(message)
         self.ctx.run_on_library(job, done, folder)
@@ -116,7 +120,8 @@ class CategoriesPanel(QWidget):
     def choose_root(self, root: str | None = None) -> None:
         from ..library.tagging import label_from_folders
 
-        self._index_folder_then(root, "Folder whose subfolders are categories", label_from_folders,
+        self._index_folder_then(root, "Folder whose subfolders are categories",
+                                lambda lib, folder, _progress: label_from_folders(lib, folder),
                                 self._categories_set, "Indexing category examples…")
 
     def _categories_set(self, counts) -> None:
