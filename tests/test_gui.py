@@ -129,6 +129,13 @@ def test_categories_flow_proposes_accepts_and_persists(tmp_path, window, qtbot):
     pid = int(window.categories.list.currentItem().data(Qt.ItemDataRole.UserRole + 10))
     window.categories.decide_current(True)
     wait(qtbot, window, lambda: pid in [r[0] for r in Library.open().catalog.labels(source="auto", accepted=True)])
+    # any photo can be put in another category by hand (right-click -> Put in category)
+    assert window.categories.category_names() == classes
+    other = next(p for p in window.categories.proposals if p.photo_id != pid)
+    window.categories.move_to(other.photo_id, classes[2])
+    wait(qtbot, window, lambda: (other.photo_id, classes[2]) in
+         [(r[0], r[1]) for r in Library.open().catalog.labels(source="user", accepted=True)])
+    assert other.photo_id not in [r[0] for r in Library.open().catalog.labels(source="auto")]
 
 
 

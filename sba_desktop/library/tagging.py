@@ -128,6 +128,13 @@ def set_accepted(lib: Library, photo_id: int, accepted: bool) -> None:
         lib.catalog.accept_label(photo_id, accepted)
 
 
+def assign(lib: Library, photo_id: int, category: str) -> None:
+    """The user puts a photo in a category (whatever was proposed): an accepted label of theirs."""
+    with lib.writer_lock(), lib.catalog.transaction():
+        lib.catalog.set_label(photo_id, category, "user", 1.0, accepted=True)
+        lib.catalog.accept_label(photo_id, False)  # the proposal it replaces
+
+
 def write_xmp(lib: Library) -> int:
     """Write accepted auto/user labels into XMP sidecars; returns sidecars changed."""
     rows = [r for r in lib.catalog.labels(accepted=True) if r[2] in ("auto", "user")]

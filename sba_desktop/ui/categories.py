@@ -1,4 +1,4 @@
-"""Categories: example folders, auto-tagging with MN, review with the keyboard, XMP sidecars.
+"""Categories: example folders, auto-tagging (or none), review with the keyboard, XMP sidecars.
 
 The panel asks for folders and runs the library work in the background through the context."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QMessageBox, QPushButton, QSlider, QVBoxLayout, QWidget)
+                               QMenu, QMessageBox, QPushButton, QSlider, QVBoxLayout, QWidget)
 
 from ..library.catalog import display
 from .context import AppContext
@@ -68,7 +68,9 @@ class CategoriesPanel(QWidget):
         self.list.setWordWrap(True)
         self.list.setIconSize(QSize(128, 128))
         self.list.setGridSize(QSize(170, 190))
-        self.list.setToolTip("A / Enter: accept   R / Delete: reject")
+        self.list.setToolTip("A / Enter: accept   R / Delete: reject   right-click: put it in another category")
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._menu)
         for keys, ok in (("A", True), ("Return", True), ("R", False), ("Delete", False)):
             sc = QShortcut(QKeySequence(keys), self.list)
             sc.setContext(Qt.ShortcutContext.WidgetShortcut)
@@ -229,6 +231,29 @@ class CategoriesPanel(QWidget):
         self.acceptRequested.emit(pid, accepted)
         self._fill()
         self.list.setCurrentRow(min(row + (1 if accepted else 0), self.list.count() - 1))
+
+    def _menu(self, pos) -> None:
+        item = self.list.itemAt(pos)
+        if item is None:
+            return
+        menu = QMenu(self)
+        sub = menu.addMenu("Put in category")
+        for name in self.category_names():
+            sub.addAction(name, lambda name=name: self.move_to(int(item.data(PidRole)), name))
+        menu.exec(self.list.mapToGlobal(pos))
+
+    def category_names(self) -> list[str]:
+        return [self.filter.itemText(i) for i in range(2, self.filter.count())]
+
+    def move_to(self, photo_id: int, category: str) -> None:
+        """The user's own choice: the photo becomes an accepted example of `category`."""
+        from ..library.tagging import assign
+
+        for p in self.proposals:
+            if p.photo_id == photo_id:
+                p.category, p.closest, p.accepted = category, category, True
+        self._fill()
+        self.ctx.run_on_library(assign, lambda _: None, photo_id, category)
 
     def _confirm_xmp(self) -> None:
         n = sum(p.accepted for p in self.proposals)
