@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--home", help="library location (default: platform dirs, or $SBA_DESKTOP_HOME)")
     sub = p.add_subparsers(dest="command", required=True)
 
+    from .library_cli import positive_int
+
     e = sub.add_parser("eval", help="measure retrieval / classification quality on a photo set")
     e.add_argument("dir", help="folder with groundtruth.json and images/")
     e.add_argument("--task", choices=["retrieval", "classification", "open-set"],
@@ -82,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--qe", action="store_true", help="also report plain average query expansion (top 10)")
     e.add_argument("--k", type=int, default=DEFAULT_K, help="neighbours of the MN classifier")
     e.add_argument("--sweep", action="store_true", help="add N, M, beta and region-pooling sweeps")
-    e.add_argument("--categories", type=int, default=12, help="open-set: known categories (default 12)")
-    e.add_argument("--examples", type=int, default=10, help="open-set: examples per category (default 10)")
-    e.add_argument("--unsorted-per-class", type=int, metavar="N",
+    e.add_argument("--categories", type=positive_int, default=12, help="open-set: known categories (default 12)")
+    e.add_argument("--examples", type=positive_int, default=10, help="open-set: examples per category (default 10)")
+    e.add_argument("--unsorted-per-class", type=positive_int, metavar="N",
                    help="open-set: only N unsorted photos per class; the other photos are the rest of the library")
     e.add_argument("--runtime", choices=["onnx", "torch"], default="onnx",
                    help="onnx: the product's inference (default); torch: the reference network")

@@ -62,6 +62,12 @@ def bad_cases(tmp: Path, photo: str) -> list[tuple[list[str], int, str]]:
         (["tag", "--min-confidence", "2"], 2, "between 0 and 1"),
         (["eval", missing], 1, "groundtruth.json"),
         (["eval", missing, "--task", "nonsense"], 2, "invalid choice"),
+        (["eval", missing, "--task", "open-set", "--categories", "0"], 2, "must be 1 or more"),
+        (["eval", missing, "--task", "open-set", "--unsorted-per-class", "-3"], 2, "must be 1 or more"),
+        (["eval", str(dataset("paris-dev")), "--task", "open-set"], 1, "needs at least 12 classes"),
+        (["eval", str(dataset("flowers17-dev")), "--task", "open-set", "--examples", "40"], 1,
+         "some must stay unsorted"),
+        (["search", photo, "--plain"], 1, "no photos indexed"),
         (["bench", "--max-vectors", "many"], 2, "invalid"),
     ]
 

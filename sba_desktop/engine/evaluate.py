@@ -182,6 +182,8 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
         raise ValueError(f"{root}: groundtruth.json has no 'groups' for retrieval")
     if task in ("classification", "open-set") and ps.labels is None:
         raise ValueError(f"{root}: groundtruth.json has no 'labels' for classification")
+    if task == "open-set":
+        check_open_set(ps.labels, opt.open_categories, opt.open_examples)
     bb = load_extractor(opt.backbone, opt.runtime)
     enc = Encoder(bb, opt.image_size)
     maps = extract_maps([ps.root / "images" / n for n in ps.names], enc, progress)
@@ -255,6 +257,18 @@ def few_shot_curve(x: np.ndarray, labels: np.ndarray, k: int, shots=FEW_SHOTS, t
     return rows
 
 
+def check_open_set(labels: np.ndarray, categories: int, examples: int) -> None:
+    """Refuse a protocol the set cannot hold (before any photo is encoded)."""
+    classes = set(labels)
+    if len(classes) < categories:
+        raise ValueError(f"the open-set protocol needs at least {categories} classes (found {len(classes)}; "
+                         "see --categories)")
+    smallest = min(int((labels == c).sum()) for c in classes)
+    if examples >= smallest:
+        raise ValueError(f"--examples {examples}: the smallest class has {smallest} photos, "
+                         "some must stay unsorted")
+
+
 def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, examples: int = 10,
                       trials: int = 10, unsorted_per_class: int | None = None) -> dict:
     """The user's situation: `categories` folders of `examples` photos; the unsorted folder holds
@@ -266,8 +280,7 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
     from .open_set import OpenSetTagger
 
     classes = sorted(set(labels))
-    if len(classes) < categories:
-        raise ValueError(f"the open-set protocol needs at least {categories} classes (found {len(classes)})")
+    check_open_set(labels, categories, examples)
     per_trial = []
     for t in range(trials):
         rng = np.random.default_rng(t)
