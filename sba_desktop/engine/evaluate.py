@@ -208,7 +208,7 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
         elif task == "open-set":
             if v.whitening == "none" and v.reduction.dims and "sweep" not in v.extra:
                 results.append({**base, **open_set_protocol(x, ps.labels, opt.open_categories,
-                                                            opt.open_examples, OPEN_SET["trials"],
+                                                            opt.open_examples, OPEN_SET_TRIALS,
                                                             opt.unsorted_per_class)})
         else:
             mn, nn1 = cross_validated_accuracy(x, ps.labels, opt.k, opt.folds)
@@ -222,7 +222,11 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
 
 
 FEW_SHOTS = (1, 3, 5, 10, 20)
-OPEN_SET = {"categories": 12, "examples": 10, "trials": 10}
+OPEN_SET_TRIALS = 10
+
+
+def _smallest_class(labels: np.ndarray) -> int:
+    return min(int((labels == c).sum()) for c in set(labels))
 
 
 def _sample_split(labels: np.ndarray, classes: list[str], per_class: int, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -238,21 +242,20 @@ def few_shot_curve(x: np.ndarray, labels: np.ndarray, k: int, shots=FEW_SHOTS, t
     from .open_set import OpenSetTagger
 
     classes = sorted(set(labels))
-    smallest = min(int((labels == c).sum()) for c in classes)
     rows = []
     for n in shots:
-        if n >= smallest:
+        if n >= _smallest_class(labels):
             continue
         acc: dict[str, list[float]] = {"mn": [], "mn-fixed-k": [], "1nn": [], "spreading": []}
         for t in range(trials):
             ex, rest = _sample_split(labels, classes, n, np.random.default_rng(t))
-            for name, clf in (("mn", MNClassifier()), ("mn-fixed-k", MNClassifier(k, adaptive=False)),
+            for name, clf in (("mn", MNClassifier(k)), ("mn-fixed-k", MNClassifier(k, adaptive=False)),
                               ("1nn", MNClassifier(1))):
                 clf.fit(x[ex], labels[ex])
                 acc[name].append(accuracy([p.category for p in clf.predict(x[rest])], labels[rest]))
             props = OpenSetTagger().fit(x[ex], labels[ex]).propose(x[rest])
             acc["spreading"].append(accuracy([p.closest for p in props], labels[rest]))
-        rows.append({"examples": n, "k_adapted": MNClassifier().k_for([*classes] * n),
+        rows.append({"examples": n, "k_adapted": MNClassifier(k).k_for([*classes] * n),
                      **{name: round(float(np.mean(v)), 4) for name, v in acc.items()}})
     return rows
 
@@ -263,7 +266,7 @@ def check_open_set(labels: np.ndarray, categories: int, examples: int) -> None:
     if len(classes) < categories:
         raise ValueError(f"the open-set protocol needs at least {categories} classes (found {len(classes)}; "
                          "see --categories)")
-    smallest = min(int((labels == c).sum()) for c in classes)
+    smallest = _smallest_class(labels)
     if examples >= smallest:
         raise ValueError(f"--examples {examples}: the smallest class has {smallest} photos, "
                          "some must stay unsorted")

@@ -74,6 +74,11 @@ def augment(vectors: np.ndarray, source: VectorSource) -> np.ndarray:
     """Each vector expanded with its nearest other photos in `source` (the adaptive rule)."""
     x = np.atleast_2d(np.asarray(vectors, np.float32))
     ids, sims = source.search(x, NEIGHBOURS + 2)  # +2: the photo itself and one identical copy
+    return _augment_found(x, ids, sims, source)
+
+
+def _augment_found(x: np.ndarray, ids: np.ndarray, sims: np.ndarray, source: VectorSource) -> np.ndarray:
+    """augment() once the nearest photos of x are known."""
     ids, sims = _others(ids, sims, NEIGHBOURS)
     found = np.isfinite(sims)
     nb = np.zeros((*ids.shape, x.shape[1]), np.float32)
@@ -102,7 +107,10 @@ def neighbourhood_search(query: np.ndarray, source: VectorSource, top: int,
                          shortlist: int = SHORTLIST) -> tuple[np.ndarray, np.ndarray]:
     """(ids, scores) of the `top` best photos for one query vector, best first."""
     augmented = augmented or AugmentedVectors(source)
-    q1 = augment(query, source)                       # the query's own augmented vector
+    q = np.atleast_2d(np.asarray(query, np.float32))
+    near, near_sims = source.search(q, NEIGHBOURS + 2)
+    itself = near[0][(near[0] >= 0) & (near_sims[0] >= SAME_PHOTO)]  # the query photo, identical copies
+    q1 = _augment_found(q, near, near_sims, source)   # the query's own augmented vector
     ids, _ = source.search(q1, max(top, shortlist))
     cand = ids[0][ids[0] >= 0]
     if len(cand) == 0:
@@ -113,7 +121,7 @@ def neighbourhood_search(query: np.ndarray, source: VectorSource, top: int,
     q2 = expand(q1, xa[np.clip(nb_ids, 0, None)], nb_sims)  # alpha-QE on the augmented database
     scores = xa @ q2[0]
     # the query photo itself (or an identical copy) is its best match, whatever the expansion did
-    same = source.vectors(cand) @ np.asarray(query, np.float32).ravel() >= SAME_PHOTO
+    same = np.isin(cand, itself)
     scores = np.where(same, 1.0, scores)
     order = np.lexsort((-scores, ~same))[:top]
     return cand[order].astype(np.int64), scores[order].astype(np.float32)
