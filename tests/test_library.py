@@ -350,3 +350,31 @@ def test_detector_gallery_shows_crops_at_each_photos_peak(tmp_path):
             assert left <= px <= right and top <= py <= bottom  # the crop holds the peak
             assert p.image.size == (right - left, bottom - top)
             assert p.response == pytest.approx(float(fmap.max()), rel=0.01)
+
+
+def test_a_new_catalog_opened_by_several_threads_at_once_is_migrated_once(tmp_path):
+    """The window and its loader thread may both open a new library: one migrates, none fails
+    (before: 'table folders already exists' in most trials with 4 openers)."""
+    import threading
+
+    from sba_desktop.library.catalog import SCHEMA_VERSION, Catalog
+
+    for trial in range(10):
+        path = tmp_path / f"c{trial}.sqlite"
+        errors = []
+
+        def open_it():
+            try:
+                Catalog(path).close()
+            except Exception as exc:  # noqa: BLE001 - the test reports any failure
+                errors.append(exc)
+        threads = [threading.Thread(target=open_it) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        cat = Catalog(path)
+        assert cat.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert "abstained" in [r[1] for r in cat.db.execute("PRAGMA table_info(labels)")]
+        cat.close()

@@ -102,10 +102,23 @@ class Catalog:
         self.path = Path(path)
         # the GUI hands one library between its worker threads (one at a time)
         self.db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self._set_wal()
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
+
+    def _set_wal(self) -> None:
+        """WAL mode; switching a new file needs it to itself, and SQLite's busy timeout does not
+        cover that switch, so another connection opening it at the same moment is waited for here."""
+        deadline = time.monotonic() + 30.0
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self.db.close()
@@ -115,9 +128,18 @@ class Catalog:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise RuntimeError(f"catalog {self.path} is from a newer sba-desktop (schema {version})")
-        for v in range(version + 1, SCHEMA_VERSION + 1):
-            # one script, one transaction: a killed migration leaves the old schema
-            self.db.executescript("BEGIN IMMEDIATE;" + _MIGRATIONS[v] + f"; PRAGMA user_version={v}; COMMIT;")
+        if version == SCHEMA_VERSION:
+            return
+        # Two connections may open a new catalog at once (the window and its loader thread): the
+        # version is read again under the write lock, so only one of them migrates. One
+        # transaction for all steps: a killed migration leaves the old schema.
+        with self.transaction():
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[v].split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={v}")
 
     def transaction(self):
         return _Tx(self.db)
