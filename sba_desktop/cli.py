@@ -19,13 +19,14 @@ def _progress_printer(label: str):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .engine.evaluate import EvalOptions, evaluate, format_table
+    from .eval_format import format_table
+    from .library.evaluation import EvalOptions, evaluate
 
     opt = EvalOptions(backbone=args.backbone, n_detectors=args.n, dims=args.dims,
                       image_size=args.image_size, whiten_on=args.whiten_on, qe=args.qe,
                       k=args.k, sweep=args.sweep, runtime=args.runtime,
                       open_categories=args.categories, open_examples=args.examples,
-                      unsorted_per_class=args.unsorted_per_class)
+                      unsorted_per_class=args.unsorted_per_class, distractors=args.distractors or [])
     report = evaluate(args.dir, args.task, opt, None if args.json else _progress_printer("encoding"))
     if args.json:
         print(json.dumps(report))
@@ -88,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--examples", type=positive_int, default=10, help="open-set: examples per category (default 10)")
     e.add_argument("--unsorted-per-class", type=positive_int, metavar="N",
                    help="open-set: only N unsorted photos per class; the other photos are the rest of the library")
+    e.add_argument("--distractors", action="append", metavar="DIR",
+                   help="other photos in the library (repeatable): searched over, never queries or positives; "
+                   "for tagging, the library around the photos")
     e.add_argument("--runtime", choices=["onnx", "torch"], default="onnx",
                    help="onnx: the product's inference (default); torch: the reference network")
     e.set_defaults(func=cmd_eval)

@@ -168,25 +168,61 @@ def region_arg(text: str) -> tuple[float, float, float, float]:
     return tuple(parts)
 
 
-def cmd_search(args) -> int:
-    from .library.decode import DecodeError
+def _query_files(items: list[str]) -> list[str]:
+    """Photos named on the command line, folders expanded to their photos (sorted); all checked
+    before the library is opened."""
+    from .library.discover import walk_photos
 
-    region = args.region
-    if not os.path.isfile(args.image):
-        raise UserError(f"{args.image}: no such file")
+    out = []
+    for item in items:
+        if os.path.isdir(item):
+            out += sorted(ff.path for ff in walk_photos(item))
+        elif os.path.isfile(item):
+            out.append(item)
+        else:
+            raise UserError(f"{item}: no such file or folder")
+    if not out:
+        raise UserError(f"no photos in {', '.join(items)}")
+    return out
+
+
+def cmd_search(args) -> int:
+    """One or many queries with one model load: photos are decoded and encoded in batches on
+    every core (the indexing pipeline), each answered in turn."""
+    from .library.encoding import Source
+
+    queries = _query_files(args.images)
+    if args.region is not None and len(queries) != 1:
+        raise UserError("--region needs exactly one query photo")
     lib = _open(args)
     if lib.model is None or not lib.index:
         raise UserError("the library has no photos indexed yet: sba index FOLDER")
-    try:
-        hits = lib.search(args.image, top=args.top, region=region, expand=not args.plain)
-    except DecodeError as exc:
-        raise UserError(f"{args.image}: {exc}") from None
+    answers: dict[int, dict] = {}
+    for chunk in lib.encode_queries([Source(i, q, region=args.region) for i, q in enumerate(queries)]):
+        for e in chunk:
+            if e.error is not None:
+                answers[e.key] = {"query": queries[e.key], "error": e.error}
+            else:
+                hits = lib.search_vector(e.vector, args.top, expand=not args.plain)
+                answers[e.key] = {"query": queries[e.key],
+                                  "results": [{"path": _disp(h.path), "score": round(h.score, 5)} for h in hits]}
+    ordered = [answers[i] for i in range(len(queries))]
+    failed = [a for a in ordered if "error" in a]
+    if len(queries) == 1 and failed:
+        raise UserError(f"{queries[0]}: {failed[0]['error']}")
     if args.json:
-        print(json.dumps({"query": args.image,
-                          "results": [{"path": _disp(h.path), "score": round(h.score, 5)} for h in hits]}))
+        print(json.dumps({"queries": ordered}))
     else:
-        for h in hits:
-            print(f"{h.score:6.3f}  {_disp(h.path)}")
+        for n, a in enumerate(ordered):
+            if len(queries) > 1:
+                print(f"{'' if n == 0 else chr(10)}query {a['query']}")
+            if "error" in a:
+                print(f"  cannot search: {a['error']}")
+            for r in a.get("results", []):
+                print(f"{r['score']:6.3f}  {r['path']}")
+    if failed:
+        print(f"sba: {len(failed)} of {len(queries)} queries could not be read", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -361,9 +397,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("folder")
     p.set_defaults(func=cmd_forget)
 
-    p = sub.add_parser("search", help="photos like IMAGE (any image, in the library or not)")
-    p.add_argument("image")
-    p.add_argument("--region", type=region_arg, help="x,y,w,h: search by a rectangle of the query (photo pixels)")
+    p = sub.add_parser("search", help="photos like each query (any photo, in the library or not; "
+                       "folders: each photo in them)")
+    p.add_argument("images", nargs="+", metavar="PHOTO|FOLDER")
+    p.add_argument("--region", type=region_arg, help="x,y,w,h: search by a rectangle of the query "
+                   "(the photo's pixels, as it is shown upright; one query only)")
     p.add_argument("--top", type=positive_int, default=20, help="how many results (default 20)")
     p.add_argument("--plain", action="store_true", help="plain nearest neighbours: no neighbourhood "
                    "expansion (the default expands query and results with their closest matches)")

@@ -2,6 +2,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
@@ -12,6 +13,25 @@ def dataset(name: str) -> Path:
     if not p.is_dir():
         pytest.skip(f"evaluation photos not found at {p}")
     return p
+
+
+def link_photos(src: Path, dst: Path, names: list[str]) -> None:
+    """Symlinks to evaluation photos (never copies of them)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        os.symlink(src / n, dst / n)
+
+
+def ukbench_names(n: int) -> list[str]:
+    return sorted(os.listdir(dataset("ukbench-dev") / "images"))[:n]
+
+
+def random_maps(n, c=12, h=5, w=7, seed=0):
+    """Feature maps shaped like a ReLU network's: non-negative, sparse."""
+    rng = np.random.default_rng(seed)
+    maps = rng.gamma(1.0, 1.0, size=(n, c, h, w)).astype(np.float32)
+    maps[maps < 0.6] = 0.0  # ReLU-like sparsity
+    return maps
 
 
 def flowers_by_class() -> dict[str, list[str]]:

@@ -2,17 +2,18 @@
 line on stderr and a documented exit code - never a traceback - and changes nothing."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sba_desktop import __version__
 from sba_desktop.cli import main
 from sba_desktop.library.catalog import Catalog
-from tests.conftest import dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,8 +28,29 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def photo() -> str:
-    return str(sorted((dataset("ukbench-dev") / "images").iterdir())[0])
+def photo(tmp_path) -> str:
+    """A real JPEG file made here: these cases need no photo set."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pixels = (rng.random((96, 128, 3)) * 255).astype(np.uint8)
+    path = tmp_path / "made.jpg"
+    Image.fromarray(pixels).save(path, quality=90)
+    return str(path)
+
+
+def labelled_set(root: Path, classes: int, per_class: int) -> str:
+    """A set folder with a groundtruth.json of `classes` labels (the protocol checks run before any
+    photo is read, so the images stay empty files)."""
+    (root / "images").mkdir(parents=True)
+    labels = {}
+    for c in range(classes):
+        for i in range(per_class):
+            name = f"c{c}_{i}.jpg"
+            (root / "images" / name).touch()
+            labels[name] = f"class{c}"
+    (root / "groundtruth.json").write_text(json.dumps({"labels": labels}))
+    return str(root)
 
 
 def bad_cases(tmp: Path, photo: str) -> list[tuple[list[str], int, str]]:
@@ -64,9 +86,13 @@ def bad_cases(tmp: Path, photo: str) -> list[tuple[list[str], int, str]]:
         (["eval", missing, "--task", "nonsense"], 2, "invalid choice"),
         (["eval", missing, "--task", "open-set", "--categories", "0"], 2, "must be 1 or more"),
         (["eval", missing, "--task", "open-set", "--unsorted-per-class", "-3"], 2, "must be 1 or more"),
-        (["eval", str(dataset("paris-dev")), "--task", "open-set"], 1, "needs at least 12 classes"),
-        (["eval", str(dataset("flowers17-dev")), "--task", "open-set", "--examples", "40"], 1,
+        (["eval", labelled_set(tmp / "five", 5, 25), "--task", "open-set"], 1, "needs at least 12 classes"),
+        (["eval", labelled_set(tmp / "seventeen", 17, 40), "--task", "open-set", "--examples", "40"], 1,
          "some must stay unsorted"),
+        (["eval", labelled_set(tmp / "three", 3, 4), "--task", "classification", "--distractors", missing], 1,
+         "no such folder"),
+        (["search", photo, str(tmp / "nope.jpg")], 1, "no such file"),
+        (["search", photo, photo, "--region", "1,2,3,4"], 1, "exactly one query"),
         (["search", photo, "--plain"], 1, "no photos indexed"),
         (["bench", "--max-vectors", "many"], 2, "invalid"),
     ]

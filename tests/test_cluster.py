@@ -6,8 +6,7 @@ import pytest
 
 from sba_desktop.library.indexer import IndexJob
 from sba_desktop.library.library import Library
-from tests.conftest import dataset
-from tests.test_library import link_photos, ukbench_names
+from tests.conftest import dataset, link_photos, ukbench_names
 
 ray = pytest.importorskip("ray", reason="the optional 'cluster' extra (ray[data]) is not installed")
 

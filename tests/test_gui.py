@@ -14,8 +14,7 @@ from PySide6.QtGui import QDropEvent  # noqa: E402
 
 from sba_desktop.library.indexer import IndexJob  # noqa: E402
 from sba_desktop.library.library import Library  # noqa: E402
-from tests.conftest import dataset, flowers_by_class  # noqa: E402
-from tests.test_library import link_photos, ukbench_names  # noqa: E402
+from tests.conftest import dataset, flowers_by_class, link_photos, ukbench_names  # noqa: E402
 
 WAIT = 120_000
 

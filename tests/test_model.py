@@ -4,7 +4,7 @@ import pytest
 
 from sba_desktop.engine.sba import (MIN_PCA_PHOTOS, DescriptorModel, DescriptorSpec, ModelMismatchError,
                                     ReductionSpec)
-from tests.test_sba_math import random_maps
+from tests.conftest import random_maps
 
 
 def fit(n, dims=64, seed=0, **spec):

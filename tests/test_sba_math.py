@@ -4,6 +4,7 @@ import pytest
 
 from sba_desktop.engine import pooling
 from sba_desktop.engine.sba import DescriptorModel, DescriptorSpec, ReductionSpec
+from tests.conftest import random_maps
 
 
 def loop_sba(f: np.ndarray, detectors, beta=2.0) -> np.ndarray:
@@ -27,13 +28,6 @@ def loop_variance_detectors(maps, n):
     sums = np.array([[m[ch].sum() for ch in range(m.shape[0])] for m in maps])
     var = [np.mean((sums[:, ch] - sums[:, ch].mean()) ** 2) for ch in range(sums.shape[1])]
     return sorted(np.argsort(var)[::-1][:n])
-
-
-def random_maps(n, c=12, h=5, w=7, seed=0):
-    rng = np.random.default_rng(seed)
-    maps = rng.gamma(1.0, 1.0, size=(n, c, h, w)).astype(np.float32)
-    maps[maps < 0.6] = 0.0  # ReLU-like sparsity
-    return maps
 
 
 def test_detectors_are_the_largest_variance_channels_in_index_order():

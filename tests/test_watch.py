@@ -14,8 +14,7 @@ import pytest
 from sba_desktop.library.indexer import IndexJob
 from sba_desktop.library.library import Library
 from sba_desktop.library.watcher import ChangeTracker, LibraryWatcher, ignored
-from tests.conftest import dataset, flowers_by_class
-from tests.test_library import link_photos, ukbench_names
+from tests.conftest import dataset, flowers_by_class, link_photos, ukbench_names
 
 ROOT = Path(__file__).resolve().parents[1]
 

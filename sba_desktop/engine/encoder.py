@@ -1,4 +1,8 @@
-"""Photo -> feature map -> vector: a backbone (onnxruntime or the torch reference) and a fitted model."""
+"""What a backbone offers the encoding pipeline, and the query rectangle of a picture.
+
+The pipeline itself (decode -> preprocess -> batched forward -> SBA + PCA) is
+library/encoding.py: one way to encode a photo, for every caller.
+"""
 from __future__ import annotations
 
 from typing import Protocol
@@ -6,10 +10,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from .imaging import to_rgb
-from .sba import DescriptorModel, ModelMismatchError
-
-Region = tuple[int, int, int, int]  # x, y, width, height in the photo's own pixels
+Region = tuple[float, float, float, float]  # x, y, width, height in the photo's own pixels
 
 
 class FeatureExtractor(Protocol):
@@ -24,7 +25,7 @@ class FeatureExtractor(Protocol):
 
 
 def crop_region(rgb: Image.Image, region: Region | None) -> Image.Image:
-    """The query rectangle of a photo (clamped to the photo; at least 1x1)."""
+    """The query rectangle of a picture, in its pixels (clamped to the picture; at least 1x1)."""
     if region is None:
         return rgb
     x, y, w, h = (int(round(v)) for v in region)
@@ -33,27 +34,3 @@ def crop_region(rgb: Image.Image, region: Region | None) -> Image.Image:
     x1 = min(rgb.width, max(x0 + 1, x + w))
     y1 = min(rgb.height, max(y0 + 1, y + h))
     return rgb.crop((x0, y0, x1, y1))
-
-
-class Encoder:
-    """Encodes photos with one backbone at one image size."""
-
-    def __init__(self, backbone: FeatureExtractor, image_size: int):
-        self.backbone = backbone
-        self.image_size = image_size
-
-    def feature_map(self, image: Image.Image, region: Region | None = None,
-                    rgb_ready: bool = False) -> np.ndarray:
-        """CxHxW float32 map of one photo (or of a rectangle of it)."""
-        rgb = image if rgb_ready else to_rgb(image)
-        rgb = crop_region(rgb, region)
-        x = self.backbone.preprocess(rgb, self.image_size)
-        return self.backbone.forward(x[None])[0]
-
-    def encode(self, model: DescriptorModel, image: Image.Image,
-               region: Region | None = None) -> np.ndarray:
-        if model.backbone_version != self.backbone.version or model.image_size != self.image_size:
-            raise ModelMismatchError(
-                f"model was fitted for {model.backbone_version} at {model.image_size}px, "
-                f"this encoder runs {self.backbone.version} at {self.image_size}px")
-        return model.encode_map(self.feature_map(image, region))

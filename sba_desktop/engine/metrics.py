@@ -13,20 +13,21 @@ def average_precision(ranked_relevance: np.ndarray, n_positives: int) -> float:
     return float((hits[ranks - 1] / ranks).sum() / n_positives)
 
 
-def retrieval_scores(sim: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
-    """(mAP, N-S score) with every item as a query over all the others.
+def retrieval_scores(sim: np.ndarray, groups: np.ndarray, queries: np.ndarray | None = None) -> tuple[float, float]:
+    """(mAP, N-S score) of queries searched over a collection.
 
-    sim: (n, n) similarity matrix; groups: (n,) group id per item (-1: no group,
-    such items are searched over but not used as queries). mAP removes the query
-    from its own ranking; the N-S score counts group members among the top 4 with
+    sim: (len(queries), n) similarities of each query to every item; groups: (n,) group id per
+    item (-1: no group: distractors, searched over but never a query or a positive); queries:
+    the item each row is (default: row i is item i, every item with a group queries). mAP removes
+    the query from its own ranking; the N-S score counts group members among the top 4 with
     the query included (4.0 is perfect for groups of four).
     """
-    n = sim.shape[0]
+    queries = np.arange(sim.shape[0]) if queries is None else np.asarray(queries)
     aps, ns = [], []
-    for q in range(n):
+    for row, q in enumerate(queries):
         if groups[q] < 0:
             continue
-        order = np.argsort(-sim[q], kind="stable")
+        order = np.argsort(-sim[row], kind="stable")
         same = groups[order] == groups[q]
         # N-S: ranking with the query in it (it is normally first).
         ns.append(float(same[:4].sum()))

@@ -88,15 +88,23 @@ def _augment_found(x: np.ndarray, ids: np.ndarray, sims: np.ndarray, source: Vec
 
 
 class AugmentedVectors:
-    """Augmented vectors of database photos, made on demand and kept while the database is unchanged."""
+    """Augmented vectors of database photos, made on demand and kept while the database is
+    unchanged (the library drops the whole cache when its index changes). At most `limit` are
+    kept (2 KB each at 512 dims): past it the cache starts again."""
 
-    def __init__(self, source: VectorSource):
+    def __init__(self, source: VectorSource, limit: int = 50_000):
         self.source = source
+        self.limit = limit
         self._cache: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self._cache)
 
     def __call__(self, ids: np.ndarray) -> np.ndarray:
         missing = [int(i) for i in ids if int(i) not in self._cache]
         if missing:
+            if len(self._cache) + len(missing) > self.limit:
+                self._cache.clear()
             made = augment(self.source.vectors(np.asarray(missing)), self.source)
             self._cache.update(zip(missing, made))
         return np.stack([self._cache[int(i)] for i in ids]) if len(ids) else np.zeros((0, 0), np.float32)

@@ -260,7 +260,8 @@ class Catalog:
         return [(pid, path, v, y, x) for v, pid, path, y, x in best[:top]]
 
     def vectors(self, model_id: str, ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, float32 vectors) of the indexed photos of one model."""
+        """(ids, float32 vectors) of the indexed photos of one model, unit length again (they are
+        kept as float16, whose rounding leaves norms up to ~3e-5 off 1: scores would be too)."""
         if ids is None:
             rows = self.db.execute("SELECT id, vector FROM photos WHERE state='indexed' AND model_id=? "
                                    "ORDER BY id", (model_id,)).fetchall()
@@ -274,7 +275,8 @@ class Catalog:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         out_ids = np.array([r[0] for r in rows], np.int64)
         vecs = np.stack([np.frombuffer(r[1], np.float16) for r in rows]).astype(np.float32)
-        return out_ids, vecs
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        return out_ids, vecs / np.where(norms > 0, norms, 1.0)
 
     def indexed_ids(self, model_id: str) -> set[int]:
         return {r[0] for r in self.db.execute(

@@ -20,7 +20,8 @@ import time
 
 import numpy as np
 
-from .indexer import BATCH, IndexJob, Progress
+from .encoding import CHUNK, Encoded
+from .indexer import IndexJob, Progress
 
 log = logging.getLogger(__name__)
 
@@ -39,32 +40,26 @@ class EncodeActor:
         if self.net.version != self.model.backbone_version:
             raise RuntimeError(f"worker network {self.net.version} is not the model's "
                                f"{self.model.backbone_version}")
+        from .encoding import PhotoEncoder
+
+        self.encoder = PhotoEncoder(self.net, self.model.image_size, self.model, workers=1)
 
     def __call__(self, batch: dict) -> dict:
-        from .decode import DecodeError, decode
+        from .encoding import Source
 
-        size = self.model.image_size
         n = len(batch["id"])
         vectors = np.zeros((n, self.model.dims), np.float32)
         peaks = np.zeros((n, len(self.model.detectors), 3), np.float32)
         width, height = np.zeros(n, np.int64), np.zeros(n, np.int64)
         errors = [""] * n
-        by_shape: dict[tuple, list[int]] = {}
-        inputs = {}
-        for i, path in enumerate(batch["path"]):
-            try:
-                photo = decode(str(path), size)
-                inputs[i] = self.net.preprocess(photo.rgb, size)
-                width[i], height[i] = photo.width, photo.height
-                by_shape.setdefault(inputs[i].shape, []).append(i)
-            except DecodeError as exc:
-                errors[i] = str(exc)
-            except Exception as exc:  # one photo never costs the batch
-                errors[i] = f"unexpected error: {exc.__class__.__name__}: {exc}"
-        for idx in by_shape.values():
-            maps = self.net.forward(np.stack([inputs[i] for i in idx]))
-            vectors[idx] = self.model.encode_batch(maps)
-            peaks[idx] = self.model.detector_peaks(maps)
+        # the library's one encoding pipeline, decoding on this actor's thread
+        for chunk in self.encoder.encode(Source(i, str(path)) for i, path in enumerate(batch["path"])):
+            for e in chunk:
+                if e.error is not None:
+                    errors[e.key] = e.error
+                else:
+                    vectors[e.key], peaks[e.key] = e.vector, e.peaks
+                    width[e.key], height[e.key] = e.width, e.height
         return {"id": np.asarray(batch["id"], np.int64), "vector": vectors, "peaks": peaks, "width": width,
                 "height": height, "error": np.asarray(errors, dtype=object)}
 
@@ -114,17 +109,12 @@ class RayIndexJob(IndexJob):
             batch_size=RAY_BATCH, batch_format="numpy", concurrency=actors,
             num_cpus=self.cpus_per_actor, num_gpus=self.gpus_per_actor or None)
         done, t0 = 0, time.perf_counter()
-        for out in ds.iter_batches(batch_size=BATCH, batch_format="numpy"):
+        for out in ds.iter_batches(batch_size=CHUNK, batch_format="numpy"):
             self._checkpoint()  # cancel: what was stored stays, the rest stays pending
-            indexed, skipped = [], []
-            for pid, vec, w, h, err, pk in zip(out["id"], out["vector"], out["width"], out["height"],
-                                               out["error"], out["peaks"]):
-                if err:
-                    skipped.append((int(pid), str(err)))
-                else:
-                    indexed.append((int(pid), vec.astype(np.float32), int(w), int(h), pk))
-            self._store(indexed, skipped, reduced=True)
-            self.report.encoded += len(indexed)
+            self._store([Encoded(int(pid), error=str(err)) if err else
+                         Encoded(int(pid), int(w), int(h), vector=vec.astype(np.float32), peaks=pk)
+                         for pid, vec, w, h, err, pk in zip(out["id"], out["vector"], out["width"],
+                                                            out["height"], out["error"], out["peaks"])])
             done += len(out["id"])
             rate = done / max(time.perf_counter() - t0, 1e-9)
             self.progress(Progress("encoding", done, len(items), "", rate, (len(items) - done) / rate))

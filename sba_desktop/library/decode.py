@@ -97,11 +97,15 @@ class DecodedPhoto:
     fmt: str
 
 
-def decode(path: str, target_long_side: int | None = None) -> DecodedPhoto:
+def decode(path: str, target_long_side: int | None = None,
+           region: tuple[float, float, float, float] | None = None) -> DecodedPhoto:
     """Open, check and decode a photo into oriented RGB.
 
     With `target_long_side`, JPEGs are decoded in draft mode at the smallest
     DCT scale whose long side stays at least twice that size (see draft_box).
+    With a `region` (x, y, w, h in the photo's oriented pixels) too, it is the
+    region that must keep that size: a small rectangle of a big photo is read
+    at a finer scale than the whole photo would be.
     """
     try:
         head = read_head(path)
@@ -131,7 +135,10 @@ def decode(path: str, target_long_side: int | None = None) -> DecodedPhoto:
                     raise DecodeError("image has no pixels")
                 orientation = im.getexif().get(0x0112, 1) if fmt in ("jpeg", "tiff", "webp", "png") else 1
                 if fmt == "jpeg" and target_long_side and im.mode in ("RGB", "L", "CMYK", "YCbCr"):
-                    im.draft(im.mode, draft_box(target_long_side, w, h))
+                    long_side = target_long_side
+                    if region is not None and max(region[2], region[3]) > 0:
+                        long_side = target_long_side * max(w, h) / min(max(region[2], region[3]), max(w, h))
+                    im.draft(im.mode, draft_box(round(long_side), w, h))
                 im.seek(0)  # GIF / multi-page TIFF: first frame
                 im.load()
                 rgb = to_rgb(im)
@@ -149,3 +156,18 @@ def decode(path: str, target_long_side: int | None = None) -> DecodedPhoto:
     if orientation in (5, 6, 7, 8):
         w, h = h, w
     return DecodedPhoto(rgb, w, h, fmt)
+
+
+def photo_size(path: str) -> tuple[int, int]:
+    """A photo's own size after EXIF orientation, from its header (no pixels decoded): the
+    coordinates a query region is given in. DecodeError when it cannot be read."""
+    try:
+        fmt = sniff(read_head(path))
+        if fmt in ("heic", "avif"):
+            heif_available()
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1) if fmt in ("jpeg", "tiff", "webp", "png") else 1
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as exc:
+        raise DecodeError(f"cannot read the photo's size: {exc}") from None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)

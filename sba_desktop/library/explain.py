@@ -9,6 +9,7 @@ from PIL import Image
 from ..engine.detector_names import detector_label
 from ..engine.heatmaps import combined_heatmap, detector_heatmaps
 from .decode import DecodeError, decode
+from .encoding import Source
 from .library import Library
 
 DISPLAY_SIZE = 512  # long side of the pictures shown side by side
@@ -39,14 +40,17 @@ def _display(img: Image.Image) -> Image.Image:
     return img
 
 
-def explain(lib: Library, query_rgb: Image.Image, result_path: str) -> Explanation:
+def explain(lib: Library, query: Source, result_path: str) -> Explanation:
+    """Why `query` (a file or an image, optionally a region of it) matches a library photo: the
+    maps come from the same encoding the search used."""
     model = lib.model
     if model is None or model.spec.method != "sba":
         raise RuntimeError("explanations need an SBA model: index some photos first")
-    enc = lib.encoder()
-    fq = enc.feature_map(query_rgb, rgb_ready=True)
-    result_rgb = decode(result_path, model.image_size).rgb
-    fr = enc.feature_map(result_rgb, rgb_ready=True)
+    enc = lib.photo_encoder(keep_maps=True)
+    q = enc.encode_one(query, with_picture=True)
+    r = enc.encode_one(Source("result", path=result_path), with_picture=True)
+    fq, fr = q.map.astype(np.float32), r.map.astype(np.float32)
+    query_rgb, result_rgb = q.picture, r.picture
     contrib = model.detector_contributions(fq, fr)
     q_img, r_img = _display(query_rgb), _display(result_rgb)
     qm = detector_heatmaps(fq, model.detectors, q_img.size)

@@ -9,30 +9,24 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..engine.runtime import load_runtime
-from ..engine.sba import DescriptorModel, DescriptorSpec, ReductionSpec
-from .decode import DecodeError, decode, fingerprint
+from ..engine.sba import DescriptorModel
+from .decode import fingerprint
 from .discover import is_under, walk_photos
+from .encoding import CHUNK, FIT_SAMPLE, Encoded, PhotoEncoder, Source, fit_model, fit_sample, vectors_from_maps
 from .library import Library
 
 log = logging.getLogger(__name__)
 
-FIT_SAMPLE = 1000          # photos the detectors and PCA are learned on
 AUTO_REFIT_LIMIT = 256     # while the model was fitted on fewer photos, it is refitted as the library doubles
-BATCH = 64                 # photos per catalog transaction
-FORWARD_BATCH = 4          # photos of one shape per inference run (best in sba bench's batch sweep)
-MAX_BUFFERED = 32          # decoded photos waiting for a full batch, at most (memory bound)
 INDEX_SAVE_SECONDS = 30.0
 
 
@@ -179,12 +173,10 @@ class IndexJob:
                         self.report.new += 1
                     else:
                         self.report.changed += 1
-                        if self.lib.index is not None:
-                            self.lib.index.remove([pid])
+                        self.lib.unindex([pid])
                 gone = [row.id for row in vanished.values()]
                 cat.delete_photos(gone)
-            if self.lib.index is not None and gone:
-                self.lib.index.remove(gone)
+            self.lib.unindex(gone)
             self.report.removed += len(gone)
 
     # ------------------------------------------------------------------ fitting
@@ -194,128 +186,63 @@ class IndexJob:
             return usable > 0
         return m.fitted_on < AUTO_REFIT_LIMIT and usable >= 2 * m.fitted_on
 
+    def _sources(self, ids: list[int]) -> Iterator[Source]:
+        paths = self.lib.catalog.paths(ids)
+        for pid in ids:
+            if pid in paths:
+                yield Source(pid, paths[pid])
+
+    def _ticker(self, phase: str, total: int):
+        """on_batch callback of the encoder: progress (rate over the last batches) and the
+        cancel/pause checkpoint."""
+        times: deque = deque(maxlen=50)
+        state = {"n": 0, "t": time.perf_counter()}
+
+        def tick(k: int) -> None:
+            self._checkpoint()
+            now = time.perf_counter()
+            times.append((k, now - state["t"]))
+            state["t"] = now
+            state["n"] += k
+            rate = sum(c for c, _ in times) / max(sum(t for _, t in times), 1e-9)
+            self.progress(Progress(phase, state["n"], total, "", rate, (total - state["n"]) / max(rate, 1e-9)))
+        return tick
+
     def _fit_if_needed(self) -> None:
-        cat = self.lib.catalog
-        usable = cat.usable_ids()
+        usable = self.lib.catalog.usable_ids()
         if not self._needs_fit(len(usable)):
             return
         s = self.lib.settings()
-        sample = usable if len(usable) <= self.fit_sample else sorted(
-            random.Random(0).sample(usable, self.fit_sample))
+        sample = fit_sample(usable, self.fit_sample)
         backbone = load_runtime(s.backbone)
-        maps: list[np.ndarray] = []
-        kept: list[tuple[int, int, int]] = []
-        skipped: list[tuple[int, str]] = []
-        n = 0
-        for batch, bad in self._forward_batches(sample, s.image_size, backbone):
-            self._checkpoint()
-            skipped += bad
-            if batch:
-                fmaps = self._forward(backbone, batch)
-                maps += list(fmaps.astype(np.float16))  # half the memory; maps are in [0, 6]
-                kept += [(pid, w, h) for pid, _, w, h, _ in batch]
-            n += len(batch) + len(bad)
-            self.progress(Progress("fitting", n, len(sample), batch[-1][4] if batch else ""))
-        if skipped:
-            cat.store_results([], skipped, "")
+        encoder = PhotoEncoder(backbone, s.image_size, workers=self.workers)
+        maps: list[Encoded] = []
+        failed: list[Encoded] = []
+        for chunk in encoder.encode(self._sources(sample), self._ticker("fitting", len(sample))):
+            for e in chunk:
+                (failed if e.error else maps).append(e)
+        if failed:
+            self.lib.store_results(failed)
         if not maps:
             return
-        model = DescriptorModel.fit(maps, backbone.name, backbone.version, s.image_size,
-                                    DescriptorSpec("sba", s.n_detectors), ReductionSpec(s.dims))
+        model = fit_model([e.map for e in maps], backbone, s.image_size, s.n_detectors, s.dims)
         self.lib.set_model(model)
         self.report.fitted = True
-        vecs = model.encode_maps(maps)
-        peaks = [model.detector_peaks(np.asarray(m, np.float32)[None])[0] for m in maps]
+        # the sample's vectors from its kept maps: the arithmetic PhotoEncoder does after a forward
+        for i in range(0, len(maps), CHUNK):
+            part = maps[i:i + CHUNK]
+            vecs, peaks = vectors_from_maps(model, [e.map for e in part])
+            for e, v, p in zip(part, vecs, peaks):
+                e.vector, e.peaks, e.map = v, p, None
+            self._store(part)
         del maps
-        self._store([(pid, v, w, h, pk) for (pid, w, h), v, pk in zip(kept, vecs, peaks)], [], reduced=True)
-        self.report.encoded += len(kept)
 
     # ------------------------------------------------------------------ encoding
-    def _decoded(self, ids: list[int], image_size: int, backbone) -> Iterator[tuple[int, object]]:
-        """Decode + preprocess in worker threads, a bounded window ahead, in order.
-
-        Pillow and numpy release the GIL while decoding and resizing, so threads overlap with
-        the inference (processes measured no faster in sba bench, and would copy every array).
-        One decoder per core: on 2 cores one or two decoders beside the inference measured the
-        same within the machine's noise (88-105 photos/s for 640x480 photos), and two were
-        faster for 12-MP JPEGs. A file that makes its worker fail costs that file (skipped with
-        the reason), never the job."""
-        paths = self.lib.catalog.paths(ids)
-
-        def work(pid: int):
-            path = paths.get(pid)
-            if path is None:
-                return pid, "vanished from the catalog"
-            try:
-                photo = decode(path, image_size)
-                x = backbone.preprocess(photo.rgb, image_size)
-                return pid, (x, photo.width, photo.height, path)
-            except DecodeError as exc:
-                return pid, str(exc)
-            except BaseException as exc:  # never let one photo stop the job (MemoryError included)
-                log.exception("unexpected error decoding %s", path)
-                return pid, f"unexpected error: {exc.__class__.__name__}: {exc}"
-
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="decode") as pool:
-            window: deque = deque()
-            it = iter(ids)
-            for pid in it:
-                window.append(pool.submit(work, pid))
-                if len(window) >= self.workers * 8:
-                    break
-            try:
-                while window:
-                    yield window.popleft().result()
-                    nxt = next(it, None)
-                    if nxt is not None:
-                        window.append(pool.submit(work, nxt))
-            finally:
-                for f in window:
-                    f.cancel()
-
-    @staticmethod
-    def _forward(backbone, batch: list[tuple]) -> np.ndarray:
-        return backbone.forward(np.stack([x for _, x, *_ in batch]))
-
-    def _forward_batches(self, ids: list[int], image_size: int, backbone
-                         ) -> Iterator[tuple[list[tuple], list[tuple[int, str]]]]:
-        """Decoded photos grouped by their resized shape into batches of FORWARD_BATCH.
-
-        A library has a handful of aspect ratios, so most batches fill; a shape that waits
-        too long (more than MAX_BUFFERED photos held) and the rest at the end go as partial
-        batches. Yields (batch of (pid, x, w, h, path), skipped [(pid, reason)])."""
-        buckets: dict[tuple, list[tuple]] = {}
-        held = 0
-        for pid, item in self._decoded(ids, image_size, backbone):
-            if isinstance(item, str):
-                yield [], [(pid, item)]
-                continue
-            x, w, h, path = item
-            bucket = buckets.setdefault(x.shape, [])
-            bucket.append((pid, x, w, h, path))
-            held += 1
-            if len(bucket) >= FORWARD_BATCH:
-                held -= len(bucket)
-                yield buckets.pop(x.shape), []
-            elif held > MAX_BUFFERED:
-                fullest = max(buckets, key=lambda k: len(buckets[k]))
-                held -= len(buckets[fullest])
-                yield buckets.pop(fullest), []
-        for bucket in buckets.values():
-            yield bucket, []
-
-    def _store(self, indexed: list, skipped: list, reduced: bool = False) -> None:
-        """Store a batch; raw descriptors are reduced here, all at once (one read of the PCA basis)."""
-        model = self.lib.model
-        assert model is not None
-        if indexed and not reduced:
-            vecs = model.reduce(np.stack([r for _, r, *_ in indexed]))
-            indexed = [(pid, v, *rest) for (pid, _, *rest), v in zip(indexed, vecs)]
-        self.lib.catalog.store_results(indexed, skipped, model.model_id)
-        self.report.indexed_ids += [int(i) for i, *_ in indexed]
-        if indexed and self.lib.index is not None:
-            self.lib.index.add(np.array([i for i, *_ in indexed], np.int64),
-                               np.stack([v for _, v, *_ in indexed]))
+    def _store(self, results: list[Encoded]) -> None:
+        self.lib.store_results(results)
+        done = [int(e.key) for e in results if e.error is None]
+        self.report.indexed_ids += done
+        self.report.encoded += len(done)
 
     def _pending_work(self) -> tuple[DescriptorModel, list[int]] | None:
         """The model and the photos still to encode, or None when there is nothing to do."""
@@ -328,41 +255,13 @@ class IndexJob:
         if work is None:
             return
         model, pending = work
-        backbone = load_runtime(model.backbone)
-        if backbone.version != model.backbone_version:
-            raise RuntimeError(f"backbone weights changed ({backbone.version} vs {model.backbone_version}): rebuild")
-        indexed, skipped = [], []
+        encoder = PhotoEncoder(load_runtime(model.backbone), model.image_size, model, workers=self.workers)
         last_save = time.monotonic()
-        times: deque = deque(maxlen=50)
-        t_prev = time.perf_counter()
-        n = 0
         # numpy's BLAS pool would fight the inference pool for the same cores (measured 1.6x
         # slower forwards on 2 cores): the aggregation between forwards runs on one thread.
-        try:
-            with threadpool_limits(limits=1, user_api="blas"):
-                for batch, bad in self._forward_batches(pending, model.image_size, backbone):
-                    self._checkpoint()
-                    skipped += bad
-                    if batch:
-                        fmaps = self._forward(backbone, batch)
-                        raw, peaks = model.raw_vectors(fmaps), model.detector_peaks(fmaps)
-                        indexed += [(pid, r, w, h, pk) for (pid, _, w, h, _), r, pk in zip(batch, raw, peaks)]
-                    now = time.perf_counter()
-                    k = len(batch) + len(bad)
-                    times.append((k, now - t_prev))
-                    t_prev = now
-                    n += k
-                    rate = sum(c for c, _ in times) / max(sum(t for _, t in times), 1e-9)
-                    self.progress(Progress("encoding", n, len(pending), batch[-1][4] if batch else "",
-                                           rate, (len(pending) - n) / max(rate, 1e-9)))
-                    if len(indexed) + len(skipped) >= BATCH:
-                        self._store(indexed, skipped)
-                        self.report.encoded += len(indexed)
-                        indexed, skipped = [], []
-                        if time.monotonic() - last_save > INDEX_SAVE_SECONDS:
-                            self.lib.save_index()
-                            last_save = time.monotonic()
-        finally:
-            if indexed or skipped:
-                self._store(indexed, skipped)
-                self.report.encoded += len(indexed)
+        with threadpool_limits(limits=1, user_api="blas"):
+            for chunk in encoder.encode(self._sources(pending), self._ticker("encoding", len(pending))):
+                self._store(chunk)
+                if time.monotonic() - last_save > INDEX_SAVE_SECONDS:
+                    self.lib.save_index()
+                    last_save = time.monotonic()

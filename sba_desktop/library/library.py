@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..engine.neighbourhood import neighbourhood_search
+from ..engine.neighbourhood import AugmentedVectors, neighbourhood_search
 from ..engine.sba import DEFAULT_DIMS, DEFAULT_IMAGE_SIZE, DescriptorModel
 from ..paths import AppPaths, app_paths
 from .catalog import Catalog
@@ -38,7 +39,11 @@ class SearchHit:
 
 
 class Library:
-    """Open with `Library.open()`; everything lives under `paths.data`."""
+    """Open with `Library.open()`; everything lives under `paths.data`.
+
+    The library owns its model and its vector index: jobs hand it their results
+    (`store_results`, `unindex`, `set_model`) and never write those fields themselves. One lock
+    orders those changes against searches, so a search never reads an index being changed."""
 
     def __init__(self, paths: AppPaths):
         self.paths = paths.ensure()
@@ -46,6 +51,8 @@ class Library:
         self.model: DescriptorModel | None = None
         self.index: VectorIndex | None = None
         self.repaired = False
+        self._state = threading.RLock()
+        self._augmented: AugmentedVectors | None = None  # the default search's cache, kept between searches
         self._load_model_and_index()
 
     @classmethod
@@ -123,16 +130,40 @@ class Library:
         """Make a freshly fitted model the library's model (its vectors start empty)."""
         file = f"model-{model.model_id}.npz"
         model.save(self.paths.data / file)
-        with self.catalog.transaction():
-            self.catalog.reset_vectors()
-            self.catalog.register_model(model.model_id, file, model.describe(), model.dims)
-        self.model = model
-        self.index = VectorIndex(model.dims)
-        self.save_index()
+        with self._state:
+            with self.catalog.transaction():
+                self.catalog.reset_vectors()
+                self.catalog.register_model(model.model_id, file, model.describe(), model.dims)
+            self.model = model
+            self.index = VectorIndex(model.dims)
+            self._augmented = None
+            self.save_index()
+
+    def store_results(self, results) -> None:
+        """Store a chunk of encoded photos (library/encoding.py `Encoded`): vectors of the current
+        model into the catalog (one transaction) and the index; failures as skipped with reasons."""
+        indexed = [(int(e.key), e.vector, e.width, e.height, e.peaks) for e in results if e.error is None]
+        skipped = [(int(e.key), e.error) for e in results if e.error is not None]
+        with self._state:
+            if indexed and self.model is None:
+                raise RuntimeError("vectors stored before the library has a model")
+            self.catalog.store_results(indexed, skipped, self.model.model_id if self.model else "")
+            if indexed and self.index is not None:
+                self.index.add(np.array([r[0] for r in indexed], np.int64), np.stack([r[1] for r in indexed]))
+                self._augmented = None
+
+    def unindex(self, ids) -> None:
+        """Take photos out of the search index (deleted, changed, forgotten)."""
+        ids = list(ids)
+        with self._state:
+            if self.index is not None and ids:
+                self.index.remove(ids)
+                self._augmented = None
 
     def save_index(self) -> None:
-        if self.index is not None:
-            self.index.save(self.index_path)
+        with self._state:
+            if self.index is not None:
+                self.index.save(self.index_path)
 
     # ------------------------------------------------------------------ folders
     def add_folder(self, folder: str) -> str:
@@ -146,9 +177,8 @@ class Library:
         folder = os.path.abspath(os.path.expanduser(folder))
         with self.writer_lock():
             ids = self.catalog.remove_folder(folder)
-            if self.index is not None:
-                self.index.remove(ids)
-                self.save_index()
+            self.unindex(ids)
+            self.save_index()
         return len(ids)
 
     # ------------------------------------------------------------------ status
@@ -162,41 +192,48 @@ class Library:
                 "folders": self.catalog.folders(), "home": str(self.paths.data.parent)}
 
     # ------------------------------------------------------------------ search
-    def encoder(self):
-        from ..engine.encoder import Encoder
+    def photo_encoder(self, keep_maps: bool = False, workers: int | None = 1):
+        """The one encoding pipeline (library/encoding.py) with this library's model; one decoder
+        thread by default (a query), `workers=None` for one per core."""
         from ..engine.runtime import load_runtime
+        from .encoding import PhotoEncoder
 
         if self.model is None:
             raise RuntimeError("the library has no photos indexed yet: add a folder and index it first")
-        return Encoder(load_runtime(self.model.backbone), self.model.image_size)
+        return PhotoEncoder(load_runtime(self.model.backbone), self.model.image_size, self.model, workers=workers,
+                            keep_maps=keep_maps)
 
-    def encode_query(self, image_path: str, region: tuple[int, int, int, int] | None = None) -> np.ndarray:
-        from .decode import decode
+    def encode_query(self, image_path: str, region: tuple[float, float, float, float] | None = None) -> np.ndarray:
+        """The vector of a photo file (in the library or not), or of a region of it given in the
+        photo's own pixels (after EXIF orientation): exactly what indexing stores for that photo."""
+        from .encoding import Source
 
-        if self.model is None:
-            raise RuntimeError("the library has no photos indexed yet: add a folder and index it first")
-        photo = decode(image_path, self.model.image_size)
-        if region is not None and photo.rgb.width != photo.width:
-            # draft mode decoded a reduced image: bring the region to its scale
-            s = photo.rgb.width / photo.width
-            region = tuple(v * s for v in region)
-        return self.encode_image(photo.rgb, region)
+        return self.photo_encoder().encode_one(Source("query", path=image_path, region=region)).vector
 
-    def encode_image(self, rgb, region=None) -> np.ndarray:
-        assert self.model is not None
-        enc = self.encoder()
-        return self.model.encode_map(enc.feature_map(rgb, region, rgb_ready=True))
+    def encode_image(self, image, region=None) -> np.ndarray:
+        """The vector of an image in memory (a pasted picture), or of a region of it."""
+        from .encoding import Source
+
+        return self.photo_encoder().encode_one(Source("query", image=image, region=region)).vector
+
+    def encode_queries(self, sources):
+        """Many queries at once (chunks of `Encoded`, failures with their reason): decoded on
+        every core and forwarded in batches, as indexing does."""
+        return self.photo_encoder(workers=None).encode(sources)
 
     def search_vector(self, q: np.ndarray, top: int = 20, expand: bool = True) -> list[SearchHit]:
         """The `top` photos most like vector q. expand=True (the default) searches with the
         neighbourhood (engine/neighbourhood.py); False is plain nearest-neighbour search."""
-        if self.index is None or len(self.index) == 0:
-            return []
-        if expand:
-            ids, scores = neighbourhood_search(q, self.index, top)
-        else:
-            found, sims = self.index.search(q, top)
-            ids, scores = found[0], sims[0]
+        with self._state:
+            if self.index is None or len(self.index) == 0:
+                return []
+            if expand:
+                if self._augmented is None:
+                    self._augmented = AugmentedVectors(self.index)
+                ids, scores = neighbourhood_search(q, self.index, top, self._augmented)
+            else:
+                found, sims = self.index.search(q, top)
+                ids, scores = found[0], sims[0]
         paths = self.catalog.paths(ids.tolist())
         return [SearchHit(int(i), paths[int(i)], float(s)) for i, s in zip(ids, scores) if int(i) in paths]
 

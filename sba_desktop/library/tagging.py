@@ -60,8 +60,7 @@ def _knn(lib: Library):
 
     def knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         idx = VectorIndex(x.shape[1], capacity=len(x))
-        idx._index.set_num_threads(os.cpu_count() or 1)
-        idx.add(np.arange(len(x)), x)
+        idx.add(np.arange(len(x)), x, threads=os.cpu_count() or 1)
         ids, sims = idx.search(x, k + 1)
         return ids[:, 1:], sims[:, 1:]   # the first is the photo itself
     return knn

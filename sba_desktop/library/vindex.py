@@ -66,13 +66,14 @@ class VectorIndex:
     def ids(self) -> set[int]:
         return set(self._live)
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+    def add(self, ids: np.ndarray, vectors: np.ndarray, threads: int = 1) -> None:
+        """Add vectors under photo ids; `threads` > 1 builds in parallel (a bulk load)."""
         if len(ids) == 0:
             return
         need = self._index.get_current_count() + len(ids)
         if need > self._index.get_max_elements():
             self._index.resize_index(max(need, int(self._index.get_max_elements() * 1.5)))
-        self._index.add_items(np.asarray(vectors, np.float32), np.asarray(ids, np.int64), num_threads=1)
+        self._index.add_items(np.asarray(vectors, np.float32), np.asarray(ids, np.int64), num_threads=threads)
         self._live.update(int(i) for i in ids)
 
     def remove(self, ids) -> None:

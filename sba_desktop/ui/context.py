@@ -16,7 +16,7 @@ def _open_library(home):
 
     lib = Library.open(home)
     if lib.model is not None:
-        lib.encoder()  # loads the network now, not at the first query
+        lib.photo_encoder()  # loads the network now, not at the first query
     return lib
 
 

@@ -21,12 +21,16 @@ class QueryView(QLabel):
         self.setWordWrap(True)
         self.setObjectName("queryView")
         self._image: QImage | None = None
+        self._source_size: QSize | None = None   # the photo's own size; the shown image may be smaller
         self._band = QRubberBand(QRubberBand.Shape.Rectangle, self)
         self._origin: QPoint | None = None
         self._region: tuple[int, int, int, int] | None = None
 
-    def set_image(self, image: QImage) -> None:
+    def set_image(self, image: QImage, source_size: tuple[int, int] | None = None) -> None:
+        """Show `image`; `source_size` is the photo's own (oriented) size when the image shown is
+        a reduced copy (a HEIC thumbnail): regions are reported in the photo's pixels."""
         self._image = image
+        self._source_size = QSize(*source_size) if source_size else None
         self._region = None
         self._band.hide()
         self._refresh()
@@ -63,13 +67,14 @@ class QueryView(QLabel):
         r = rect.intersected(shown)
         if r.width() < 4 or r.height() < 4:
             return None
-        sx = self._image.width() / shown.width()
-        sy = self._image.height() / shown.height()
+        full = self._source_size or self._image.size()
+        sx = full.width() / shown.width()
+        sy = full.height() / shown.height()
         return (int((r.x() - shown.x()) * sx), int((r.y() - shown.y()) * sy),
                 int(r.width() * sx), int(r.height() * sy))
 
     def select_region(self, region: tuple[int, int, int, int]) -> None:
-        """Select a region in image pixels (keyboard/tests) and search by it."""
+        """Select a region in the photo's own pixels (keyboard/tests) and search by it."""
         self._region = region
         self.regionSelected.emit(region)
 

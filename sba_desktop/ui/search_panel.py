@@ -108,13 +108,19 @@ class SearchPanel(QSplitter):
         reader = QImageReader(path)
         reader.setAutoTransform(True)  # EXIF orientation, as the engine sees the photo
         img = reader.read()
+        source_size = None
         if img.isNull():
-            # Qt cannot show it (e.g. HEIC): fall back to our decoder's thumbnail
+            # Qt cannot show it (e.g. HEIC): our decoder's thumbnail, regions scaled to the photo
+            from ..library.decode import DecodeError, photo_size
             from ..library.thumbnails import thumbnail
 
             thumb = thumbnail(self.ctx.paths.cache, path, 512)
             img = QImage(str(thumb)) if thumb else QImage()
-        self.query_view.set_image(img)
+            try:
+                source_size = photo_size(path)
+            except DecodeError:
+                source_size = None
+        self.query_view.set_image(img, source_size)
         self.run_search()
 
     def run_search(self, region=None) -> None:
@@ -182,15 +188,13 @@ class SearchPanel(QSplitter):
     def explain(self, result_path: str) -> None:
         if self.ctx.lib is None or self.query_path is None:
             return
-        from ..engine.encoder import crop_region
-        from ..library.decode import decode
+        from ..library.encoding import Source
         from ..library.explain import explain
 
         lib, qpath, region = self.ctx.lib, self.query_path, self.query_view.region()
 
         def job():
-            photo = decode(qpath)
-            return explain(lib, crop_region(photo.rgb, region), result_path)
+            return explain(lib, Source("query", path=qpath, region=region), result_path)
 
         self.ctx.message.emit("Computing heatmaps…")
         self.ctx.run(job, lambda ex: self._show_why(ex, result_path))

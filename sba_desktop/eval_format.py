@@ -1,0 +1,36 @@
+"""`sba eval`'s report as text (the JSON is the report itself)."""
+from __future__ import annotations
+
+
+def format_table(report: dict) -> str:
+    rows = report["results"]
+    among = f" among {report['distractors']} distractors" if report.get("distractors") else ""
+    lines = [f"{report['task']} on {report['set']} ({report['photos']} photos{among}), "
+             f"{report['backbone']} at {report['image_size']}px"]
+    if report["task"] == "retrieval":
+        lines.append(f"{'method':<10} {'N':>4} {'dims':>6} {'reduction':<18} {'whitening':<20} {'expansion':<9} {'mAP':>6} {'N-S':>6}")
+        for r in rows:
+            lines.append(f"{r['method']:<10} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['reduction']:<18} "
+                         f"{r['whitening']:<20} {r['expansion']:<9} {r['mAP']:>6.3f} "
+                         f"{r['ns_score']:>6.3f}{'  <- default' if r['default'] else ''}")
+    elif report["task"] == "open-set":
+        lines.append(f"{'method':<10} {'N':>4} {'dims':>6} {'precision':>9} {'coverage':>8} {'rejection':>9} "
+                     f"{'closed acc':>10} {'conf. of proposals':>18}   (min precision/coverage/rejection)")
+        for r in rows:
+            lines.append(f"{r['method']:<10} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['precision']:>9.3f} "
+                         f"{r['coverage']:>8.3f} {r['rejection']:>9.3f} {r['closed_accuracy']:>10.3f} "
+                         f"{r['confidence_of_proposals']:>18.3f}   ({r['min_precision']:.3f}/{r['min_coverage']:.3f}/"
+                         f"{r['min_rejection']:.3f}){'  <- default' if r['default'] else ''}")
+    else:
+        lines.append(f"{'method':<10} {'N':>4} {'dims':>6} {'reduction':<18} {'whitening':<20} {'clf':<4} {'accuracy':>8}")
+        for r in rows:
+            lines.append(f"{r['method']:<10} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['reduction']:<18} "
+                         f"{r['whitening']:<20} {r['classifier']:<4} {r['accuracy']:>8.3f}"
+                         f"{'  <- default' if r['default'] else ''}")
+        if report.get("few_shot"):
+            lines.append("few-shot (default descriptor; accuracy with n examples per category, 5 draws)")
+            lines.append(f"{'n':>3} {'K':>3} {'MN':>6} {'MN K=40':>8} {'1-NN':>6} {'spreading':>9}")
+            for r in report["few_shot"]:
+                lines.append(f"{r['examples']:>3} {r['k_adapted']:>3} {r['mn']:>6.3f} {r['mn-fixed-k']:>8.3f} "
+                             f"{r['1nn']:>6.3f} {r['spreading']:>9.3f}")
+    return "\n".join(lines)

@@ -1,0 +1,256 @@
+"""`sba eval`: a photo set with ground truth, encoded exactly as the library encodes photos.
+
+A set is DIR/groundtruth.json (`groups` and/or `labels`) + DIR/images/. Its photos go through the
+product's one pipeline (library/encoding.py: the same decode, forward and SBA as `sba index` and
+`sba search`); every method row is computed from the same feature maps (one forward per photo).
+Distractor folders (`--distractors`) join the searched collection: never queries, never anyone's
+positives; for tagging they are the library's other photos. Every model, the default's included,
+is fitted as the product fits a library of that size and mix: on the same seeded sample of at most
+FIT_SAMPLE photos. The protocols are engine/protocols.py; the text report eval_format.py.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..engine import protocols
+from ..engine.classifier import DEFAULT_K
+from ..engine.metrics import retrieval_scores
+from ..engine.registry import DEFAULT_BACKBONE
+from ..engine.sba import DEFAULT_DIMS, DEFAULT_IMAGE_SIZE, DescriptorModel, DescriptorSpec, ReductionSpec
+from .decode import PHOTO_EXTENSIONS
+from .encoding import PhotoEncoder, Source, fit_sample
+
+log = logging.getLogger(__name__)
+
+COMPARISONS = ("spoc", "mac", "gem", "crow")
+DEFAULT_METHOD = "sba-pca"  # the product default for search and for tagging
+
+
+@dataclass
+class EvalOptions:
+    backbone: str = DEFAULT_BACKBONE
+    n_detectors: int = 25
+    dims: int = DEFAULT_DIMS
+    image_size: int = DEFAULT_IMAGE_SIZE
+    whiten_on: str | None = None
+    qe: bool = False            # also report plain average query expansion (top 10)
+    k: int = DEFAULT_K
+    folds: int = 5
+    sweep: bool = False
+    runtime: str = "onnx"       # "onnx" (the product) or "torch" (the reference)
+    open_categories: int = 12   # open-set protocol: category folders ...
+    open_examples: int = 10     # ... of this many examples each
+    unsorted_per_class: int | None = None  # open-set: a small unsorted folder, the rest is library
+    distractors: list[str] = field(default_factory=list)  # folders of other photos in the library
+
+
+@dataclass
+class PhotoSet:
+    root: Path
+    names: list[str]
+    groups: np.ndarray | None       # group id per photo, -1 if none
+    labels: np.ndarray | None       # class name per photo
+
+    @classmethod
+    def open(cls, root: str | Path) -> "PhotoSet":
+        root = Path(root)
+        gt_path = root / "groundtruth.json"
+        if not gt_path.is_file():
+            raise FileNotFoundError(f"{gt_path} not found (a set needs groundtruth.json and images/)")
+        gt = json.loads(gt_path.read_text())
+        images = root / "images"
+        names = sorted(p.name for p in images.iterdir() if p.is_file())
+        index = {n: i for i, n in enumerate(names)}
+        groups = None
+        if gt.get("groups"):
+            groups = np.full(len(names), -1, np.int64)
+            for gid, members in enumerate(gt["groups"]):
+                for m in members:
+                    if m in index:
+                        groups[index[m]] = gid
+        labels = None
+        if gt.get("labels"):
+            names = [n for n in names if n in gt["labels"]] if groups is None else names
+            labels = np.array([gt["labels"].get(n, "") for n in names])
+        return cls(root, names, groups, labels)
+
+    def paths(self) -> list[Path]:
+        return [self.root / "images" / n for n in self.names]
+
+
+def folder_photos(folder: str | Path) -> list[Path]:
+    """The photos of a distractor folder (its images/ subfolder when it is a set), sorted."""
+    folder = Path(folder)
+    if (folder / "images").is_dir():
+        folder = folder / "images"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_EXTENSIONS)
+
+
+def load_extractor(backbone: str, runtime: str = "onnx"):
+    """The product's onnxruntime network, or the torch reference it is checked against."""
+    if runtime == "torch":
+        from ..engine.backbones import load_backbone
+
+        return load_backbone(backbone)
+    if runtime != "onnx":
+        raise ValueError(f"unknown runtime '{runtime}' (onnx or torch)")
+    from ..engine.runtime import load_runtime
+
+    return load_runtime(backbone)
+
+
+def encode_maps(paths: Sequence[Path], encoder: PhotoEncoder,
+                progress: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
+    """Feature maps (float16, as the library keeps them) of photos, in order, through the pipeline.
+    A set's photo that cannot be decoded stops the evaluation: its ground truth would be wrong."""
+    maps: list[np.ndarray | None] = [None] * len(paths)
+    done = 0
+    for chunk in encoder.encode(Source(i, str(p)) for i, p in enumerate(paths)):
+        for e in chunk:
+            if e.error:
+                raise ValueError(f"{paths[e.key]}: {e.error}")
+            maps[e.key] = e.map
+        done += len(chunk)
+        if progress:
+            progress(done, len(paths))
+    return maps  # type: ignore[return-value]
+
+
+@dataclass
+class EncodedSet:
+    """A set and its distractors, encoded: maps of the set's photos first, then the distractors'."""
+    photos: PhotoSet
+    maps: list[np.ndarray]
+    distractors: int
+    backbone: object
+
+    @property
+    def n_set(self) -> int:
+        return len(self.maps) - self.distractors
+
+
+def encode_set(root: str | Path, opt: EvalOptions,
+               progress: Callable[[int, int], None] | None = None) -> EncodedSet:
+    ps = PhotoSet.open(root)
+    extra = [p for d in opt.distractors for p in folder_photos(d)]
+    bb = load_extractor(opt.backbone, opt.runtime)
+    enc = PhotoEncoder(bb, opt.image_size, keep_maps=True)
+    return EncodedSet(ps, encode_maps(ps.paths() + extra, enc, progress), len(extra), bb)
+
+
+def fit(maps: Sequence[np.ndarray], bb, image_size: int, spec: DescriptorSpec, reduction: ReductionSpec,
+        reduction_maps: Sequence[np.ndarray] | None = None) -> tuple[np.ndarray, DescriptorModel]:
+    """A model fitted as the library fits one (on its seeded sample), and every photo's vector."""
+    from .encoding import vectors_from_maps
+
+    sample = fit_sample(range(len(maps)))
+    model = DescriptorModel.fit([maps[i] for i in sample], bb.name, bb.version, image_size, spec, reduction,
+                                reduction_maps=reduction_maps)
+    vecs = np.concatenate([vectors_from_maps(model, maps[i:i + 256])[0] for i in range(0, len(maps), 256)])
+    return vecs, model
+
+
+def default_vectors(es: EncodedSet, opt: EvalOptions) -> np.ndarray:
+    """The product default's vectors (sba-pca), as a library of these photos would hold them."""
+    return fit(es.maps, es.backbone, opt.image_size, DescriptorSpec("sba", opt.n_detectors),
+               ReductionSpec(opt.dims))[0]
+
+
+@dataclass
+class Variant:
+    method: str                 # row name: sba, sba-pca, spoc, ...
+    spec: DescriptorSpec
+    reduction: ReductionSpec
+    default: bool = False
+    whitening: str = "none"     # none | self | shrunk | <dir name>
+    extra: dict = field(default_factory=dict)
+
+
+def variants(opt: EvalOptions, has_independent: bool) -> list[Variant]:
+    paper = DescriptorSpec("sba", 25, 2.0, "sum")
+    ours = DescriptorSpec("sba", opt.n_detectors, 2.0, "sum")
+    pca = ReductionSpec(opt.dims, 0.0, 0.0)
+    out = [Variant("sba", paper, ReductionSpec(None)),
+           Variant(DEFAULT_METHOD, ours, pca, default=True)]
+    for m in COMPARISONS:
+        out.append(Variant(m, DescriptorSpec(m), ReductionSpec(None)))
+        out.append(Variant(m, DescriptorSpec(m), pca))
+    # whitening policy rows: learned on the set itself, shrunk/partial, independent set
+    out.append(Variant("sba", paper, ReductionSpec(opt.dims, 1.0, 0.0), whitening="self"))
+    out.append(Variant("sba", paper, ReductionSpec(opt.dims, 0.5, 0.1), whitening="self-partial"))
+    if has_independent:
+        out.append(Variant("sba", paper, ReductionSpec(opt.dims, 1.0, 0.0), whitening="independent"))
+        out.append(Variant("sba", paper, ReductionSpec(opt.dims, 0.5, 0.1), whitening="independent-partial"))
+        out.append(Variant(DEFAULT_METHOD, ours, pca, whitening="independent-pca"))
+    if opt.sweep:
+        for n in (10, 25, 50, 100):
+            if n != opt.n_detectors:
+                out.append(Variant(DEFAULT_METHOD, replace(ours, n_detectors=n), pca, extra={"sweep": "N"}))
+        for m in (32, 64, 128, 256, 1024, 2048):
+            if m != opt.dims:
+                out.append(Variant(DEFAULT_METHOD, ours, replace(pca, dims=m), extra={"sweep": "M"}))
+        out.append(Variant("sba-b1", replace(ours, beta=1.0), pca, extra={"sweep": "beta"}))
+        out.append(Variant("sba-gem", replace(ours, region_pool="gem"), pca, extra={"sweep": "region"}))
+    return out
+
+
+def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalOptions(),
+             progress: Callable[[int, int], None] | None = None) -> dict:
+    ps = PhotoSet.open(root)
+    if task is None:
+        task = "retrieval" if ps.groups is not None else "classification"
+    if task == "retrieval" and ps.groups is None:
+        raise ValueError(f"{root}: groundtruth.json has no 'groups' for retrieval")
+    if task in ("classification", "open-set") and ps.labels is None:
+        raise ValueError(f"{root}: groundtruth.json has no 'labels' for classification")
+    if task == "open-set":
+        protocols.check_open_set(ps.labels, opt.open_categories, opt.open_examples)
+    for d in opt.distractors:
+        folder_photos(d)  # a wrong folder is refused before any photo is encoded
+    es = encode_set(root, opt, progress)
+    bb, n_set = es.backbone, es.n_set
+    other = None
+    if opt.whiten_on:
+        other = encode_maps(folder_photos(opt.whiten_on), PhotoEncoder(bb, opt.image_size, keep_maps=True))
+    groups = None if ps.groups is None else np.concatenate([ps.groups, np.full(es.distractors, -1, np.int64)])
+    queries = np.arange(n_set)
+    results = []
+    few_shot: list[dict] = []
+    for v in variants(opt, other is not None):
+        reduction_maps = other if v.whitening.startswith("independent") else None
+        x, model = fit(es.maps, bb, opt.image_size, v.spec, v.reduction, reduction_maps)
+        base = {"method": v.method, "dims": int(x.shape[1]), "default": v.default,
+                "reduction": model.kind, "whitening": v.whitening,
+                "n_detectors": int(len(model.detectors)) if v.spec.method == "sba" else None, **v.extra}
+        if task == "retrieval":
+            expansions = protocols.EXPANSIONS if opt.qe else protocols.EXPANSIONS[:2]
+            for expansion in expansions:
+                m_ap, ns = retrieval_scores(protocols.similarities(x, expansion, queries), groups, queries)
+                results.append({**base, "expansion": expansion,
+                                "default": v.default and expansion == protocols.DEFAULT_EXPANSION,
+                                "mAP": round(m_ap, 4), "ns_score": round(ns, 4)})
+        elif task == "open-set":
+            if v.whitening == "none" and v.reduction.dims and "sweep" not in v.extra:
+                results.append({**base, **protocols.open_set_protocol(
+                    x[:n_set], ps.labels, opt.open_categories, opt.open_examples, protocols.OPEN_SET_TRIALS,
+                    opt.unsorted_per_class, library=x[n_set:] if es.distractors else None)})
+        else:
+            xs = x[:n_set]
+            mn, nn1 = protocols.cross_validated_accuracy(xs, ps.labels, opt.k, opt.folds)
+            results.append({**base, "classifier": "mn", "accuracy": round(mn, 4)})
+            results.append({**base, "classifier": "1nn", "default": False, "accuracy": round(nn1, 4)})
+            if v.default:
+                few_shot = protocols.few_shot_curve(xs, ps.labels, opt.k)
+    return {"task": task, "backbone": bb.name, "runtime": bb.runtime, "image_size": opt.image_size,
+            "photos": n_set, "distractors": es.distractors,
+            "distractor_folders": [str(d) for d in opt.distractors],
+            "set": str(ps.root), "results": results,
+            **({"few_shot": few_shot} if task == "classification" else {})}

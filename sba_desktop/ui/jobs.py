@@ -1,0 +1,141 @@
+"""One coordinator for every job that writes the library, in the window.
+
+Indexing, rebuilding, the indexing that auto-tagging starts, the watcher's jobs and label changes
+run one at a time, in the order asked, so no two writers meet (no "library busy" between the
+window's own jobs). Jobs that change the vectors (`own_library=True`) run on a library opened for
+them: the window's library, which every search reads, is never changed under a search; once such a
+job is done the window's library is reopened (one swap, on the GUI thread). The watcher pauses
+while a job of the window runs, and hands its own jobs to this queue (`run_blocking`).
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, Signal
+
+from .context import AppContext
+
+
+def _on_own_library(home, fn: Callable, *args, progress=None):
+    from ..library.library import Library
+
+    lib = Library.open(home)
+    try:
+        return fn(lib, *args, progress=progress) if progress is not None else fn(lib, *args)
+    finally:
+        lib.close()
+
+
+@dataclass
+class _Job:
+    fn: Callable[..., Any]
+    args: tuple
+    done: Callable[[Any], None]
+    failed: Callable[[str], None] | None = None
+    progress: Callable[[Any], None] | None = None
+    library: str = "own"         # own: changes vectors (its own Library, then the window's is reopened);
+                                 # window: changes labels only; none: brings its own (the watcher's jobs)
+    pause_watcher: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+class WriteJobs(QObject):
+    busyChanged = Signal(bool)
+    _fromThread = Signal(object)   # a job asked for by another thread (the watcher), queued to the GUI
+
+    def __init__(self, ctx: AppContext, parent=None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.watcher = None            # set by the library panel when it starts watching
+        self.watcher_on = lambda: True  # whether the user wants the watcher running
+        self._queue: deque[_Job] = deque()
+        self._running: _Job | None = None
+        self._paused_watcher = False
+        self._fromThread.connect(self._enqueue)
+
+    @property
+    def busy(self) -> bool:
+        return self._running is not None or bool(self._queue)
+
+    def submit(self, fn: Callable[..., Any], done: Callable[[Any], None], *args,
+               failed: Callable[[str], None] | None = None, progress: Callable[[Any], None] | None = None,
+               own_library: bool = True, pause_watcher: bool = True) -> None:
+        """fn(lib, *args[, progress=]) once the jobs before it are done; done(result) or
+        failed(message) on the GUI thread. own_library=False runs it on the window's library
+        (jobs that only change labels: no reload needed)."""
+        self._enqueue(_Job(fn, args, done, failed, progress, "own" if own_library else "window", pause_watcher))
+
+    def run_blocking(self, fn: Callable[[], Any], stop: threading.Event | None = None) -> Any:
+        """For another thread (the watcher): run fn() as the queue's next job and wait for it.
+        Returns None when `stop` is set before the job started (the application is closing)."""
+        finished = threading.Event()
+        box: dict = {}
+
+        def job():
+            box["started"] = True
+            return fn()
+
+        def done(result):
+            box["result"] = result
+            finished.set()
+
+        def failed(message):
+            box["error"] = RuntimeError(message)
+            finished.set()
+
+        item = _Job(job, (), done, failed, None, library="none", pause_watcher=False)
+        self._fromThread.emit(item)
+        while not finished.wait(0.2):
+            if stop is not None and stop.is_set() and not box.get("started"):
+                item.extra["cancelled"] = True
+                return None
+        if "error" in box:
+            raise box["error"]
+        return box.get("result")
+
+    # ------------------------------------------------------------------ the queue (GUI thread)
+    def _enqueue(self, job: _Job) -> None:
+        self._queue.append(job)
+        self._next()
+
+    def _next(self) -> None:
+        if self._running is not None:
+            return
+        while self._queue and self._queue[0].extra.get("cancelled"):
+            self._queue.popleft()
+        if not self._queue:
+            self.busyChanged.emit(False)
+            if self._paused_watcher and self.watcher is not None and self.watcher_on():
+                self.watcher.resume()  # it looks once for what changed while it waited
+            self._paused_watcher = False
+            return
+        job = self._running = self._queue.popleft()
+        self.busyChanged.emit(True)
+        if job.pause_watcher and self.watcher is not None:
+            self.watcher.pause()   # one writer at a time: the watcher waits for this job
+            self._paused_watcher = True
+        done, failed = (lambda r: self._finished(job, r)), (lambda m: self._failed(job, m))
+        if job.library == "own":
+            self.ctx.run(_on_own_library, done, self.ctx.home, job.fn, *job.args, failed=failed,
+                         progress=job.progress)
+        elif job.library == "none":
+            self.ctx.run(job.fn, done, *job.args, failed=failed, progress=job.progress)
+        elif self.ctx.lib is None:
+            self._failed(job, "The library is still loading…")
+        else:
+            self.ctx.run(job.fn, done, self.ctx.lib, *job.args, failed=failed, progress=job.progress)
+
+    def _finished(self, job: _Job, result) -> None:
+        self._running = None
+        if job.library in ("own", "none"):
+            self.ctx.load_library()  # the window's library now holds what the job stored
+        job.done(result)
+        self._next()
+
+    def _failed(self, job: _Job, message: str) -> None:
+        self._running = None
+        (job.failed or self.ctx.failed.emit)(message)
+        self._next()
