@@ -97,18 +97,11 @@ def cmd_index(args) -> int:
     except KeyboardInterrupt:
         job.cancel()
         raise
-    out = {"found": r.found, "new": r.new, "changed": r.changed, "moved": r.moved, "removed": r.removed,
-           "encoded": r.encoded, "fitted": r.fitted, "cancelled": r.cancelled, "seconds": round(r.seconds, 2),
-           "skipped": [{"path": _disp(p), "reason": why} for p, why in r.skipped],
-           "problems": [{"path": _disp(p), "reason": why} for p, why in r.problems],
-           "offline": [_disp(f) for f in r.offline],
-           **{k: v for k, v in lib.status().items() if k in ("photos", "indexed", "model")}}
+    out = {**r.to_json(_disp), **{k: v for k, v in lib.status().items() if k in ("photos", "indexed", "model")}}
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"{r.found} photos found: {r.new} new, {r.changed} changed, {r.moved} moved, "
-              f"{r.removed} removed; {r.encoded} encoded in {r.seconds:.1f}s"
-              + (" (model fitted)" if r.fitted else ""))
+        print(r.summary())
         for p, why in r.skipped:
             print(f"  skipped {_disp(p)}: {why}")
         for p, why in r.problems:
@@ -241,8 +234,7 @@ def cmd_duplicates(args) -> int:
 
 
 def cmd_categories(args) -> int:
-    from .library.indexer import IndexJob
-    from .library.tagging import category_folders, label_from_folders
+    from .library.tagging import category_folders, index_folder, label_from_folders
 
     if args.action == "set":
         if not args.root:
@@ -253,7 +245,7 @@ def cmd_categories(args) -> int:
                             "(e.g. ROOT/birds, ROOT/boats), holding example photos")
     lib = _open(args)
     if args.action == "set":
-        IndexJob(lib, [root], _bar(args.json)).run()
+        index_folder(lib, root, _bar(args.json))
         counts = label_from_folders(lib, args.root)
     else:
         counts = {}
@@ -279,7 +271,6 @@ def _proposal_text(p) -> str:
 
 def cmd_tag(args) -> int:
     from .library import tagging
-    from .library.indexer import IndexJob
 
     folder = _folder(args.folder) if args.folder else None
     lib = _open(args)
@@ -287,7 +278,7 @@ def cmd_tag(args) -> int:
         raise UserError("no categories yet: sba categories set ROOT (each subfolder of ROOT is a category)")
     out: dict = {}
     if folder:
-        IndexJob(lib, [folder], _bar(args.json)).run()
+        tagging.index_folder(lib, folder, _bar(args.json))
         props = tagging.propose(lib, folder)
         out["proposals"] = [_proposal_json(p) for p in props]
         if not args.json:  # grouped by category, most confident first; "none" last
@@ -342,12 +333,8 @@ def cmd_watch(args) -> int:
             last[0] = line
 
     def report(r) -> None:
-        out = {"new": r.new, "changed": r.changed, "moved": r.moved, "removed": r.removed,
-               "encoded": r.encoded, "skipped": len(r.skipped), "offline": r.offline}
-        print(json.dumps(out) if args.json else
-              f"{time.strftime('%H:%M:%S')} {r.new} new, {r.changed} changed, {r.moved} moved, "
-              f"{r.removed} removed, {r.encoded} encoded" + (f"; offline: {', '.join(r.offline)}"
-                                                           if r.offline else ""), flush=True)
+        print(json.dumps(r.to_json(_disp)) if args.json else f"{time.strftime('%H:%M:%S')} {r.summary()}",
+              flush=True)
 
     w = LibraryWatcher(args.home, settle_s=args.settle, rescan_s=args.rescan_interval,
                        use_events=not args.poll, on_status=status, on_report=report).start()

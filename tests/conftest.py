@@ -5,7 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+# the evaluation photos beside the project (SBA_DESKTOP_DATASETS elsewhere; a missing folder skips)
+DATASETS = Path(os.environ.get("SBA_DESKTOP_DATASETS")
+                or Path(__file__).resolve().parents[1].parent / "shared" / "datasets")
 
 
 def dataset(name: str) -> Path:
@@ -24,6 +26,17 @@ def link_photos(src: Path, dst: Path, names: list[str]) -> None:
 
 def ukbench_names(n: int) -> list[str]:
     return sorted(os.listdir(dataset("ukbench-dev") / "images"))[:n]
+
+
+def with_library(fn):
+    """fn(library) on a library opened for that call and closed after it (for polling loops)."""
+    from sba_desktop.library.library import Library
+
+    lib = Library.open()
+    try:
+        return fn(lib)
+    finally:
+        lib.close()
 
 
 def random_maps(n, c=12, h=5, w=7, seed=0):

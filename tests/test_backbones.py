@@ -1,8 +1,9 @@
 """The bundled weights are the real ImageNet ones, and every photo mode is read correctly."""
 import numpy as np
 import pytest
-import torch
-from PIL import Image
+
+torch = pytest.importorskip("torch", reason="torch (the build extra) is not installed: the reference network")
+from PIL import Image  # noqa: E402
 
 from sba_desktop.engine import registry
 from sba_desktop.engine.backbones import MissingWeightsError, load_backbone

@@ -14,7 +14,7 @@ from PySide6.QtGui import QDropEvent  # noqa: E402
 
 from sba_desktop.library.indexer import IndexJob  # noqa: E402
 from sba_desktop.library.library import Library  # noqa: E402
-from tests.conftest import dataset, flowers_by_class, link_photos, ukbench_names  # noqa: E402
+from tests.conftest import dataset, flowers_by_class, link_photos, ukbench_names, with_library  # noqa: E402
 
 WAIT = 120_000
 
@@ -127,14 +127,15 @@ def test_categories_flow_proposes_accepts_and_persists(tmp_path, window, qtbot):
     window.categories.list.setCurrentRow(0)
     pid = int(window.categories.list.currentItem().data(Qt.ItemDataRole.UserRole + 10))
     window.categories.decide_current(True)
-    wait(qtbot, window, lambda: pid in [r[0] for r in Library.open().catalog.labels(source="auto", accepted=True)])
+    wait(qtbot, window, lambda: pid in with_library(
+        lambda lib: [r[0] for r in lib.catalog.labels(source="auto", accepted=True)]))
     # any photo can be put in another category by hand (right-click -> Put in category)
     assert window.categories.category_names() == classes
     other = next(p for p in window.categories.proposals if p.photo_id != pid)
     window.categories.move_to(other.photo_id, classes[2])
-    wait(qtbot, window, lambda: (other.photo_id, classes[2]) in
-         [(r[0], r[1]) for r in Library.open().catalog.labels(source="user", accepted=True)])
-    assert other.photo_id not in [r[0] for r in Library.open().catalog.labels(source="auto")]
+    wait(qtbot, window, lambda: (other.photo_id, classes[2]) in with_library(
+        lambda lib: [(r[0], r[1]) for r in lib.catalog.labels(source="user", accepted=True)]))
+    assert other.photo_id not in with_library(lambda lib: [r[0] for r in lib.catalog.labels(source="auto")])
 
 
 
@@ -244,3 +245,58 @@ def test_results_from_an_unreachable_folder_are_marked_offline(qtbot, tmp_path):
     shown = [model.data(model.index(r), QtNS.ItemDataRole.DisplayRole) for r in range(2)]
     assert not shown[0].startswith("offline") and shown[1].startswith("offline")
     assert "not reachable" in model.data(model.index(1), QtNS.ItemDataRole.ToolTipRole)
+
+
+def test_a_region_drawn_on_a_heic_or_rotated_query_is_read_in_the_photos_pixels(ukbench_library, window,
+                                                                                 qtbot, tmp_path):
+    """HEIC is shown from a 512 px thumbnail and a rotated JPEG upright: a rectangle drawn on either
+    is the same part of the photo that the search then reads."""
+    from PIL import Image
+    from PySide6.QtCore import QRect
+
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    src = dataset("ukbench-dev") / "images" / ukbench_names(48)[8]
+    with Image.open(src) as im:
+        rgb = im.convert("RGB")                       # 640 x 480
+    heic, rotated = tmp_path / "q.heic", tmp_path / "q-rot6.jpg"
+    rgb.save(heic, format="HEIF", quality=90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rgb.transpose(Image.Transpose.ROTATE_90).save(rotated, quality=95, exif=exif.tobytes())
+    for query, size in ((heic, (640, 480)), (rotated, (640, 480))):
+        window.search.set_query_path(str(query))
+        wait(qtbot, window, lambda: window.search.model.rowCount() > 0)
+        view = window.search.query_view
+        shown = view._shown_rect()
+        assert shown.width() < size[0]   # what is shown is smaller than the photo
+        # the right half of what is shown is the right half of the photo, in its own pixels
+        half = QRect(shown.x() + shown.width() // 2, shown.y(), shown.width() - shown.width() // 2, shown.height())
+        x, y, w, h = view.widget_to_image(half)
+        assert abs(x - size[0] / 2) <= 3 and y == 0 and abs(w - size[0] / 2) <= 3 and abs(h - size[1]) <= 3
+        window.search.model.set_hits([])
+        view.select_region((x, y, w, h))
+        wait(qtbot, window, lambda: window.search.model.rowCount() > 0)
+        lib = window.lib
+        want = [hit.path for hit in lib.search_vector(lib.encode_query(str(query), (x, y, w, h)), len(lib.index))]
+        assert [p for p, _ in window.search.model.hits] == want
+
+
+def test_jobs_that_write_never_change_the_library_searches_read(tmp_path, ukbench_library, window, qtbot):
+    """Indexing runs on a library of its own while the window keeps searching its own; the window's
+    library is swapped for the new state once the job is done, and writing jobs queue, one at a time."""
+    searched = window.lib
+    before = len(searched.index)
+    more = tmp_path / "more"
+    link_photos(dataset("ukbench-dev") / "images", more, sorted(os.listdir(dataset("ukbench-dev") / "images"))[48:96])
+    window.library.start_index([str(more)])
+    window.library.start_index([])   # queued behind the first, not refused, not run beside it
+    assert window.ctx.jobs.busy
+    q = str(dataset("ukbench-dev") / "images" / ukbench_names(48)[8])
+    while window.library.indexing:
+        assert len(searched.index) == before   # nothing writes into the library being searched
+        assert searched.search(q, 4)
+        qtbot.wait(50)
+    assert not window.errors, window.errors
+    wait(qtbot, window, lambda: window.lib is not searched and len(window.lib.index) == before + 48)
+    assert not window.ctx.jobs.busy

@@ -14,7 +14,7 @@ import pytest
 from sba_desktop.library.indexer import IndexJob
 from sba_desktop.library.library import Library
 from sba_desktop.library.watcher import ChangeTracker, LibraryWatcher, ignored
-from tests.conftest import dataset, flowers_by_class, link_photos, ukbench_names
+from tests.conftest import dataset, flowers_by_class, link_photos, ukbench_names, with_library
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,7 +126,7 @@ def test_watcher_follows_copies_slow_writes_moves_deletes_and_unplugging(watched
             os.rename(root / "base" / n, root / "base" / "moved" / n)
         for n in ukbench_names(40)[20:28]:
             os.unlink(root / "base" / n)
-        ok = wait_for(lambda: consistent(Library.open(), root), 30)
+        ok = wait_for(lambda: with_library(lambda lib: consistent(lib, root)), 30)
         lib = Library.open()
         assert ok, (len(disk_photos(root)), lib.status())
         assert not lib.catalog.skipped()            # the slow photo was not skipped half-written
@@ -208,7 +208,7 @@ def test_without_file_events_the_folders_are_rescanned(watched_library):
         assert wait_for(lambda: w.status.folders.get(str(root)) == "rescans", 10)
         assert "rescanned periodically" in w.status.line()
         shutil.copy(dataset("ukbench-dev") / "images" / "ukbench00470.jpg", root / "new.jpg")
-        assert wait_for(lambda: len(Library.open().index) == 261, 20)
+        assert wait_for(lambda: with_library(lambda lib: len(lib.index)) == 261, 20)
     finally:
         w.stop()
 
@@ -235,7 +235,7 @@ def test_photos_arriving_in_an_inbox_get_category_proposals(tmp_path):
         arriving = [(c, n) for c in classes for n in by[c][15:17]]
         for _, n in arriving:
             shutil.copy(flowers / "images" / n, inbox / n)
-        assert wait_for(lambda: len(proposals(Library.open())) == len(arriving), 30)
+        assert wait_for(lambda: with_library(lambda lib: len(proposals(lib))) == len(arriving), 30)
     finally:
         w.stop()
     got = {os.path.basename(p.path): p.closest for p in proposals(Library.open())}

@@ -56,6 +56,30 @@ class IndexReport:
     offline: list[str] = field(default_factory=list)   # folders not reachable now: their photos kept
     indexed_ids: list[int] = field(default_factory=list)  # photos encoded by this run
 
+    @property
+    def changed_anything(self) -> bool:
+        return bool(self.new or self.changed or self.moved or self.removed)
+
+    def changes(self) -> str:
+        """'3 new, 0 changed, 1 moved, 0 removed': what a scan found."""
+        return f"{self.new} new, {self.changed} changed, {self.moved} moved, {self.removed} removed"
+
+    def summary(self) -> str:
+        """The one line every front-end shows for a finished run."""
+        if self.cancelled:
+            return f"Indexing cancelled: {self.encoded} photos encoded, the rest stays pending"
+        return (f"{self.found} photos found: {self.changes()}; {self.encoded} encoded in {self.seconds:.1f}s"
+                + (" (model fitted)" if self.fitted else "")
+                + (f"; {len(self.offline)} folder(s) offline" if self.offline else ""))
+
+    def to_json(self, display: Callable[[str], str] = str) -> dict:
+        return {"found": self.found, "new": self.new, "changed": self.changed, "moved": self.moved,
+                "removed": self.removed, "encoded": self.encoded, "fitted": self.fitted,
+                "cancelled": self.cancelled, "seconds": round(self.seconds, 2),
+                "skipped": [{"path": display(p), "reason": why} for p, why in self.skipped],
+                "problems": [{"path": display(p), "reason": why} for p, why in self.problems],
+                "offline": [display(f) for f in self.offline]}
+
 
 class Cancelled(Exception):
     pass

@@ -24,6 +24,13 @@ class Proposal:
     confidence: float         # estimated probability that `closest` is right
     accepted: bool = False
 
+    def decide(self, accepted: bool) -> None:
+        """A person's decision on this proposal: accepting a "none" puts the photo in its closest
+        category (what the review shows next to it); declining leaves it without one."""
+        self.accepted = accepted
+        if accepted:
+            self.category = self.closest
+
 
 def category_folders(root: str) -> dict[str, str]:
     """Subfolders of root (not hidden) -> category name = folder name."""
@@ -81,6 +88,14 @@ def _background(lib: Library, exclude: set[int]) -> np.ndarray:
     return _vectors(lib, others)[1] if others else np.zeros((0, lib.model.dims), np.float32)
 
 
+def index_folder(lib: Library, folder: str, progress=None):
+    """Add and index a folder before its photos are labelled or tagged (example folders, an
+    unsorted folder): what `sba categories set`, `sba tag FOLDER` and the Categories panel start."""
+    from .indexer import IndexJob
+
+    return IndexJob(lib, [folder], progress).run()
+
+
 def propose(lib: Library, folder: str, progress: Callable[[int, int], None] | None = None) -> list[Proposal]:
     """Proposals for photos under `folder` that have no accepted category yet: a category,
     or none when the photo fits none of them (engine/open_set.py; threshold and confidence
@@ -118,6 +133,9 @@ def proposals(lib: Library) -> list[Proposal]:
 
 
 def accept(lib: Library, min_confidence: float = 0.0) -> int:
+    """Accept the category proposals at least this confident. A "none" proposal (the photo fits
+    no category) is never accepted in bulk: only a person's own click puts it in its closest
+    category (set_accepted)."""
     with lib.writer_lock():
         return lib.catalog.accept_labels(min_confidence)
 

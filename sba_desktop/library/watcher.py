@@ -142,8 +142,13 @@ class LibraryWatcher:
     def __init__(self, home: str | None = None, settle_s: float = 2.0, max_wait_s: float = 30.0,
                  rescan_s: float = 300.0, tick_s: float = 0.25, use_events: bool = True,
                  on_status: Callable[[WatchStatus], None] | None = None,
-                 on_report: Callable[[object], None] | None = None):
+                 on_report: Callable[[object], None] | None = None,
+                 runner: Callable[[Callable[[], object], threading.Event], object] | None = None):
+        """runner(job, stop) runs a job and returns its result: by default here, in the watcher's
+        thread; the application passes its coordinator of writing jobs, so the watcher's jobs
+        wait their turn behind the window's own (None back: stopped before it ran)."""
         self.home = home
+        self.runner = runner or (lambda job, stop: job())
         self.tracker = ChangeTracker(settle_s, max_wait_s)
         self.rescan_s, self.tick_s, self.use_events = rescan_s, tick_s, use_events
         self.on_status = on_status or (lambda s: None)
@@ -285,20 +290,29 @@ class LibraryWatcher:
         from .lock import LibraryBusyError
 
         self._working = True
-        lib = Library.open(self.home)
-        try:
-            self._job = IndexJob(lib, defer=busy)
+
+        def job():
+            lib = Library.open(self.home)
             try:
-                report = self._job.run()
-            except LibraryBusyError:
-                log.info("library busy (another writer): the watcher retries shortly")
-                self._rescan_due.set()
-                return
+                self._job = IndexJob(lib, defer=busy)
+                try:
+                    report = self._job.run()
+                except LibraryBusyError:
+                    log.info("library busy (another writer): the watcher retries shortly")
+                    self._rescan_due.set()
+                    return None
+                finally:
+                    self._job = None
+                self._after_job(lib, report, settled)
+                return report
             finally:
-                self._job = None
-            self._after_job(lib, report, settled)
+                lib.close()
+
+        try:
+            report = self.runner(job, self._stop)
+            if report is not None:
+                self.on_report(report)
         finally:
-            lib.close()
             self._working = False
 
     def _after_job(self, lib, report, settled: set[str]) -> None:
@@ -307,11 +321,9 @@ class LibraryWatcher:
             self._last_scan[folder] = now
         self.tracker.done(settled)
         self.status.last_run = time.time()
-        self.status.last_summary = (f"{report.new} new, {report.changed} changed, {report.moved} moved, "
-                                    f"{report.removed} removed")
+        self.status.last_summary = report.changes()
         if report.new or report.changed:
             self.status.proposals += self._tag_inbox(lib, report)
-        self.on_report(report)
 
     def _tag_inbox(self, lib, report) -> int:
         """Photos that arrived in an inbox folder get category proposals (shown in the review)."""

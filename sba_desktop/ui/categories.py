@@ -110,14 +110,15 @@ class CategoriesPanel(QWidget):
         say = self.ctx.message.emit  # a signal: safe to emit from the worker thread
 
         def job(lib, folder):
-            from ..library.indexer import IndexJob
+            from ..library.tagging import index_folder
 
-            IndexJob(lib, [folder], lambda p: say(f"{message} indexing {p.done}/{p.total}")
-                     if p.phase in ("fitting", "encoding") and p.total else None).run()
+            index_folder(lib, folder, lambda p: say(f"{message} indexing {p.done}/{p.total}")
+                         if p.phase in ("fitting", "encoding") and p.total else None)
             return then(lib, folder, lambda done, total: say(f"{message} learning from your examples {done}/{total}"))
 
         self.ctx.message.emit(message)
-        self.ctx.run_on_library(job, done, folder)
+        # the coordinator runs it on a library of its own, then reopens the window's
+        self.ctx.jobs.submit(job, done, folder)
 
     def choose_root(self, root: str | None = None) -> None:
         from ..library.tagging import label_from_folders
@@ -129,7 +130,6 @@ class CategoriesPanel(QWidget):
     def _categories_set(self, counts) -> None:
         self.ctx.message.emit(f"{len(counts)} categories")
         self.set_categories(counts)
-        self.ctx.load_library()
 
     def auto_tag(self, folder: str | None = None) -> None:
         from ..library.tagging import propose
@@ -144,7 +144,7 @@ class CategoriesPanel(QWidget):
     def decide_label(self, photo_id: int, accepted: bool) -> None:
         from ..library.tagging import set_accepted
 
-        self.ctx.run_on_library(set_accepted, lambda _: None, photo_id, accepted)
+        self.ctx.jobs.submit(set_accepted, lambda _: None, photo_id, accepted, own_library=False)
 
     def accept_all(self, min_conf: float) -> None:
         def job(lib, c):
@@ -153,12 +153,13 @@ class CategoriesPanel(QWidget):
             accept(lib, c)
             return proposals(lib)
 
-        self.ctx.run_on_library(job, self._proposed, min_conf)
+        self.ctx.jobs.submit(job, self._proposed, min_conf, own_library=False)
 
     def write_xmp(self) -> None:
         from ..library.tagging import write_xmp
 
-        self.ctx.run_on_library(write_xmp, lambda n: self.ctx.message.emit(f"Wrote {n} XMP sidecars"))
+        self.ctx.jobs.submit(write_xmp, lambda n: self.ctx.message.emit(f"Wrote {n} XMP sidecars"),
+                             own_library=False)
 
     # ------------------------------------------------------------------ review
 
@@ -223,9 +224,7 @@ class CategoriesPanel(QWidget):
         row = self.list.currentRow()
         for p in self.proposals:
             if p.photo_id == pid:
-                p.accepted = accepted
-                if accepted:
-                    p.category = p.closest  # the user chose the closest category
+                p.decide(accepted)
         if not accepted:
             self.proposals = [p for p in self.proposals if p.photo_id != pid]
         self.acceptRequested.emit(pid, accepted)
@@ -253,7 +252,7 @@ class CategoriesPanel(QWidget):
             if p.photo_id == photo_id:
                 p.category, p.closest, p.accepted = category, category, True
         self._fill()
-        self.ctx.run_on_library(assign, lambda _: None, photo_id, category)
+        self.ctx.jobs.submit(assign, lambda _: None, photo_id, category, own_library=False)
 
     def _confirm_xmp(self) -> None:
         n = sum(p.accepted for p in self.proposals)

@@ -32,6 +32,9 @@ class AppContext(QObject):
         self.lib = None
         self.pool = QThreadPool.globalInstance()
         self.thumbs = ThumbnailLoader(paths.cache, self)
+        from .jobs import WriteJobs
+
+        self.jobs = WriteJobs(self, self)  # every job that writes the library, one at a time
 
     def load_library(self) -> None:
         self.run(_open_library, self._loaded, self.home)

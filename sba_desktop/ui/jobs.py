@@ -16,8 +16,6 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from .context import AppContext
-
 
 def _on_own_library(home, fn: Callable, *args, progress=None):
     from ..library.library import Library
@@ -46,7 +44,7 @@ class WriteJobs(QObject):
     busyChanged = Signal(bool)
     _fromThread = Signal(object)   # a job asked for by another thread (the watcher), queued to the GUI
 
-    def __init__(self, ctx: AppContext, parent=None):
+    def __init__(self, ctx, parent=None):
         super().__init__(parent)
         self.ctx = ctx
         self.watcher = None            # set by the library panel when it starts watching
@@ -76,17 +74,16 @@ class WriteJobs(QObject):
 
         def job():
             box["started"] = True
-            return fn()
+            try:
+                box["result"] = fn()
+            except BaseException as exc:
+                box["error"] = exc
+                raise
+            finally:
+                finished.set()  # from the worker itself: the GUI thread may be busy closing the window
+            return box["result"]
 
-        def done(result):
-            box["result"] = result
-            finished.set()
-
-        def failed(message):
-            box["error"] = RuntimeError(message)
-            finished.set()
-
-        item = _Job(job, (), done, failed, None, library="none", pause_watcher=False)
+        item = _Job(job, (), lambda _: None, lambda _: None, None, library="none", pause_watcher=False)
         self._fromThread.emit(item)
         while not finished.wait(0.2):
             if stop is not None and stop.is_set() and not box.get("started"):

@@ -11,17 +11,19 @@ from ..library.catalog import display
 from .context import AppContext
 
 
-def _run_index(home, folders, holder: dict, rebuild: bool, progress):
+def _run_index(lib, folders, holder: dict, rebuild: bool, progress):
     from ..library.indexer import IndexJob
-    from ..library.library import Library
 
-    lib = Library.open(home)
+    job = IndexJob(lib, folders, progress, rebuild=rebuild)
+    holder["job"] = job  # the running job: what Pause and Cancel act on
     try:
-        job = IndexJob(lib, folders, progress, rebuild=rebuild)
-        holder["job"] = job
         return job.run()
     finally:
-        lib.close()
+        holder.pop("job", None)
+
+
+def _forget(lib, folder: str) -> int:
+    return lib.forget_folder(folder)
 
 
 class _WatchBridge(QObject):
@@ -42,6 +44,7 @@ class LibraryController(QObject):
         self.window = window
         self.indexing = False
         self.index_holder: dict = {}
+        self._queued_runs = 0
         self.last_report = None
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(260)
@@ -76,8 +79,13 @@ class LibraryController(QObject):
     def start_watching(self) -> None:
         from ..library.watcher import LibraryWatcher
 
+        jobs = self.ctx.jobs
         self.watcher = LibraryWatcher(self.ctx.home, on_status=self._bridge.status.emit,
-                                      on_report=self._bridge.report.emit).start()
+                                      on_report=self._bridge.report.emit, runner=jobs.run_blocking)
+        jobs.watcher, jobs.watcher_on = self.watcher, self.watch_act.isChecked
+        if jobs.busy:
+            self.watcher.pause()  # it starts once the jobs already queued are done
+        self.watcher.start()
         self.watch_act.setChecked(True)
 
     def toggle_watch(self) -> None:
@@ -89,18 +97,16 @@ class LibraryController(QObject):
             self.watcher.pause()
 
     def _watch_report(self, report) -> None:
-        if report.new or report.changed or report.moved or report.removed:
-            self.ctx.message.emit(f"Folders changed: {report.new} new, {report.changed} changed, "
-                                  f"{report.moved} moved, {report.removed} removed")
-            self.ctx.load_library()
+        if report.changed_anything:  # the coordinator has reopened the window's library
+            self.ctx.message.emit(f"Folders changed: {report.changes()}")
 
     def choose_inbox(self) -> None:
         from ..library.tagging import set_inbox
 
         folder = QFileDialog.getExistingDirectory(self.window, "Inbox: photos arriving here get categories")
         if folder:
-            self.ctx.run_on_library(set_inbox, lambda folders: self.ctx.message.emit(
-                f"Inbox folders: {', '.join(display(f) for f in folders)}"), folder)
+            self.ctx.jobs.submit(set_inbox, lambda folders: self.ctx.message.emit(
+                f"Inbox folders: {', '.join(display(f) for f in folders)}"), folder, own_library=False)
 
     def stop_watching(self) -> None:
         if self.watcher is not None:
@@ -121,25 +127,24 @@ class LibraryController(QObject):
         folder, ok = QInputDialog.getItem(self.window, "Remove folder",
                                           "Forget this folder (files stay on disk):", names, 0, False)
         if ok:
-            self.ctx.run(lib.forget_folder, lambda _: self.ctx.load_library(), folders[names.index(folder)])
+            self.ctx.jobs.submit(_forget, lambda n: self.ctx.message.emit(f"{n} photos left the library"),
+                                 folders[names.index(folder)])
 
     # ------------------------------------------------------------------ indexing
     def start_index(self, folders: list[str], rebuild: bool = False) -> None:
+        """Index (and add) folders: queued behind any job already writing the library."""
         if self.indexing:
-            self.ctx.message.emit("Indexing is already running; the folder is added when it ends")
-            return
+            self.ctx.message.emit("Indexing is already running; this folder is indexed when it ends")
         self.indexing = True
-        self.index_holder = {}
-        if self.watcher is not None:
-            self.watcher.pause()  # one writer at a time: the watcher waits for this job
+        self._queued_runs += 1
         self.progress.setValue(0)
         self.progress.show()
         self.pause_act.setEnabled(True)
         self.cancel_act.setEnabled(True)
         self.index_act.setEnabled(False)
         self.indexingStarted.emit()
-        self.ctx.run(_run_index, self._done, self.ctx.home, folders, self.index_holder, rebuild,
-                     failed=self._failed, progress=self._progress)
+        self.ctx.jobs.submit(_run_index, self._done, folders, self.index_holder, rebuild,
+                             failed=self._failed, progress=self._progress)
 
     def _progress(self, p) -> None:
         if p.total:
@@ -154,9 +159,10 @@ class LibraryController(QObject):
         self.indexingProgress.emit(p)
 
     def _finished_ui(self) -> None:
+        self._queued_runs -= 1
+        if self._queued_runs > 0:
+            return  # another indexing run is queued: the controls stay
         self.indexing = False
-        if self.watcher is not None and self.watch_act.isChecked():
-            self.watcher.resume()
         self.progress.hide()
         self.pause_act.setEnabled(False)
         self.pause_act.setText("Pause")
@@ -166,10 +172,8 @@ class LibraryController(QObject):
     def _done(self, report) -> None:
         self._finished_ui()
         self.last_report = report
-        self.ctx.message.emit("Indexing cancelled" if report.cancelled else
-                              f"Indexed {report.encoded} photos in {report.seconds:.0f} s")
+        self.ctx.message.emit(report.summary())
         self.indexingFinished.emit(report)
-        self.ctx.load_library()
 
     def _failed(self, message: str) -> None:
         self._finished_ui()
