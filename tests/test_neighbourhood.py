@@ -77,3 +77,21 @@ def test_tiny_libraries(n):
     x, _ = clustered(1, n)
     ids, scores = nbh.neighbourhood_search(x[0], nbh.BruteForce(x), 10)
     assert len(ids) == n and ids[0] == 0 and scores[0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_kept_neighbourhoods_give_the_searches_of_a_fresh_cache():
+    """The library keeps each touched photo's nearest photos between searches of an unchanged
+    index: later searches equal those with nothing kept."""
+    x, _ = clustered(60, 4)
+    idx = VectorIndex(x.shape[1])
+    idx.add(np.arange(len(x)), x)
+    kept = nbh.AugmentedVectors(idx)
+    queries = [x[1], x[6], unit(x[9] + 0.3 * x[100]), x[200], x[7]]
+    for q in queries:
+        nbh.neighbourhood_search(q, idx, 30, kept)
+    assert len(kept) > 100   # what the searches touched is kept
+    for q in queries:
+        ids_k, s_k = nbh.neighbourhood_search(q, idx, 30, kept)
+        ids_f, s_f = nbh.neighbourhood_search(q, idx, 30)
+        assert ids_k.tolist() == ids_f.tolist()
+        np.testing.assert_allclose(s_k, s_f, rtol=1e-5, atol=1e-6)

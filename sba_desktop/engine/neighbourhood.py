@@ -88,33 +88,47 @@ def _augment_found(x: np.ndarray, ids: np.ndarray, sims: np.ndarray, source: Vec
 
 
 class AugmentedVectors:
-    """Augmented vectors of database photos, made on demand and kept while the database is
-    unchanged (the library drops the whole cache when its index changes). At most `limit` are
-    kept (2 KB each at 512 dims): past it the cache starts again."""
+    """Augmented vectors of database photos, made on demand from each photo's nearest photos,
+    which are kept between searches while the database is unchanged: ids and similarities only
+    (~50 bytes a photo; the vectors are read from the index each time), so a library keeps them
+    for every photo a search has touched. A new photo can be a kept photo's new nearest one without
+    that photo being among the new one's nearest (neighbourhoods are not symmetric), so a changed
+    database starts a new cache (the library drops it). Past `limit` photos it starts again too."""
 
-    def __init__(self, source: VectorSource, limit: int = 50_000):
+    def __init__(self, source: VectorSource, limit: int = 500_000):
         self.source = source
         self.limit = limit
-        self._cache: dict[int, np.ndarray] = {}
+        self._near: dict[int, tuple[np.ndarray, np.ndarray]] = {}   # id -> (ids, sims), best first
 
     def __len__(self) -> int:
-        return len(self._cache)
+        return len(self._near)
 
     def __call__(self, ids: np.ndarray) -> np.ndarray:
-        missing = [int(i) for i in ids if int(i) not in self._cache]
+        ids = np.asarray(ids, np.int64)
+        if len(ids) == 0:
+            return np.zeros((0, 0), np.float32)
+        x = self.source.vectors(ids)
+        missing = [k for k, i in enumerate(ids) if int(i) not in self._near]
         if missing:
-            if len(self._cache) + len(missing) > self.limit:
-                self._cache.clear()
-            made = augment(self.source.vectors(np.asarray(missing)), self.source)
-            self._cache.update(zip(missing, made))
-        return np.stack([self._cache[int(i)] for i in ids]) if len(ids) else np.zeros((0, 0), np.float32)
+            if len(self._near) + len(missing) > self.limit:
+                self._near.clear()
+            found, sims = self.source.search(x[missing], NEIGHBOURS + 2)  # +2: itself and one copy
+            for k, f, s in zip(missing, found, sims):
+                self._near[int(ids[k])] = (f.astype(np.int64), s.astype(np.float32))
+        width = NEIGHBOURS + 2
+        near_ids = np.full((len(ids), width), -1, np.int64)
+        near_sims = np.full((len(ids), width), -np.inf, np.float32)
+        for row, i in enumerate(ids):
+            f, s = self._near[int(i)]
+            near_ids[row, :len(f)], near_sims[row, :len(s)] = f, s
+        return _augment_found(x, near_ids, near_sims, self.source)
 
 
 def neighbourhood_search(query: np.ndarray, source: VectorSource, top: int,
                          augmented: AugmentedVectors | None = None,
                          shortlist: int = SHORTLIST) -> tuple[np.ndarray, np.ndarray]:
     """(ids, scores) of the `top` best photos for one query vector, best first."""
-    augmented = augmented or AugmentedVectors(source)
+    augmented = AugmentedVectors(source) if augmented is None else augmented
     q = np.atleast_2d(np.asarray(query, np.float32))
     near, near_sims = source.search(q, NEIGHBOURS + 2)
     itself = near[0][(near[0] >= 0) & (near_sims[0] >= SAME_PHOTO)]  # the query photo, identical copies

@@ -149,8 +149,9 @@ class Library:
                 raise RuntimeError("vectors stored before the library has a model")
             self.catalog.store_results(indexed, skipped, self.model.model_id if self.model else "")
             if indexed and self.index is not None:
-                self.index.add(np.array([r[0] for r in indexed], np.int64), np.stack([r[1] for r in indexed]))
-                self._augmented = None
+                ids, vecs = np.array([r[0] for r in indexed], np.int64), np.stack([r[1] for r in indexed])
+                self.index.add(ids, vecs)
+                self._augmented = None  # new photos change their neighbours' neighbourhoods
 
     def unindex(self, ids) -> None:
         """Take photos out of the search index (deleted, changed, forgotten)."""
