@@ -134,8 +134,15 @@ def cmd_status(args) -> int:
         print(f"model: {s['model']}")
         for f in s["folders"]:
             print(f"folder: {_disp(f)}" + ("" if os.path.isdir(f) else "  (offline: not reachable now)"))
-        if lib.needs_rebuild():
+        if s["refit"]:
+            r = s["refit"]
+            print(f"refit in progress: {r['staged']} of {r['total']} photos re-encoded for the next model "
+                  "(the current model serves searches until it is done; 'sba index' continues it)")
+        elif lib.needs_rebuild():
             print("settings differ from the model in use: run 'sba rebuild' to re-encode")
+        elif s["refit_due"]:
+            print("the model was fitted on a much smaller library: the next 'sba index' refits it "
+                  "(searches keep working meanwhile)")
     return 0
 
 

@@ -104,3 +104,23 @@ def test_eval_ranks_and_scores_as_a_library_searched_with_sba_search(tmp_path, c
         results = by_name[name]
         assert [Path(r["path"]).name for r in results] == [es.photos.names[j] for j in order], name
         np.testing.assert_allclose([r["score"] for r in results], sim[i, order], atol=2e-5)
+
+
+def test_eval_among_distractors_searches_them_but_never_asks_them(tmp_path, capsys):
+    names = ukbench_names(40)
+    root = tmp_path / "set"
+    link_photos(dataset("ukbench-dev") / "images", root / "images", names)
+    (root / "groundtruth.json").write_text(json.dumps({"groups": [names[i:i + 4] for i in range(0, 40, 4)]}))
+    others = sorted(p.name for p in (dataset("paris-dev") / "images").iterdir())[:60]
+    link_photos(dataset("paris-dev") / "images", tmp_path / "others", others)
+    alone = json.loads(cli(capsys, "eval", str(root), "--json"))
+    among = json.loads(cli(capsys, "eval", str(root), "--distractors", str(tmp_path / "others"), "--json"))
+    assert alone["distractors"] == 0 and among["distractors"] == 60 and among["photos"] == 40
+    assert sum(r["default"] for r in among["results"]) == 1
+    d_alone = next(r for r in alone["results"] if r["default"])
+    d_among = next(r for r in among["results"] if r["default"])
+    # other photos can only push the objects' own photos down the ranking, never up
+    assert d_among["mAP"] <= d_alone["mAP"] + 1e-9 and d_among["ns_score"] <= d_alone["ns_score"] + 1e-9
+    assert d_among["mAP"] > 0.8
+    text = cli(capsys, "eval", str(root), "--distractors", str(tmp_path / "others"))
+    assert "40 photos among 60 distractors" in text

@@ -265,6 +265,7 @@ def test_a_region_drawn_on_a_heic_or_rotated_query_is_read_in_the_photos_pixels(
     exif[0x0112] = 6
     rgb.transpose(Image.Transpose.ROTATE_90).save(rotated, quality=95, exif=exif.tobytes())
     for query, size in ((heic, (640, 480)), (rotated, (640, 480))):
+        window.search.model.set_hits([])
         window.search.set_query_path(str(query))
         wait(qtbot, window, lambda: window.search.model.rowCount() > 0)
         view = window.search.query_view

@@ -95,3 +95,14 @@ def test_kept_neighbourhoods_give_the_searches_of_a_fresh_cache():
         ids_f, s_f = nbh.neighbourhood_search(q, idx, 30)
         assert ids_k.tolist() == ids_f.tolist()
         np.testing.assert_allclose(s_k, s_f, rtol=1e-5, atol=1e-6)
+
+
+def test_retrieval_scores_with_distractors_and_a_subset_of_queries():
+    from sba_desktop.engine.metrics import retrieval_scores
+
+    # items 0-3: two groups of two; items 4-5: distractors (never queries, never positives)
+    groups = np.array([0, 0, 1, 1, -1, -1])
+    sim = np.array([[1.0, 0.2, 0.0, 0.0, 0.9, 0.1],    # query 0: a distractor before its positive
+                    [0.2, 1.0, 0.0, 0.0, 0.0, 0.0]])   # query 1: its positive first
+    m_ap, ns = retrieval_scores(sim, groups, np.array([0, 1]))
+    assert m_ap == pytest.approx((0.5 + 1.0) / 2) and ns == pytest.approx(2.0)

@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -68,6 +68,18 @@ _MIGRATIONS: dict[int, str] = {
     2: """
     ALTER TABLE labels ADD COLUMN abstained INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE photos ADD COLUMN peaks BLOB;
+    """,
+    # a refit in the background: the next model's vectors wait here while the active model serves
+    # searches; one transaction moves them into photos when every photo has one
+    3: """
+    CREATE TABLE staged (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        model_id TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        peaks BLOB,
+        width INTEGER,
+        height INTEGER
+    );
     """,
 }
 
@@ -209,7 +221,9 @@ class Catalog:
             "ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, "
             "fingerprint=excluded.fingerprint, state='pending', reason=NULL, vector=NULL, model_id=NULL, "
             "updated=excluded.updated RETURNING id", (enc(path), size, mtime_ns, fp, now))
-        return cur.fetchone()[0]
+        pid = cur.fetchone()[0]
+        self.db.execute("DELETE FROM staged WHERE photo_id=?", (pid,))  # its content changed
+        return pid
 
     def move_photo(self, photo_id: int, new_path: str, size: int, mtime_ns: int) -> None:
         self.db.execute("UPDATE photos SET path=?, size=?, mtime_ns=?, updated=? WHERE id=?",
@@ -293,11 +307,61 @@ class Catalog:
         out["photos"] = sum(out.values())
         return out
 
+    # ------------------------------------------------------------------ staged (a refit in progress)
+    def stage_results(self, indexed: list[tuple], skipped: list[tuple[int, str]], model_id: str) -> None:
+        """Vectors of the model being prepared, (id, vector, width, height, peaks); photos that
+        fail now are skipped as in any indexing (they leave the active index at the switch)."""
+        with self.transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO staged(photo_id, model_id, vector, peaks, width, height) VALUES (?,?,?,?,?,?)",
+                [(r[0], model_id, r[1].astype(np.float16).tobytes(),
+                  None if r[4] is None else r[4].astype(np.float16).tobytes(), r[2], r[3]) for r in indexed])
+            self.db.executemany(
+                "UPDATE photos SET state='skipped', reason=?, model_id=NULL, vector=NULL, updated=? WHERE id=?",
+                [(reason, time.time(), i) for i, reason in skipped])
+
+    def unstaged_ids(self, model_id: str) -> list[int]:
+        """Photos with a vector of the active model but none yet of `model_id`, or still pending."""
+        return [r[0] for r in self.db.execute(
+            "SELECT p.id FROM photos p LEFT JOIN staged s ON s.photo_id = p.id AND s.model_id = ? "
+            "WHERE p.state IN ('indexed', 'pending') AND s.photo_id IS NULL ORDER BY p.id", (model_id,))]
+
+    def staged_count(self, model_id: str) -> int:
+        return self.db.execute("SELECT count(*) FROM staged WHERE model_id=?", (model_id,)).fetchone()[0]
+
+    def promote_staged(self, model_id: str, file: str, description: str, dims: int) -> None:
+        """The switch, in one transaction: staged vectors become the photos' vectors and the
+        staged model the active one (photos left without one go back to pending)."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE photos SET state='indexed', reason=NULL, model_id=s.model_id, vector=s.vector, "
+                "peaks=s.peaks, width=s.width, height=s.height, updated=? FROM staged s "
+                "WHERE s.photo_id = photos.id AND s.model_id = ?", (time.time(), model_id))
+            self.db.execute("UPDATE photos SET state='pending', vector=NULL, model_id=NULL, peaks=NULL "
+                            "WHERE state='indexed' AND model_id IS NOT ?", (model_id,))
+            self.db.execute("DELETE FROM staged")
+            self.register_model(model_id, file, description, dims)
+            self.set_meta("staged_model", None)
+
+    def drop_staged(self) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM staged")
+            self.set_meta("staged_model", None)
+
     # ------------------------------------------------------------------ models
-    def register_model(self, model_id: str, file: str, description: str, dims: int) -> None:
+    def register_model(self, model_id: str, file: str, description: str, dims: int,
+                       active: bool = True) -> None:
         self.db.execute("INSERT OR REPLACE INTO models(id, file, description, dims, created) VALUES (?,?,?,?,?)",
                         (model_id, file, description, dims, time.time()))
-        self.set_meta("active_model", model_id)
+        self.set_meta("active_model" if active else "staged_model", model_id)
+
+    def staged_model(self) -> tuple[str, str, str, int] | None:
+        """The model a refit in progress is preparing, or None."""
+        mid = self.get_meta("staged_model")
+        if not mid:
+            return None
+        r = self.db.execute("SELECT id, file, description, dims FROM models WHERE id=?", (mid,)).fetchone()
+        return tuple(r) if r else None  # type: ignore[return-value]
 
     def active_model(self) -> tuple[str, str, str, int] | None:
         mid = self.get_meta("active_model")

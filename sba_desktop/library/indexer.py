@@ -26,7 +26,6 @@ from .library import Library
 
 log = logging.getLogger(__name__)
 
-AUTO_REFIT_LIMIT = 256     # while the model was fitted on fewer photos, it is refitted as the library doubles
 INDEX_SAVE_SECONDS = 30.0
 
 
@@ -55,6 +54,9 @@ class IndexReport:
     seconds: float = 0.0
     offline: list[str] = field(default_factory=list)   # folders not reachable now: their photos kept
     indexed_ids: list[int] = field(default_factory=list)  # photos encoded by this run
+    refit_encoded: int = 0      # photos re-encoded for the next model (a refit in the background)
+    refit_left: int = 0         # photos the refit still has to re-encode (it continues next run)
+    refitted: bool = False      # the next model took over in this run
 
     @property
     def changed_anything(self) -> bool:
@@ -70,12 +72,16 @@ class IndexReport:
             return f"Indexing cancelled: {self.encoded} photos encoded, the rest stays pending"
         return (f"{self.found} photos found: {self.changes()}; {self.encoded} encoded in {self.seconds:.1f}s"
                 + (" (model fitted)" if self.fitted else "")
+                + (f"; refit: {self.refit_encoded} re-encoded, {self.refit_left} to go (the current model "
+                   "serves searches meanwhile)" if self.refit_left else "")
+                + ("; the library's model was refitted on the whole library" if self.refitted else "")
                 + (f"; {len(self.offline)} folder(s) offline" if self.offline else ""))
 
     def to_json(self, display: Callable[[str], str] = str) -> dict:
         return {"found": self.found, "new": self.new, "changed": self.changed, "moved": self.moved,
                 "removed": self.removed, "encoded": self.encoded, "fitted": self.fitted,
                 "cancelled": self.cancelled, "seconds": round(self.seconds, 2),
+                "refit_encoded": self.refit_encoded, "refit_left": self.refit_left, "refitted": self.refitted,
                 "skipped": [{"path": display(p), "reason": why} for p, why in self.skipped],
                 "problems": [{"path": display(p), "reason": why} for p, why in self.problems],
                 "offline": [display(f) for f in self.offline]}
@@ -88,8 +94,12 @@ class Cancelled(Exception):
 class IndexJob:
     def __init__(self, library: Library, folders: list[str] | None = None,
                  progress: Callable[[Progress], None] | None = None, workers: int | None = None,
-                 rebuild: bool = False, fit_sample: int = FIT_SAMPLE, defer: set[str] | None = None):
+                 rebuild: bool = False, fit_sample: int = FIT_SAMPLE, defer: set[str] | None = None,
+                 refit_budget_s: float | None = None):
+        """refit_budget_s: at most this long re-encoding for a refit in one run (the watcher's
+        jobs take turns with the window's); None: until it is done."""
         self.lib = library
+        self.refit_budget_s = refit_budget_s
         self.folders = folders
         self.progress = progress or (lambda p: None)
         self.workers = max(1, workers or os.cpu_count() or 1)
@@ -131,6 +141,7 @@ class IndexJob:
                 self._scan()
                 self._fit_if_needed()
                 self._encode_pending()
+                self._refit_if_due()
             except Cancelled:
                 self.report.cancelled = True
             finally:
@@ -204,12 +215,6 @@ class IndexJob:
             self.report.removed += len(gone)
 
     # ------------------------------------------------------------------ fitting
-    def _needs_fit(self, usable: int) -> bool:
-        m = self.lib.model
-        if self.rebuild or m is None:
-            return usable > 0
-        return m.fitted_on < AUTO_REFIT_LIMIT and usable >= 2 * m.fitted_on
-
     def _sources(self, ids: list[int]) -> Iterator[Source]:
         paths = self.lib.catalog.paths(ids)
         for pid in ids:
@@ -233,33 +238,80 @@ class IndexJob:
         return tick
 
     def _fit_if_needed(self) -> None:
-        usable = self.lib.catalog.usable_ids()
-        if not self._needs_fit(len(usable)):
+        """The library's first model, fitted on its first photos (later ones: _refit_if_due)."""
+        if self.lib.model is not None:
             return
+        fitted = self._fit_new_model("fitting")
+        if fitted is None:
+            return
+        model, sample = fitted
+        self.lib.set_model(model)
+        self.report.fitted = True
+        for i in range(0, len(sample), CHUNK):
+            self._store(sample[i:i + CHUNK])
+
+    def _fit_new_model(self, phase: str) -> tuple[DescriptorModel, list[Encoded]] | None:
+        """A model fitted on the library's seeded sample (decoded through the pipeline), and the
+        sample's vectors from its kept maps: the arithmetic PhotoEncoder does after a forward."""
+        usable = self.lib.catalog.usable_ids()
+        if not usable:
+            return None
         s = self.lib.settings()
         sample = fit_sample(usable, self.fit_sample)
         backbone = load_runtime(s.backbone)
         encoder = PhotoEncoder(backbone, s.image_size, workers=self.workers)
         maps: list[Encoded] = []
         failed: list[Encoded] = []
-        for chunk in encoder.encode(self._sources(sample), self._ticker("fitting", len(sample))):
+        for chunk in encoder.encode(self._sources(sample), self._ticker(phase, len(sample))):
             for e in chunk:
                 (failed if e.error else maps).append(e)
         if failed:
             self.lib.store_results(failed)
         if not maps:
-            return
+            return None
         model = fit_model([e.map for e in maps], backbone, s.image_size, s.n_detectors, s.dims)
-        self.lib.set_model(model)
-        self.report.fitted = True
-        # the sample's vectors from its kept maps: the arithmetic PhotoEncoder does after a forward
         for i in range(0, len(maps), CHUNK):
             part = maps[i:i + CHUNK]
             vecs, peaks = vectors_from_maps(model, [e.map for e in part])
             for e, v, p in zip(part, vecs, peaks):
                 e.vector, e.peaks, e.map = v, p, None
-            self._store(part)
-        del maps
+        return model, maps
+
+    def _refit_if_due(self) -> None:
+        """Refit in the background: the next model is fitted on a fresh sample of the whole
+        library and every photo re-encoded into the catalog's staging table while the active
+        model keeps serving searches; then one switch. Killed or out of budget, the next run
+        continues where this one stopped (staged vectors are committed chunk by chunk)."""
+        lib = self.lib
+        if lib.model is None:
+            return
+        staged = lib.staged_model()
+        if staged is None:
+            if not (self.rebuild or lib.refit_due()):
+                return
+            fitted = self._fit_new_model("refitting")
+            if fitted is None:
+                return
+            staged, sample = fitted
+            lib.begin_refit(staged)
+            for i in range(0, len(sample), CHUNK):
+                lib.stage_results(staged, sample[i:i + CHUNK])
+            self.report.refit_encoded += len(sample)
+        todo = lib.catalog.unstaged_ids(staged.model_id)
+        if todo:
+            encoder = PhotoEncoder(load_runtime(staged.backbone), staged.image_size, staged, workers=self.workers)
+            t0 = time.monotonic()
+            with threadpool_limits(limits=1, user_api="blas"):
+                for chunk in encoder.encode(self._sources(todo), self._ticker("re-encoding", len(todo))):
+                    lib.stage_results(staged, chunk)
+                    self.report.refit_encoded += len(chunk)
+                    if self.refit_budget_s is not None and time.monotonic() - t0 > self.refit_budget_s:
+                        break
+            todo = lib.catalog.unstaged_ids(staged.model_id)
+        self.report.refit_left = len(todo)
+        if not todo:
+            lib.switch_to_staged(staged)
+            self.report.refitted = True
 
     # ------------------------------------------------------------------ encoding
     def _store(self, results: list[Encoded]) -> None:

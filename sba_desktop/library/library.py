@@ -16,10 +16,14 @@ from ..engine.neighbourhood import AugmentedVectors, neighbourhood_search
 from ..engine.sba import DEFAULT_DIMS, DEFAULT_IMAGE_SIZE, DescriptorModel
 from ..paths import AppPaths, app_paths
 from .catalog import Catalog
+from .encoding import FIT_SAMPLE
 from .lock import WriterLock
 from .vindex import VectorIndex
 
 log = logging.getLogger(__name__)
+
+REFIT_GROWTH = 2.0  # a model fitted on fewer than FIT_SAMPLE photos is refitted once the library is
+                    # this many times larger (it then describes the whole library, not its first folder)
 
 
 @dataclass
@@ -92,22 +96,36 @@ class Library:
     def writer_lock(self) -> WriterLock:
         return WriterLock(self.paths.data / "writer.lock")
 
+    @property
+    def index_model_path(self) -> Path:
+        """Which model's vectors the index file holds (written after the file: a refit killed
+        between the catalog's switch and the new index leaves the old id here, and the index is
+        rebuilt from the catalog)."""
+        return self.paths.data / "vectors.hnsw.model"
+
     def _load_model_and_index(self) -> None:
         active = self.catalog.active_model()
         if not active:
             self.model, self.index = None, None
             return
         model_id, file, _desc, dims = active
-        self.model = DescriptorModel.load(self.paths.data / file)
-        if self.model.model_id != model_id:
-            raise RuntimeError(f"model file {file} does not match the catalog (id {model_id})")
+        self.model = self._load_model_file(file, model_id)
         self.index = None
-        if self.index_path.exists():
+        held = self.index_model_path.read_text().strip() if self.index_model_path.exists() else model_id
+        if self.index_path.exists() and held == model_id:
             try:
                 self.index = VectorIndex.load(self.index_path, dims)
             except Exception as exc:  # a torn or foreign index file: rebuild it
                 log.warning("index file unreadable (%s); rebuilding from the catalog", exc)
+        elif self.index_path.exists():
+            log.warning("index file holds another model's vectors (%s); rebuilding from the catalog", held)
         self._reconcile()
+
+    def _load_model_file(self, file: str, model_id: str) -> DescriptorModel:
+        model = DescriptorModel.load(self.paths.data / file)
+        if model.model_id != model_id:
+            raise RuntimeError(f"model file {file} does not match the catalog (id {model_id})")
+        return model
 
     def _reconcile(self) -> None:
         """Make the index hold exactly the catalog's indexed photos of this model."""
@@ -134,6 +152,7 @@ class Library:
             with self.catalog.transaction():
                 self.catalog.reset_vectors()
                 self.catalog.register_model(model.model_id, file, model.describe(), model.dims)
+                self._remember_library_size(model)
             self.model = model
             self.index = VectorIndex(model.dims)
             self._augmented = None
@@ -163,8 +182,47 @@ class Library:
 
     def save_index(self) -> None:
         with self._state:
-            if self.index is not None:
+            if self.index is not None and self.model is not None:
                 self.index.save(self.index_path)
+                tmp = self.index_model_path.with_name(self.index_model_path.name + ".tmp")
+                tmp.write_text(self.model.model_id)
+                tmp.replace(self.index_model_path)
+
+    # ------------------------------------------------------------------ refit (the next model)
+    def staged_model(self) -> DescriptorModel | None:
+        """The model a refit in progress is preparing (it serves nothing until the switch)."""
+        staged = self.catalog.staged_model()
+        return self._load_model_file(staged[1], staged[0]) if staged else None
+
+    def begin_refit(self, model: DescriptorModel) -> None:
+        """A freshly fitted next model: its vectors are staged while the active model serves."""
+        file = f"model-{model.model_id}.npz"
+        model.save(self.paths.data / file)
+        with self.catalog.transaction():
+            self.catalog.db.execute("DELETE FROM staged")
+            self.catalog.register_model(model.model_id, file, model.describe(), model.dims, active=False)
+            self._remember_library_size(model)
+
+    def stage_results(self, model: DescriptorModel, results) -> None:
+        """Encoded photos (library/encoding.py `Encoded`) of the staged model."""
+        indexed = [(int(e.key), e.vector, e.width, e.height, e.peaks) for e in results if e.error is None]
+        skipped = [(int(e.key), e.error) for e in results if e.error is not None]
+        with self._state:
+            self.catalog.stage_results(indexed, skipped, model.model_id)
+            if skipped:
+                self.unindex([i for i, _ in skipped])
+
+    def switch_to_staged(self, model: DescriptorModel) -> None:
+        """One atomic switch: the staged vectors and model become the library's, and the index is
+        made anew from them (searches wait for it under the lock, then see the new model)."""
+        with self._state:
+            self.catalog.promote_staged(model.model_id, f"model-{model.model_id}.npz", model.describe(),
+                                        model.dims)
+            ids, vecs = self.catalog.vectors(model.model_id)
+            index = VectorIndex(model.dims, capacity=len(ids) + 1024)
+            index.add(ids, vecs, threads=os.cpu_count() or 1)
+            self.model, self.index, self._augmented = model, index, None
+            self.save_index()
 
     # ------------------------------------------------------------------ folders
     def add_folder(self, folder: str) -> str:
@@ -186,11 +244,34 @@ class Library:
     def status(self) -> dict:
         c = self.catalog.counts()
         m = self.model
+        staged = self.catalog.staged_model()
+        refit = None
+        if staged:
+            refit = {"model": staged[2], "staged": self.catalog.staged_count(staged[0]),
+                     "total": c["indexed"] + c["pending"]}
         return {"photos": c["photos"], "indexed": len(self.index) if self.index else 0,
                 "pending": c["pending"], "skipped": c["skipped"],
                 "model": m.describe() if m else "none (fitted at the first indexing)",
                 "model_id": m.model_id if m else None, "dims": m.dims if m else None,
+                "refit": refit, "refit_due": self.refit_due(),
                 "folders": self.catalog.folders(), "home": str(self.paths.data.parent)}
+
+    def refit_due(self) -> bool:
+        """Whether the model no longer fits the library (see REFIT_GROWTH): the next indexing
+        run refits it in the background, or continues the refit in progress."""
+        m = self.model
+        if m is None:
+            return False
+        if self.catalog.staged_model() is not None or self.needs_rebuild():
+            return True
+        counts = self.catalog.counts()
+        n = counts["indexed"] + counts["pending"]
+        at_fit = int(self.catalog.get_meta(f"library_at_fit.{m.model_id}") or m.fitted_on)
+        return m.fitted_on < FIT_SAMPLE and n >= REFIT_GROWTH * at_fit
+
+    def _remember_library_size(self, model: DescriptorModel) -> None:
+        counts = self.catalog.counts()
+        self.catalog.set_meta(f"library_at_fit.{model.model_id}", str(counts["indexed"] + counts["pending"]))
 
     # ------------------------------------------------------------------ search
     def photo_encoder(self, keep_maps: bool = False, workers: int | None = 1):

@@ -29,6 +29,7 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 
+REFIT_SLICE_S = 30.0  # seconds of refit re-encoding per watcher job
 IGNORED_SUFFIXES = (".part", ".crdownload", ".download", ".partial", ".tmp", ".temp", ".swp", "~", ".xmp")
 IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 # Filesystems whose changes made by other machines raise no local events.
@@ -120,6 +121,7 @@ class WatchStatus:
     last_run: float | None = None
     last_summary: str = ""
     proposals: int = 0   # inbox photos that got category proposals so far
+    refit_left: int = 0  # photos a refit of the model still has to re-encode (a slice per job)
 
     def line(self) -> str:
         n = len(self.folders)
@@ -133,6 +135,9 @@ class WatchStatus:
             parts.append(f"{modes.count('offline')} offline")
         if self.pending:
             parts.append(f"{self.pending} changes waiting to settle")
+        if self.refit_left:
+            parts.append(f"refitting the model for the grown library: {self.refit_left} photos to go "
+                         "(searches use the current model meanwhile)")
         return ", ".join(parts)
 
 
@@ -294,7 +299,8 @@ class LibraryWatcher:
         def job():
             lib = Library.open(self.home)
             try:
-                self._job = IndexJob(lib, defer=busy)
+                # a refit takes turns: a slice of re-encoding per job, the rest in the next ones
+                self._job = IndexJob(lib, defer=busy, refit_budget_s=REFIT_SLICE_S)
                 try:
                     report = self._job.run()
                 except LibraryBusyError:
@@ -322,6 +328,9 @@ class LibraryWatcher:
         self.tracker.done(settled)
         self.status.last_run = time.time()
         self.status.last_summary = report.changes()
+        self.status.refit_left = report.refit_left
+        if report.refit_left:
+            self._rescan_due.set()  # continue the refit in the next job
         if report.new or report.changed:
             self.status.proposals += self._tag_inbox(lib, report)
 

@@ -66,9 +66,11 @@ class WriteJobs(QObject):
         (jobs that only change labels: no reload needed)."""
         self._enqueue(_Job(fn, args, done, failed, progress, "own" if own_library else "window", pause_watcher))
 
-    def run_blocking(self, fn: Callable[[], Any], stop: threading.Event | None = None) -> Any:
+    def run_blocking(self, fn: Callable[[], Any], stop: threading.Event | None = None,
+                     reload_if: Callable[[Any], bool] = lambda result: True) -> Any:
         """For another thread (the watcher): run fn() as the queue's next job and wait for it.
-        Returns None when `stop` is set before the job started (the application is closing)."""
+        Returns None when `stop` is set before the job started (the application is closing).
+        The window's library is reopened after it when reload_if(result)."""
         finished = threading.Event()
         box: dict = {}
 
@@ -83,7 +85,8 @@ class WriteJobs(QObject):
                 finished.set()  # from the worker itself: the GUI thread may be busy closing the window
             return box["result"]
 
-        item = _Job(job, (), lambda _: None, lambda _: None, None, library="none", pause_watcher=False)
+        item = _Job(job, (), lambda _: None, lambda _: None, None, library="none", pause_watcher=False,
+                    extra={"reload_if": reload_if})
         self._fromThread.emit(item)
         while not finished.wait(0.2):
             if stop is not None and stop.is_set() and not box.get("started"):
@@ -127,7 +130,7 @@ class WriteJobs(QObject):
 
     def _finished(self, job: _Job, result) -> None:
         self._running = None
-        if job.library in ("own", "none"):
+        if job.library == "own" or job.library == "none" and job.extra["reload_if"](result):
             self.ctx.load_library()  # the window's library now holds what the job stored
         job.done(result)
         self._next()

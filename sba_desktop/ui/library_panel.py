@@ -22,6 +22,11 @@ def _run_index(lib, folders, holder: dict, rebuild: bool, progress):
         holder.pop("job", None)
 
 
+def _changed(report) -> bool:
+    """A watcher job changed what searches see (its report; None: it did not run)."""
+    return report is not None and bool(report.changed_anything or report.encoded or report.refitted)
+
+
 def _forget(lib, folder: str) -> int:
     return lib.forget_folder(folder)
 
@@ -81,7 +86,8 @@ class LibraryController(QObject):
 
         jobs = self.ctx.jobs
         self.watcher = LibraryWatcher(self.ctx.home, on_status=self._bridge.status.emit,
-                                      on_report=self._bridge.report.emit, runner=jobs.run_blocking)
+                                      on_report=self._bridge.report.emit,
+                                      runner=lambda job, stop: jobs.run_blocking(job, stop, _changed))
         jobs.watcher, jobs.watcher_on = self.watcher, self.watch_act.isChecked
         if jobs.busy:
             self.watcher.pause()  # it starts once the jobs already queued are done
