@@ -22,7 +22,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .eval_format import format_table
     from .library.evaluation import EvalOptions, evaluate
 
-    opt = EvalOptions(backbone=args.backbone, n_detectors=args.n, dims=args.dims,
+    opt = EvalOptions(backbone=args.backbone, n_detectors=args.n, dims=args.dims, global_weight=args.global_weight,
                       image_size=args.image_size, whiten_on=args.whiten_on, qe=args.qe,
                       k=args.k, sweep=args.sweep, runtime=args.runtime,
                       open_categories=args.categories, open_examples=args.examples,
@@ -58,7 +58,7 @@ Photos are never modified; only 'sba tag --write-xmp' writes <photo>.xmp sidecar
 def build_parser() -> argparse.ArgumentParser:
     from .engine.registry import BACKBONES, DEFAULT_BACKBONE
     from .engine.classifier import DEFAULT_K
-    from .engine.sba import DEFAULT_DIMS, DEFAULT_IMAGE_SIZE
+    from .engine.sba import DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DEFAULT_IMAGE_SIZE
 
     from . import __version__
 
@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(BACKBONES))
     e.add_argument("--n", type=int, default=25, help="detectors N of the default SBA")
     e.add_argument("--dims", type=int, default=DEFAULT_DIMS, help="reduced dimension M")
+    e.add_argument("--global-weight", type=float, default=DEFAULT_GLOBAL_WEIGHT,
+                   help="weight of the whole-photo region beside the N detectors' (0: SBA's regions only)")
     e.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="long side in pixels")
     e.add_argument("--whiten-on", metavar="DIR", help="independent photo set to learn whitening on")
     e.add_argument("--qe", action="store_true", help="also report plain average query expansion (top 10)")

@@ -2,29 +2,35 @@
 from __future__ import annotations
 
 
+def _name(row: dict) -> str:
+    """The method, with +gW when the whole-photo region is in it (weight W)."""
+    gw = row.get("global_weight")
+    return f"{row['method']}+g{gw:g}" if gw else row["method"]
+
+
 def format_table(report: dict) -> str:
     rows = report["results"]
     among = f" among {report['distractors']} distractors" if report.get("distractors") else ""
     lines = [f"{report['task']} on {report['set']} ({report['photos']} photos{among}), "
              f"{report['backbone']} at {report['image_size']}px"]
     if report["task"] == "retrieval":
-        lines.append(f"{'method':<10} {'N':>4} {'dims':>6} {'reduction':<18} {'whitening':<20} {'expansion':<9} {'mAP':>6} {'N-S':>6}")
+        lines.append(f"{'method':<12} {'N':>4} {'dims':>6} {'reduction':<18} {'whitening':<20} {'expansion':<9} {'mAP':>6} {'N-S':>6}")
         for r in rows:
-            lines.append(f"{r['method']:<10} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['reduction']:<18} "
+            lines.append(f"{_name(r):<12} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['reduction']:<18} "
                          f"{r['whitening']:<20} {r['expansion']:<9} {r['mAP']:>6.3f} "
                          f"{r['ns_score']:>6.3f}{'  <- default' if r['default'] else ''}")
     elif report["task"] == "open-set":
-        lines.append(f"{'method':<10} {'N':>4} {'dims':>6} {'precision':>9} {'coverage':>8} {'rejection':>9} "
+        lines.append(f"{'method':<12} {'N':>4} {'dims':>6} {'precision':>9} {'coverage':>8} {'rejection':>9} "
                      f"{'closed acc':>10} {'conf. of proposals':>18}   (min precision/coverage/rejection)")
         for r in rows:
-            lines.append(f"{r['method']:<10} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['precision']:>9.3f} "
+            lines.append(f"{_name(r):<12} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['precision']:>9.3f} "
                          f"{r['coverage']:>8.3f} {r['rejection']:>9.3f} {r['closed_accuracy']:>10.3f} "
                          f"{r['confidence_of_proposals']:>18.3f}   ({r['min_precision']:.3f}/{r['min_coverage']:.3f}/"
                          f"{r['min_rejection']:.3f}){'  <- default' if r['default'] else ''}")
     else:
-        lines.append(f"{'method':<10} {'N':>4} {'dims':>6} {'reduction':<18} {'whitening':<20} {'clf':<4} {'accuracy':>8}")
+        lines.append(f"{'method':<12} {'N':>4} {'dims':>6} {'reduction':<18} {'whitening':<20} {'clf':<4} {'accuracy':>8}")
         for r in rows:
-            lines.append(f"{r['method']:<10} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['reduction']:<18} "
+            lines.append(f"{_name(r):<12} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['reduction']:<18} "
                          f"{r['whitening']:<20} {r['classifier']:<4} {r['accuracy']:>8.3f}"
                          f"{'  <- default' if r['default'] else ''}")
         if report.get("few_shot"):

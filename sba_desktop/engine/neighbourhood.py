@@ -95,16 +95,28 @@ class AugmentedVectors:
     that photo being among the new one's nearest (neighbourhoods are not symmetric), so a changed
     database starts a new cache (the library drops it). Past `limit` photos it starts again too."""
 
-    def __init__(self, source: VectorSource, limit: int = 500_000):
+    def __init__(self, source: VectorSource, limit: int = 500_000, all_vectors: bool = False):
+        """all_vectors: make every photo's augmented vector once and keep them (sba eval, which
+        re-ranks the whole collection for every query: n x dims floats held)."""
         self.source = source
         self.limit = limit
         self._near: dict[int, tuple[np.ndarray, np.ndarray]] = {}   # id -> (ids, sims), best first
+        self._all: np.ndarray | None = None
+        if all_vectors:
+            n = len(source)  # type: ignore[arg-type]
+            self._all = np.concatenate([self._make(np.arange(i, min(n, i + 1024))) for i in range(0, n, 1024)])
+            self._near.clear()
 
     def __len__(self) -> int:
         return len(self._near)
 
     def __call__(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, np.int64)
+        if self._all is not None:
+            return self._all[ids]
+        return self._make(ids)
+
+    def _make(self, ids: np.ndarray) -> np.ndarray:
         if len(ids) == 0:
             return np.zeros((0, 0), np.float32)
         x = self.source.vectors(ids)
@@ -154,6 +166,9 @@ class BruteForce:
 
     def __init__(self, x: np.ndarray):
         self.x = np.asarray(x, np.float32)
+
+    def __len__(self) -> int:
+        return len(self.x)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         sim = np.atleast_2d(queries) @ self.x.T

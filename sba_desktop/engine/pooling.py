@@ -70,14 +70,20 @@ def region_weights(f: np.ndarray, detectors: np.ndarray, beta: float = 2.0) -> n
 
 
 def sba_regions(f: np.ndarray, detectors: np.ndarray, beta: float = 2.0,
-                region_pool: str = "sum", p: float = 3.0) -> np.ndarray:
+                region_pool: str = "sum", global_weight: float = 0.0, p: float = 3.0) -> np.ndarray:
     """Regional vectors psi_n (N, C) - or (B, N, C) for a batch: each detector's soft region pools the map.
 
     region_pool="sum" is the paper: psi_n = sum_xy w_n(x,y) f(:,x,y), one
     matrix product (N x HW)(HW x C). "gem" is a weighted generalised mean in
-    each region: (sum w f^p / sum w)^(1/p).
+    each region: (sum w f^p / sum w)^(1/p). global_weight > 0 adds one more region after the
+    detectors': the whole photo, weighted uniformly as a detector firing everywhere alike would
+    be, times global_weight.
     """
     w = region_weights(f, detectors, beta)
+    if global_weight > 0:
+        hw = f.shape[-2] * f.shape[-1]
+        flat = np.full((*w.shape[:-2], 1, hw), global_weight * (1.0 / np.sqrt(hw)) ** (1.0 / beta), np.float32)
+        w = np.concatenate([w, flat], axis=-2)
     x = f.reshape(*f.shape[:-2], -1).astype(np.float32, copy=False)
     x = np.swapaxes(x, -1, -2)  # (..., HW, C)
     if region_pool == "sum":

@@ -32,7 +32,7 @@ def similarities(x: np.ndarray, expansion: str, queries: np.ndarray | None = Non
         q = x[queries] + x[nn].sum(axis=1)
         return (q / np.linalg.norm(q, axis=1, keepdims=True)) @ x.T
     source = BruteForce(x)
-    augmented = AugmentedVectors(source)
+    augmented = AugmentedVectors(source, all_vectors=True)  # every query re-ranks the whole collection
     out = np.full((len(queries), len(x)), -np.inf, np.float32)
     for row, i in enumerate(queries):
         ids, scores = neighbourhood_search(x[i], source, len(x), augmented)

@@ -72,11 +72,13 @@ def fit_sample(keys: Sequence, n: int = FIT_SAMPLE) -> list:
     return keys if len(keys) <= n else sorted(random.Random(0).sample(keys, n))
 
 
-def fit_model(maps: Sequence[np.ndarray], backbone, image_size: int, n_detectors: int, dims: int
-              ) -> DescriptorModel:
-    """The product's model on these maps: SBA of N detectors, PCA without whitening to `dims`."""
+def fit_model(maps: Sequence[np.ndarray], backbone, image_size: int, n_detectors: int, dims: int,
+              global_weight: float) -> DescriptorModel:
+    """The product's model on these maps: SBA of N detectors and the whole-photo region, PCA
+    without whitening to `dims`."""
     return DescriptorModel.fit(maps, backbone.name, backbone.version, image_size,
-                               DescriptorSpec("sba", n_detectors), ReductionSpec(dims))
+                               DescriptorSpec("sba", n_detectors, global_weight=global_weight),
+                               ReductionSpec(dims))
 
 
 def vectors_from_maps(model: DescriptorModel, maps: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

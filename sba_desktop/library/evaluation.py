@@ -22,7 +22,8 @@ from ..engine import protocols
 from ..engine.classifier import DEFAULT_K
 from ..engine.metrics import retrieval_scores
 from ..engine.registry import DEFAULT_BACKBONE
-from ..engine.sba import DEFAULT_DIMS, DEFAULT_IMAGE_SIZE, DescriptorModel, DescriptorSpec, ReductionSpec
+from ..engine.sba import (DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DEFAULT_IMAGE_SIZE, DescriptorModel,
+                          DescriptorSpec, ReductionSpec)
 from .decode import PHOTO_EXTENSIONS
 from .encoding import PhotoEncoder, Source, fit_sample
 
@@ -36,6 +37,7 @@ DEFAULT_METHOD = "sba-pca"  # the product default for search and for tagging
 class EvalOptions:
     backbone: str = DEFAULT_BACKBONE
     n_detectors: int = 25
+    global_weight: float = DEFAULT_GLOBAL_WEIGHT  # the whole-photo region of the default descriptor
     dims: int = DEFAULT_DIMS
     image_size: int = DEFAULT_IMAGE_SIZE
     whiten_on: str | None = None
@@ -160,8 +162,8 @@ def fit(maps: Sequence[np.ndarray], bb, image_size: int, spec: DescriptorSpec, r
 
 def default_vectors(es: EncodedSet, opt: EvalOptions) -> np.ndarray:
     """The product default's vectors (sba-pca), as a library of these photos would hold them."""
-    return fit(es.maps, es.backbone, opt.image_size, DescriptorSpec("sba", opt.n_detectors),
-               ReductionSpec(opt.dims))[0]
+    return fit(es.maps, es.backbone, opt.image_size,
+               DescriptorSpec("sba", opt.n_detectors, global_weight=opt.global_weight), ReductionSpec(opt.dims))[0]
 
 
 @dataclass
@@ -176,10 +178,12 @@ class Variant:
 
 def variants(opt: EvalOptions, has_independent: bool) -> list[Variant]:
     paper = DescriptorSpec("sba", 25, 2.0, "sum")
-    ours = DescriptorSpec("sba", opt.n_detectors, 2.0, "sum")
+    ours = DescriptorSpec("sba", opt.n_detectors, 2.0, "sum", opt.global_weight)
     pca = ReductionSpec(opt.dims, 0.0, 0.0)
     out = [Variant("sba", paper, ReductionSpec(None)),
            Variant(DEFAULT_METHOD, ours, pca, default=True)]
+    if opt.global_weight:  # the default without the whole-photo region (0.3.0's default)
+        out.append(Variant(DEFAULT_METHOD, replace(ours, global_weight=0.0), pca, extra={"global_weight": 0.0}))
     for m in COMPARISONS:
         out.append(Variant(m, DescriptorSpec(m), ReductionSpec(None)))
         out.append(Variant(m, DescriptorSpec(m), pca))
@@ -228,6 +232,7 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
         reduction_maps = other if v.whitening.startswith("independent") else None
         x, model = fit(es.maps, bb, opt.image_size, v.spec, v.reduction, reduction_maps)
         base = {"method": v.method, "dims": int(x.shape[1]), "default": v.default,
+                "global_weight": v.spec.global_weight if v.spec.method == "sba" else None,
                 "reduction": model.kind, "whitening": v.whitening,
                 "n_detectors": int(len(model.detectors)) if v.spec.method == "sba" else None, **v.extra}
         if task == "retrieval":

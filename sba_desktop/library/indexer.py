@@ -269,7 +269,7 @@ class IndexJob:
             self.lib.store_results(failed)
         if not maps:
             return None
-        model = fit_model([e.map for e in maps], backbone, s.image_size, s.n_detectors, s.dims)
+        model = fit_model([e.map for e in maps], backbone, s.image_size, s.n_detectors, s.dims, s.global_weight)
         for i in range(0, len(maps), CHUNK):
             part = maps[i:i + CHUNK]
             vecs, peaks = vectors_from_maps(model, [e.map for e in part])

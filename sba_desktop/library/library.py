@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.neighbourhood import AugmentedVectors, neighbourhood_search
-from ..engine.sba import DEFAULT_DIMS, DEFAULT_IMAGE_SIZE, DescriptorModel
+from ..engine.sba import DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DEFAULT_IMAGE_SIZE, DescriptorModel
 from ..paths import AppPaths, app_paths
 from .catalog import Catalog
 from .encoding import FIT_SAMPLE
@@ -33,6 +33,10 @@ class Settings:
     n_detectors: int = 25
     dims: int = DEFAULT_DIMS
     k: int = 40
+    global_weight: float = DEFAULT_GLOBAL_WEIGHT
+
+
+SETTING_FIELDS = ("backbone", "image_size", "n_detectors", "dims", "k", "global_weight")
 
 
 @dataclass
@@ -69,7 +73,7 @@ class Library:
     # ------------------------------------------------------------------ settings
     def settings(self) -> Settings:
         s = Settings()
-        for field in ("backbone", "image_size", "n_detectors", "dims", "k"):
+        for field in SETTING_FIELDS:
             v = self.catalog.get_meta(f"setting.{field}")
             if v:
                 setattr(s, field, type(getattr(s, field))(v))
@@ -77,7 +81,7 @@ class Library:
 
     def save_settings(self, s: Settings) -> bool:
         """Store settings; True when they differ from the model in use (a rebuild is needed)."""
-        for field in ("backbone", "image_size", "n_detectors", "dims", "k"):
+        for field in SETTING_FIELDS:
             self.catalog.set_meta(f"setting.{field}", str(getattr(s, field)))
         return self.needs_rebuild()
 
@@ -86,7 +90,8 @@ class Library:
             return False
         s = self.settings()
         return (self.model.backbone != s.backbone or self.model.image_size != s.image_size
-                or self.model.spec.n_detectors != s.n_detectors or self.model.reduction.dims != s.dims)
+                or self.model.spec.n_detectors != s.n_detectors or self.model.reduction.dims != s.dims
+                or self.model.spec.global_weight != s.global_weight)
 
     # ------------------------------------------------------------------ model + index
     @property
