@@ -173,7 +173,7 @@ def bench_stages(n_photos: int, repeats: int, with_torch: bool = True) -> dict:
     from threadpoolctl import threadpool_limits
 
     from .engine.runtime import load_runtime
-    from .engine.sba import DescriptorModel, DescriptorSpec, ReductionSpec
+    from .library.encoding import fit_model
     from .library.catalog import Catalog
     from .library.decode import decode
     from .library.encoding import FORWARD_BATCH
@@ -203,8 +203,7 @@ def bench_stages(n_photos: int, repeats: int, with_torch: bool = True) -> dict:
     while len(fit_maps) <= s.dims:
         m = maps[len(fit_maps) % len(maps)]
         fit_maps.append(np.maximum(m * (1 + 0.1 * rng.standard_normal(m.shape, dtype=np.float32)), 0))
-    model = DescriptorModel.fit(fit_maps, net.name, net.version, s.image_size, DescriptorSpec("sba", s.n_detectors),
-                                ReductionSpec(s.dims))
+    model = fit_model(fit_maps, net, s.image_size, s.n_detectors, s.dims, s.global_weight)  # the product's spec
     del fit_maps
     model_file = tmp / "model.npz"
     model.save(model_file)

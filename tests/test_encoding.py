@@ -94,6 +94,11 @@ def test_eval_ranks_and_scores_as_a_library_searched_with_sba_search(tmp_path, c
     cli(capsys, "index", str(root / "images"))
     answers = json.loads(cli(capsys, "search", str(root / "images"), "--top", "40", "--json"))["queries"]
     assert len(answers) == 40  # a folder: every photo in it, one model load
+    # text: grouped per query, in the order asked
+    two = [str(root / "images" / names[5]), str(root / "images" / names[0])]
+    text = cli(capsys, "search", *two, "--top", "3").splitlines()
+    assert [line for line in text if line.startswith("query ")] == [f"query {q}" for q in two]
+    assert len([line for line in text if line.strip() and not line.startswith("query ")]) == 6
 
     es = encode_set(root, EvalOptions())
     x = default_vectors(es, EvalOptions())

@@ -128,6 +128,8 @@ class DescriptorModel:
     def describe(self) -> str:
         s = self.spec
         name = s.method if s.method != "sba" else f"sba N={len(self.detectors)}"
+        if s.method == "sba" and s.global_weight:
+            name += f" + whole photo x{s.global_weight:g}"
         return (f"{self.backbone} {self.image_size}px {name} -> {self.dims}d {self.kind} "
                 f"(fitted on {self.fitted_on} photos, id {self.model_id})")
 

@@ -206,6 +206,18 @@ def variants(opt: EvalOptions, has_independent: bool) -> list[Variant]:
     return out
 
 
+def _tagging_background(library: np.ndarray) -> np.ndarray:
+    """The library's other photos as `sba tag` takes them into its graph: a seeded sample of at
+    most tagging.BACKGROUND."""
+    import random
+
+    from .tagging import BACKGROUND
+
+    if len(library) <= BACKGROUND:
+        return library
+    return library[sorted(random.Random(0).sample(range(len(library)), BACKGROUND))]
+
+
 def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalOptions(),
              progress: Callable[[int, int], None] | None = None) -> dict:
     ps = PhotoSet.open(root)
@@ -246,7 +258,7 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
             if v.whitening == "none" and v.reduction.dims and "sweep" not in v.extra:
                 results.append({**base, **protocols.open_set_protocol(
                     x[:n_set], ps.labels, opt.open_categories, opt.open_examples, protocols.OPEN_SET_TRIALS,
-                    opt.unsorted_per_class, library=x[n_set:] if es.distractors else None)})
+                    opt.unsorted_per_class, library=_tagging_background(x[n_set:]) if es.distractors else None)})
         else:
             xs = x[:n_set]
             mn, nn1 = protocols.cross_validated_accuracy(xs, ps.labels, opt.k, opt.folds)
