@@ -64,6 +64,7 @@ class Encoded:
     peaks: np.ndarray | None = None  # (N, 3): each detector's peak response and place
     error: str | None = None
     picture: Image.Image | None = None  # the RGB picture the network saw, before resizing (on request)
+    raw: np.ndarray | None = None    # the descriptor before reduction, until its chunk is reduced
 
 
 def fit_sample(keys: Sequence, n: int = FIT_SAMPLE) -> list:
@@ -82,7 +83,15 @@ def fit_model(maps: Sequence[np.ndarray], backbone, image_size: int, n_detectors
 
 
 def vectors_from_maps(model: DescriptorModel, maps: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Final vectors (n, dims) and detector peaks (n, N, 3) of maps of any shapes, in order."""
+    """Final vectors (n, dims) and detector peaks (n, N, 3) of maps of any shapes, in order. The
+    reduction reads the PCA basis once for all of them (65 MB: per photo it is memory-bound)."""
+    raw, peaks = raw_and_peaks(model, maps)
+    vecs = model.reduce(raw) if len(maps) else np.zeros((0, model.dims), np.float32)
+    return vecs, peaks
+
+
+def raw_and_peaks(model: DescriptorModel, maps: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Descriptors before reduction (n, D) and detector peaks (n, N, 3) of maps of any shapes."""
     n = len(maps)
     raw = np.empty((n, model.raw_dims), np.float32)
     peaks = np.zeros((n, len(model.detectors), 3), np.float32)
@@ -94,8 +103,7 @@ def vectors_from_maps(model: DescriptorModel, maps: Sequence[np.ndarray]) -> tup
         raw[idx] = model.raw_vectors(f)
         if model.spec.method == "sba":
             peaks[idx] = model.detector_peaks(f)
-    vecs = model.reduce(raw) if n else np.zeros((0, model.dims), np.float32)
-    return vecs, peaks
+    return raw, peaks
 
 
 class PhotoEncoder:
@@ -143,7 +151,7 @@ class PhotoEncoder:
     def encode_one(self, src: Source, with_picture: bool = False) -> Encoded:
         """One photo, on the calling thread (a query). Raises DecodeError for an unusable file."""
         rgb, w, h = self.picture(src)
-        out = self._finish([(src.key, self.backbone.preprocess(rgb, self.image_size), w, h)])[0]
+        out = self._reduce(self._finish([(src.key, self.backbone.preprocess(rgb, self.image_size), w, h)]))[0]
         if with_picture:
             out.picture = rgb
         return out
@@ -162,20 +170,29 @@ class PhotoEncoder:
             if on_batch:
                 on_batch(len(batch) + len(bad))
             if len(ready) >= CHUNK:
-                yield ready
+                yield self._reduce(ready)
                 ready = []
         if ready:
-            yield ready
+            yield self._reduce(ready)
 
     def _finish(self, batch: list[tuple]) -> list[Encoded]:
-        """Forward one batch of one shape, then vectors and peaks (when there is a model)."""
+        """Forward one batch of one shape, then raw descriptors and peaks (when there is a model)."""
         maps = self.backbone.forward(np.stack([x for _, x, _, _ in batch])).astype(MAP_DTYPE)
         out = [Encoded(key, w, h, m if self.keep_maps else None) for (key, _, w, h), m in zip(batch, maps)]
         if self.model is not None:
-            vecs, peaks = vectors_from_maps(self.model, maps)
-            for e, v, p in zip(out, vecs, peaks):
-                e.vector, e.peaks = v, p
+            raw, peaks = raw_and_peaks(self.model, maps)
+            for e, r, p in zip(out, raw, peaks):
+                e.raw, e.peaks = r, p
         return out
+
+    def _reduce(self, chunk: list[Encoded]) -> list[Encoded]:
+        """Final vectors of a chunk, reduced together: one read of the PCA basis for up to CHUNK
+        photos (reduced four at a time, indexing measured 28 % slower)."""
+        done = [e for e in chunk if e.raw is not None]
+        if done and self.model is not None:
+            for e, v in zip(done, self.model.reduce(np.stack([e.raw for e in done]))):
+                e.vector, e.raw = v, None
+        return chunk
 
     def _decoded(self, sources: Iterator[Source]) -> Iterator[tuple[Source, object]]:
         """(source, (x, w, h) or a reason) in order, decoded a bounded window ahead."""
