@@ -301,3 +301,15 @@ def test_jobs_that_write_never_change_the_library_searches_read(tmp_path, ukbenc
     assert not window.errors, window.errors
     wait(qtbot, window, lambda: window.lib is not searched and len(window.lib.index) == before + 48)
     assert not window.ctx.jobs.busy
+
+
+def test_settings_dialog_keeps_every_setting_and_offers_the_whole_photo_region(qtbot):
+    from sba_desktop.library.library import Settings
+    from sba_desktop.ui.settings import SettingsDialog
+
+    given = Settings(image_size=256, n_detectors=30, dims=256, k=20, global_weight=1.5)
+    dlg = SettingsDialog(given, ["efficientnet_lite0"], "/tmp/home")
+    qtbot.addWidget(dlg)
+    assert dlg.value() == given
+    dlg.whole.setValue(0.0)   # the detectors' regions only: SBA as the paper
+    assert dlg.value().global_weight == 0.0 and dlg.value().n_detectors == 30

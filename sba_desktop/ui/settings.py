@@ -1,7 +1,7 @@
-"""Settings: backbone, N, M, image size; the library location is shown."""
+"""Settings: backbone, N, M, image size, the whole-photo region; the library location is shown."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox
+from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox
 
 from ..library.library import Settings
 
@@ -18,10 +18,14 @@ class SettingsDialog(QDialog):
         self.m = QSpinBox(minimum=16, maximum=2048, value=settings.dims)
         self._k = settings.k  # the tagger calibrates itself; K stays for `sba eval`
         self.size = QSpinBox(minimum=96, maximum=1024, singleStep=32, value=settings.image_size)
+        self.whole = QDoubleSpinBox(minimum=0.0, maximum=8.0, singleStep=0.5, value=settings.global_weight)
+        self.whole.setToolTip("Weight of the whole photo as one more region beside the N detectors' "
+                              "(0: the detectors' regions only). Holds search up among many other photos.")
         form.addRow("Backbone", self.backbone)
         form.addRow("Detectors N", self.n)
         form.addRow("Dimensions M", self.m)
         form.addRow("Image long side (px)", self.size)
+        form.addRow("Whole-photo region", self.whole)
         loc = QLabel(f"{library_home}<br><small>Set SBA_DESKTOP_HOME to move the library.</small>")
         loc.setWordWrap(True)
         form.addRow("Library location", loc)
@@ -32,4 +36,4 @@ class SettingsDialog(QDialog):
 
     def value(self) -> Settings:
         return Settings(self.backbone.currentText(), self.size.value(), self.n.value(), self.m.value(),
-                        self._k)
+                        self._k, self.whole.value())
