@@ -8,6 +8,10 @@ def _name(row: dict) -> str:
     return f"{row['method']}+g{gw:g}" if gw else row["method"]
 
 
+def _num(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
 def format_table(report: dict) -> str:
     rows = report["results"]
     among = f" among {report['distractors']} distractors" if report.get("distractors") else ""
@@ -21,11 +25,13 @@ def format_table(report: dict) -> str:
                          f"{r['ns_score']:>6.3f}{'  <- default' if r['default'] else ''}")
     elif report["task"] == "open-set":
         lines.append(f"{'method':<12} {'N':>4} {'dims':>6} {'precision':>9} {'coverage':>8} {'rejection':>9} "
-                     f"{'closed acc':>10} {'conf. of proposals':>18}   (min precision/coverage/rejection)")
+                     f"{'closed acc':>10} {'conf. of proposals':>18} {'prec. >=0.8':>11} {'>=0.9':>6}"
+                     f"   (min precision/coverage/rejection)")
         for r in rows:
             lines.append(f"{_name(r):<12} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['precision']:>9.3f} "
                          f"{r['coverage']:>8.3f} {r['rejection']:>9.3f} {r['closed_accuracy']:>10.3f} "
-                         f"{r['confidence_of_proposals']:>18.3f}   ({r['min_precision']:.3f}/{r['min_coverage']:.3f}/"
+                         f"{r['confidence_of_proposals']:>18.3f} {_num(r.get('precision_at_0.8')):>11} "
+                         f"{_num(r.get('precision_at_0.9')):>6}   ({r['min_precision']:.3f}/{r['min_coverage']:.3f}/"
                          f"{r['min_rejection']:.3f}){'  <- default' if r['default'] else ''}")
     else:
         lines.append(f"{'method':<12} {'N':>4} {'dims':>6} {'reduction':<18} {'whitening':<20} {'clf':<4} {'accuracy':>8}")

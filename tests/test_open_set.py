@@ -81,3 +81,15 @@ def test_the_libraries_hnsw_neighbours_equal_brute_force(tmp_path):
     ids_b, sims_b = np.take_along_axis(ids_b, order, 1), np.take_along_axis(sims_b, order, 1)
     assert (ids_h == ids_b).mean() >= 0.99
     np.testing.assert_allclose(sims_h, sims_b, atol=1e-5)
+
+
+def test_protocol_reports_what_accepting_above_a_confidence_gives():
+    from sba_desktop.engine.protocols import open_set_protocol
+
+    x, y = clusters(14, 30, seed=3)
+    labels = np.array([f"kind{i}" for i in y])
+    r = open_set_protocol(x, labels, categories=10, examples=5, trials=3)
+    assert r["proposals_at_0.9"] <= r["proposals_at_0.8"]
+    assert r["proposals_at_0.8"] > 0 and 0.0 <= r["precision_at_0.8"] <= 1.0
+    # well separated kinds: confident proposals are right, the rest of the draws' photos get none
+    assert r["precision_at_0.9"] >= r["precision"] - 0.02 and r["rejection"] > 0.8

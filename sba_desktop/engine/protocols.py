@@ -106,6 +106,7 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
     classes = sorted(set(labels))
     check_open_set(labels, categories, examples)
     per_trial = []
+    confident = {t: [0, 0] for t in CONFIDENCE_LEVELS}   # level -> [right, made], pooled over draws
     for t in range(trials):
         rng = np.random.default_rng(t)
         known = sorted(rng.permutation(classes)[:categories].tolist())
@@ -121,6 +122,10 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
         right = np.array([p.closest == lab for p, lab in zip(props, labels[rest])])
         inside = np.isin(labels[rest], known)
         conf = np.array([p.confidence for p in props])
+        for level, counts in confident.items():
+            sure = made & (conf >= level)
+            counts[0] += int((right & inside)[sure].sum())
+            counts[1] += int(sure.sum())
         per_trial.append({"precision": right[made].mean() if made.any() else 1.0,
                           "coverage": made[inside].mean(),
                           "rejection": (~made[~inside]).mean() if (~inside).any() else float("nan"),
@@ -132,7 +137,14 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
             "unsorted": int(len(rest)), "background": int(len(background)) + (0 if library is None else len(library)),
             **{k: round(float(np.mean([r[k] for r in per_trial])), 4) for k in keys},
             **{f"min_{k}": round(float(np.min([r[k] for r in per_trial])), 4)
-               for k in ("precision", "coverage", "rejection")}}
+               for k in ("precision", "coverage", "rejection")},
+            # what a person who accepts "everything above 0.8 / 0.9" gets, pooled over the draws
+            **{f"precision_at_{level}": round(right / made, 4) if made else None
+               for level, (right, made) in confident.items()},
+            **{f"proposals_at_{level}": round(made / trials, 1) for level, (_, made) in confident.items()}}
+
+
+CONFIDENCE_LEVELS = (0.8, 0.9)
 
 
 def cross_validated_accuracy(x: np.ndarray, labels: np.ndarray, k: int, folds: int) -> tuple[float, float]:
