@@ -104,8 +104,8 @@ class AugmentedVectors:
         self._all: np.ndarray | None = None
         if all_vectors:
             n = len(source)  # type: ignore[arg-type]
-            self._all = np.concatenate([self._make(np.arange(i, min(n, i + 1024))) for i in range(0, n, 1024)])
-            self._near.clear()
+            self._all = np.concatenate([augment(source.vectors(np.arange(i, min(n, i + 1024))), source)
+                                        for i in range(0, n, 1024)])
 
     def __len__(self) -> int:
         return len(self._near)

@@ -339,11 +339,11 @@ class Catalog:
                 "WHERE s.photo_id = photos.id AND s.model_id = ?", (time.time(), model_id))
             self.db.execute("UPDATE photos SET state='pending', vector=NULL, model_id=NULL, peaks=NULL "
                             "WHERE state='indexed' AND model_id IS NOT ?", (model_id,))
-            self.db.execute("DELETE FROM staged")
             self.register_model(model_id, file, description, dims)
-            self.set_meta("staged_model", None)
+            self.drop_staged()
 
     def drop_staged(self) -> None:
+        """No refit in progress any more: its staged vectors go."""
         with self.transaction():
             self.db.execute("DELETE FROM staged")
             self.set_meta("staged_model", None)
@@ -357,14 +357,14 @@ class Catalog:
 
     def staged_model(self) -> tuple[str, str, str, int] | None:
         """The model a refit in progress is preparing, or None."""
-        mid = self.get_meta("staged_model")
-        if not mid:
-            return None
-        r = self.db.execute("SELECT id, file, description, dims FROM models WHERE id=?", (mid,)).fetchone()
-        return tuple(r) if r else None  # type: ignore[return-value]
+        return self._model_row("staged_model")
 
     def active_model(self) -> tuple[str, str, str, int] | None:
-        mid = self.get_meta("active_model")
+        return self._model_row("active_model")
+
+    def _model_row(self, key: str) -> tuple[str, str, str, int] | None:
+        """(id, file, description, dims) of the model the meta key names, or None."""
+        mid = self.get_meta(key)
         if not mid:
             return None
         r = self.db.execute("SELECT id, file, description, dims FROM models WHERE id=?", (mid,)).fetchone()

@@ -95,11 +95,14 @@ def raw_and_peaks(model: DescriptorModel, maps: Sequence[np.ndarray]) -> tuple[n
     n = len(maps)
     raw = np.empty((n, model.raw_dims), np.float32)
     peaks = np.zeros((n, len(model.detectors), 3), np.float32)
-    by_shape: dict[tuple, list[int]] = {}
-    for i, f in enumerate(maps):
-        by_shape.setdefault(tuple(f.shape), []).append(i)
-    for idx in by_shape.values():
-        f = np.stack([np.asarray(maps[i], np.float32) for i in idx])
+    if isinstance(maps, np.ndarray):  # a forward's own output: one shape, converted at once
+        groups = [(list(range(n)), maps.astype(np.float32))]
+    else:
+        by_shape: dict[tuple, list[int]] = {}
+        for i, f in enumerate(maps):
+            by_shape.setdefault(tuple(f.shape), []).append(i)
+        groups = [(idx, np.stack([np.asarray(maps[i], np.float32) for i in idx])) for idx in by_shape.values()]
+    for idx, f in groups:
         raw[idx] = model.raw_vectors(f)
         if model.spec.method == "sba":
             peaks[idx] = model.detector_peaks(f)

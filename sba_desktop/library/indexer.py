@@ -299,14 +299,12 @@ class IndexJob:
             self.report.refit_encoded += len(sample)
         todo = lib.catalog.unstaged_ids(staged.model_id)
         if todo:
-            encoder = PhotoEncoder(load_runtime(staged.backbone), staged.image_size, staged, workers=self.workers)
             t0 = time.monotonic()
-            with threadpool_limits(limits=1, user_api="blas"):
-                for chunk in encoder.encode(self._sources(todo), self._ticker("re-encoding", len(todo))):
-                    lib.stage_results(staged, chunk)
-                    self.report.refit_encoded += len(chunk)
-                    if self.refit_budget_s is not None and time.monotonic() - t0 > self.refit_budget_s:
-                        break
+            for chunk in self._encoded(staged, todo, "re-encoding"):
+                lib.stage_results(staged, chunk)
+                self.report.refit_encoded += len(chunk)
+                if self.refit_budget_s is not None and time.monotonic() - t0 > self.refit_budget_s:
+                    break
             todo = lib.catalog.unstaged_ids(staged.model_id)
         self.report.refit_left = len(todo)
         if not todo:
@@ -331,13 +329,17 @@ class IndexJob:
         if work is None:
             return
         model, pending = work
-        encoder = PhotoEncoder(load_runtime(model.backbone), model.image_size, model, workers=self.workers)
         last_save = time.monotonic()
+        for chunk in self._encoded(model, pending, "encoding"):
+            self._store(chunk)
+            if time.monotonic() - last_save > INDEX_SAVE_SECONDS:
+                self.lib.save_index()
+                last_save = time.monotonic()
+
+    def _encoded(self, model: DescriptorModel, ids: list[int], phase: str) -> Iterator[list[Encoded]]:
+        """Chunks of photos encoded with a fitted model (the active one, or the next one of a refit)."""
+        encoder = PhotoEncoder(load_runtime(model.backbone), model.image_size, model, workers=self.workers)
         # numpy's BLAS pool would fight the inference pool for the same cores (measured 1.6x
         # slower forwards on 2 cores): the aggregation between forwards runs on one thread.
         with threadpool_limits(limits=1, user_api="blas"):
-            for chunk in encoder.encode(self._sources(pending), self._ticker("encoding", len(pending))):
-                self._store(chunk)
-                if time.monotonic() - last_save > INDEX_SAVE_SECONDS:
-                    self.lib.save_index()
-                    last_save = time.monotonic()
+            yield from encoder.encode(self._sources(ids), self._ticker(phase, len(ids)))

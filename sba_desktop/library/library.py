@@ -163,11 +163,18 @@ class Library:
             self._augmented = None
             self.save_index()
 
+    @staticmethod
+    def _rows(results) -> tuple[list[tuple], list[tuple[int, str]]]:
+        """Encoded photos as the catalog stores them: (id, vector, width, height, peaks) rows and
+        (id, reason) rows of the photos that could not be used."""
+        indexed = [(int(e.key), e.vector, e.width, e.height, e.peaks) for e in results if e.error is None]
+        skipped = [(int(e.key), e.error) for e in results if e.error is not None]
+        return indexed, skipped
+
     def store_results(self, results) -> None:
         """Store a chunk of encoded photos (library/encoding.py `Encoded`): vectors of the current
         model into the catalog (one transaction) and the index; failures as skipped with reasons."""
-        indexed = [(int(e.key), e.vector, e.width, e.height, e.peaks) for e in results if e.error is None]
-        skipped = [(int(e.key), e.error) for e in results if e.error is not None]
+        indexed, skipped = self._rows(results)
         with self._state:
             if indexed and self.model is None:
                 raise RuntimeError("vectors stored before the library has a model")
@@ -204,14 +211,13 @@ class Library:
         file = f"model-{model.model_id}.npz"
         model.save(self.paths.data / file)
         with self.catalog.transaction():
-            self.catalog.db.execute("DELETE FROM staged")
+            self.catalog.drop_staged()  # a refit of another model, abandoned
             self.catalog.register_model(model.model_id, file, model.describe(), model.dims, active=False)
             self._remember_library_size(model)
 
     def stage_results(self, model: DescriptorModel, results) -> None:
         """Encoded photos (library/encoding.py `Encoded`) of the staged model."""
-        indexed = [(int(e.key), e.vector, e.width, e.height, e.peaks) for e in results if e.error is None]
-        skipped = [(int(e.key), e.error) for e in results if e.error is not None]
+        indexed, skipped = self._rows(results)
         with self._state:
             self.catalog.stage_results(indexed, skipped, model.model_id)
             if skipped:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
@@ -37,11 +37,11 @@ class _Job:
     library: str = "own"         # own: changes vectors (its own Library, then the window's is reopened);
                                  # window: changes labels only; none: brings its own (the watcher's jobs)
     pause_watcher: bool = True
-    extra: dict = field(default_factory=dict)
+    reload_if: Callable[[Any], bool] | None = None  # "none" jobs: reopen the window's library after?
+    cancelled: bool = False      # given up before it started (the watcher is stopping)
 
 
 class WriteJobs(QObject):
-    busyChanged = Signal(bool)
     _fromThread = Signal(object)   # a job asked for by another thread (the watcher), queued to the GUI
 
     def __init__(self, ctx, parent=None):
@@ -86,11 +86,11 @@ class WriteJobs(QObject):
             return box["result"]
 
         item = _Job(job, (), lambda _: None, lambda _: None, None, library="none", pause_watcher=False,
-                    extra={"reload_if": reload_if})
+                    reload_if=reload_if)
         self._fromThread.emit(item)
         while not finished.wait(0.2):
             if stop is not None and stop.is_set() and not box.get("started"):
-                item.extra["cancelled"] = True
+                item.cancelled = True
                 return None
         if "error" in box:
             raise box["error"]
@@ -104,16 +104,14 @@ class WriteJobs(QObject):
     def _next(self) -> None:
         if self._running is not None:
             return
-        while self._queue and self._queue[0].extra.get("cancelled"):
+        while self._queue and self._queue[0].cancelled:
             self._queue.popleft()
         if not self._queue:
-            self.busyChanged.emit(False)
             if self._paused_watcher and self.watcher is not None and self.watcher_on():
                 self.watcher.resume()  # it looks once for what changed while it waited
             self._paused_watcher = False
             return
         job = self._running = self._queue.popleft()
-        self.busyChanged.emit(True)
         if job.pause_watcher and self.watcher is not None:
             self.watcher.pause()   # one writer at a time: the watcher waits for this job
             self._paused_watcher = True
@@ -130,7 +128,7 @@ class WriteJobs(QObject):
 
     def _finished(self, job: _Job, result) -> None:
         self._running = None
-        if job.library == "own" or job.library == "none" and job.extra["reload_if"](result):
+        if job.library == "own" or job.library == "none" and job.reload_if(result):
             self.ctx.load_library()  # the window's library now holds what the job stored
         job.done(result)
         self._next()
