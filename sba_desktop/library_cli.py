@@ -329,8 +329,11 @@ def cmd_watch(args) -> int:
         raise UserError(f"cannot watch: {exc}") from None
     lib.close()
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    # Ctrl+C everywhere, SIGTERM (service managers), and on Windows Ctrl+Break and the console
+    # window closing (both arrive as SIGBREAK)
+    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), lambda *_: stop.set())
     last = [""]
 
     def status(st) -> None:
@@ -403,7 +406,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("watch", help="keep the library current as photos are added, moved or deleted "
-                       "(foreground; stops on Ctrl+C / SIGTERM)")
+                       "(foreground; stops on Ctrl+C, SIGTERM, or Ctrl+Break / closing the console on Windows)")
     p.add_argument("--settle", type=float, default=2.0,
                    help="seconds a file must stay unchanged before it is read (default 2)")
     p.add_argument("--rescan-interval", type=float, default=300.0,

@@ -152,7 +152,8 @@ def test_watcher_follows_copies_slow_writes_moves_deletes_and_unplugging(watched
     assert w.error is None
 
 
-def test_sba_watch_stops_on_sigterm_with_a_consistent_library(watched_library):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl+C"])
+def test_sba_watch_stops_on_sigterm_or_ctrl_c_with_a_consistent_library(watched_library, sig):
     root = watched_library
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "sba_desktop.cli", "watch", "--settle", "0.5"],
@@ -165,7 +166,7 @@ def test_sba_watch_stops_on_sigterm_with_a_consistent_library(watched_library):
             shutil.copy(dataset("ukbench-dev") / "images" / n, new / n)
         time.sleep(2.0)  # a job is likely running now
         t = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=10)
         assert time.monotonic() - t < 5.0
     finally:

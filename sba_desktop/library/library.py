@@ -1,6 +1,7 @@
 """A photo library on disk: catalog + fitted model + HNSW index, kept consistent.
 
-No Qt here. The GUI and the CLI both drive this class.
+No Qt here (only the trash borrows QtCore's QFile.moveToTrash: trash.py). The GUI and the CLI
+both drive this class.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ..paths import AppPaths, app_paths
 from .catalog import Catalog
 from .encoding import FIT_SAMPLE
 from .lock import WriterLock
+from .trash import Trashed, move_to_trash, restore
 from .vindex import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -250,6 +252,24 @@ class Library:
             self.unindex(ids)
             self.save_index()
         return len(ids)
+
+    # ------------------------------------------------------------------ the trash
+    def trash_photos(self, paths: list[str]) -> list[Trashed]:
+        """Move photos to the system trash (the caller has asked the person) and forget them at
+        once; a photo that could not be moved stays in the library."""
+        with self.writer_lock():
+            done = move_to_trash(paths)
+            ids = [pid for t in done if t.moved and (pid := self.catalog.photo_id(t.path)) is not None]
+            with self.catalog.transaction():
+                self.catalog.delete_photos(ids)
+            self.unindex(ids)
+            self.save_index()
+        return done
+
+    def restore_photos(self, items: list[Trashed]) -> list[Trashed]:
+        """Undo trash_photos: the files go back; the next index of their folders (or the watcher)
+        takes them in again (their vectors were forgotten). Returns what could not go back."""
+        return restore(items)
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict:

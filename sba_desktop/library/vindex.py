@@ -1,5 +1,9 @@
 """The HNSW vector index (hnswlib): ids are photo ids, inner product on L2-normalised vectors.
 
+The module comes from chroma-hnswlib's binary wheels (Python 3.11/3.12) or nmslib's hnswlib
+(3.13): the API used here is common to both; their files differ, and a file the installed build
+cannot read is rebuilt from the catalog like any torn file (Library._open_index).
+
 The index is a derived file: the catalog holds every vector, so the index can
 always be rebuilt. It is saved atomically (write to a temporary file, then
 rename) and checked against the catalog when the library opens.
@@ -41,11 +45,11 @@ class VectorIndex:
         for start in range(0, len(ordered), 4096):
             chunk = ordered[start:start + 4096]
             try:
-                self._index.get_items(chunk, return_type="list")
+                self._index.get_items(chunk)
             except RuntimeError:
                 for i in chunk:
                     try:
-                        self._index.get_items([i], return_type="list")
+                        self._index.get_items([i])
                     except RuntimeError:
                         deleted.add(i)
         self._live = labels - deleted

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QImageReader, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QDialog, QFileDialog, QLabel, QMenu, QPushButton, QScrollArea,
+from PySide6.QtWidgets import (QCheckBox, QDialog, QFileDialog, QLabel, QMenu, QMessageBox, QPushButton, QScrollArea,
                                QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from ..library.catalog import display
 from .context import AppContext
 from .query_view import QueryView
+from .reveal import reveal_in_file_manager
 from .results import PathRole, ResultGrid, ResultsModel
 from .welcome import WelcomePage
 
@@ -30,6 +31,7 @@ class SearchPanel(QSplitter):
         self.query_path: str | None = None
         self.last_hits: list = []
         self.why = None
+        self.last_trashed: list = []  # the last move to the trash, for Undo
         self.query_view = QueryView()
         self.query_view.regionSelected.connect(lambda r: self.run_search(region=r))
         self.expand_box = QCheckBox("Use close matches")
@@ -55,7 +57,9 @@ class SearchPanel(QSplitter):
         # keyboard: arrows move (Qt), Enter opens the large view, W explains the match, S searches by it
         for key, slot in (("Return", lambda: self.show_large(self.current_path())),
                           ("W", self.explain_current),
-                          ("S", lambda: self.current_path() and self.set_query_path(self.current_path()))):
+                          ("S", lambda: self.current_path() and self.set_query_path(self.current_path())),
+                          ("Delete", lambda: self.current_path() and self.trash([self.current_path()])),
+                          ("Ctrl+Z", self.undo_trash)):
             sc = QShortcut(QKeySequence(key), self.grid)
             sc.setContext(Qt.ShortcutContext.WidgetShortcut)
             sc.activated.connect(slot)
@@ -154,12 +158,59 @@ class SearchPanel(QSplitter):
         path = idx.data(PathRole)
         m = QMenu(self)
         m.addAction("Open", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(path)))
-        m.addAction("Reveal in file manager",
-                    lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path))))
+        m.addAction("Reveal in file manager", lambda: reveal_in_file_manager(path))
         m.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(display(path)))
         m.addAction("Search similar to this", lambda: self.set_query_path(path))
         m.addAction("Why it matches", lambda: self.explain(path))
+        m.addSeparator()
+        m.addAction("Move to trash…", lambda: self.trash([path]))
         m.exec(self.grid.viewport().mapToGlobal(pos))
+
+    # ------------------------------------------------------------------ the trash
+    def trash(self, paths: list[str], confirm: bool = True) -> None:
+        """After one confirmation, move the photos to the system trash (Ctrl+Z brings them back)."""
+        if not paths:
+            return
+        if confirm:
+            what = display(paths[0]) if len(paths) == 1 else f"these {len(paths)} photos"
+            ask = QMessageBox.question(
+                self, "Move to trash", f"Move {what} to the system trash?\n\nThey leave the library; "
+                "Ctrl+Z (or your trash) brings them back.")
+            if ask != QMessageBox.StandardButton.Yes:
+                return
+        self.ctx.jobs.submit(lambda lib: lib.trash_photos(paths), self._trashed)
+
+    def _trashed(self, done) -> None:
+        moved = [t for t in done if t.moved]
+        self.last_trashed = moved
+        gone = {t.path for t in moved}
+        self.model.set_hits([h for h in self.model.hits if h[0] not in gone])
+        lines = [f"{len(moved)} moved to the trash (Ctrl+Z: undo)"]
+        lines += [f"{display(t.path)}: not moved, {t.error}" for t in done if not t.moved]
+        self.ctx.message.emit("; ".join(lines))
+
+    def undo_trash(self) -> None:
+        items, self.last_trashed = self.last_trashed, []
+        if not items:
+            return
+        folders = sorted({os.path.dirname(t.path) for t in items})
+
+        def put_back(lib):
+            failed = lib.restore_photos(items)
+            from ..library.indexer import IndexJob
+
+            IndexJob(lib, folders=[f for f in lib.catalog.folders() if any(
+                d == f or d.startswith(f.rstrip(os.sep) + os.sep) for d in folders)]).run()
+            return failed
+
+        def done(failed) -> None:
+            back = len(items) - len(failed)
+            msg = [f"{back} brought back from the trash"]
+            msg += [f"{display(t.path)}: {t.error}" for t in failed]
+            self.ctx.message.emit("; ".join(msg))
+            self.run_search(region=self.query_view.region())
+
+        self.ctx.jobs.submit(put_back, done)
 
     def show_large(self, path: str | None) -> None:
         if not path:
