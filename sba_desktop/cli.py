@@ -4,6 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
+
+# `sba eval --task open-set --small-library`: a person starting out (issue 18's small case)
+SMALL_CATEGORIES, SMALL_EXAMPLES, SMALL_UNSORTED_PER_CLASS = 4, 15, 5
 
 
 def _progress_printer(label: str):
@@ -25,8 +29,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     opt = EvalOptions(backbone=args.backbone, n_detectors=args.n, dims=args.dims, global_weight=args.global_weight,
                       image_size=args.image_size, whiten_on=args.whiten_on, qe=args.qe,
                       k=args.k, sweep=args.sweep, runtime=args.runtime,
-                      open_categories=args.categories, open_examples=args.examples,
-                      unsorted_per_class=args.unsorted_per_class, distractors=args.distractors or [])
+                      open_categories=args.categories or (SMALL_CATEGORIES if args.small_library else 12),
+                      open_examples=args.examples or (SMALL_EXAMPLES if args.small_library else 10),
+                      unsorted_per_class=args.unsorted_per_class, distractors=args.distractors or [],
+                      small_library=args.small_library)
+    if args.small_library:  # the small-library protocol's defaults, unless given
+        opt = replace(opt, unsorted_per_class=args.unsorted_per_class or SMALL_UNSORTED_PER_CLASS)
+        if args.distractors:
+            raise SystemExit("--small-library means nothing else in the library: no --distractors")
     report = evaluate(args.dir, args.task, opt, None if args.json else _progress_printer("encoding"))
     if args.json:
         print(json.dumps(report))
@@ -87,10 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--qe", action="store_true", help="also report plain average query expansion (top 10)")
     e.add_argument("--k", type=int, default=DEFAULT_K, help="neighbours of the MN classifier")
     e.add_argument("--sweep", action="store_true", help="add N, M, beta and region-pooling sweeps")
-    e.add_argument("--categories", type=positive_int, default=12, help="open-set: known categories (default 12)")
-    e.add_argument("--examples", type=positive_int, default=10, help="open-set: examples per category (default 10)")
+    e.add_argument("--categories", type=positive_int, help="open-set: known categories (default 12; small library 4)")
+    e.add_argument("--examples", type=positive_int,
+                   help="open-set: examples per category (default 10; small library 15)")
     e.add_argument("--unsorted-per-class", type=positive_int, metavar="N",
                    help="open-set: only N unsorted photos per class; the other photos are the rest of the library")
+    e.add_argument("--small-library", action="store_true",
+                   help=f"open-set: the small library: {SMALL_CATEGORIES} categories x {SMALL_EXAMPLES} examples, "
+                   f"{SMALL_UNSORTED_PER_CLASS} unsorted photos per class, nothing else indexed")
     e.add_argument("--distractors", action="append", metavar="DIR",
                    help="other photos in the library (repeatable): searched over, never queries or positives; "
                    "for tagging, the library around the photos")

@@ -24,6 +24,12 @@ def format_table(report: dict) -> str:
                          f"{r['whitening']:<20} {r['expansion']:<9} {r['mAP']:>6.3f} "
                          f"{r['ns_score']:>6.3f}{'  <- default' if r['default'] else ''}")
     elif report["task"] == "open-set":
+        if rows and rows[0].get("library") == "small":
+            lines[0] += ", small library (nothing else indexed)"
+        if rows:
+            r0 = rows[0]
+            lines.append(f"{r0['categories']} categories x {r0['examples']} examples, {r0['unsorted']} unsorted, "
+                         f"{r0['background']} other photos around, {r0['trials']} draws")
         lines.append(f"{'method':<12} {'N':>4} {'dims':>6} {'precision':>9} {'coverage':>8} {'rejection':>9} "
                      f"{'closed acc':>10} {'conf. of proposals':>18} {'prec. >=0.8':>11} {'>=0.9':>6}"
                      f"   (min precision/coverage/rejection)")

@@ -93,3 +93,17 @@ def test_protocol_reports_what_accepting_above_a_confidence_gives():
     assert r["proposals_at_0.8"] > 0 and 0.0 <= r["precision_at_0.8"] <= 1.0
     # well separated kinds: confident proposals are right, the rest of the draws' photos get none
     assert r["precision_at_0.9"] >= r["precision"] - 0.02 and r["rejection"] > 0.8
+
+
+def test_the_small_library_protocol_keeps_the_rest_of_the_set_out_of_the_library():
+    from sba_desktop.engine.protocols import open_set_protocol
+
+    x, y = clusters(8, 30, seed=5)
+    labels = np.array([f"kind{i}" for i in y])
+    around = open_set_protocol(x, labels, categories=4, examples=10, trials=2, unsorted_per_class=3)
+    small = open_set_protocol(x, labels, categories=4, examples=10, trials=2, unsorted_per_class=3,
+                              rest_in_library=False)
+    # 8 kinds x 3 unsorted each; the other 240 - 40 - 24 photos are the library around, or absent
+    assert around["unsorted"] == small["unsorted"] == 24
+    assert (around["library"], around["background"]) == ("around", 176)
+    assert (small["library"], small["background"]) == ("small", 0)

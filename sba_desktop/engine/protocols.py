@@ -93,14 +93,16 @@ def check_open_set(labels: np.ndarray, categories: int, examples: int) -> None:
 
 def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, examples: int = 10,
                       trials: int = 10, unsorted_per_class: int | None = None,
-                      library: np.ndarray | None = None) -> dict:
+                      library: np.ndarray | None = None, rest_in_library: bool = True) -> dict:
     """The user's situation: `categories` folders of `examples` photos; the unsorted folder holds
     the rest of those categories and every photo of the other categories (which should get none).
     Precision of the proposals made, coverage (in-category photos that get one), rejection
     (other photos that get none), and the mean confidence of the proposals against their precision.
     unsorted_per_class=n: the unsorted folder holds only n photos of each class, the rest of the
     set is the rest of the library (it joins the graph unlabelled, as `sba tag` does).
-    library: vectors of the library's other photos (distractors), part of every draw's background."""
+    library: vectors of the library's other photos (distractors), part of every draw's background.
+    rest_in_library=False (with unsorted_per_class): the small library, where the photos of the set
+    that are neither examples nor unsorted are not in the library at all."""
     from .open_set import OpenSetTagger
 
     classes = sorted(set(labels))
@@ -115,7 +117,8 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
         if unsorted_per_class:
             rest = np.concatenate([rng.permutation(rest[labels[rest] == c])[:unsorted_per_class]
                                    for c in classes])
-            background = np.setdiff1d(np.setdiff1d(np.arange(len(labels)), ex), rest)
+            if rest_in_library:
+                background = np.setdiff1d(np.setdiff1d(np.arange(len(labels)), ex), rest)
         around = x[background] if library is None else np.concatenate([x[background], library])
         props = OpenSetTagger(seed=t).fit(x[ex], labels[ex]).propose(x[rest], around)
         made = np.array([p.category is not None for p in props])
@@ -134,6 +137,8 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
                           "calibration_error": float(np.abs(conf - (right & inside)).mean())})
     keys = per_trial[0].keys()
     return {"categories": categories, "examples": examples, "trials": trials,
+            "library": "small" if unsorted_per_class and not rest_in_library and library is None else
+                       "around" if len(background) or library is not None else "empty",
             "unsorted": int(len(rest)), "background": int(len(background)) + (0 if library is None else len(library)),
             **{k: round(float(np.mean([r[k] for r in per_trial])), 4) for k in keys},
             **{f"min_{k}": round(float(np.min([r[k] for r in per_trial])), 4)

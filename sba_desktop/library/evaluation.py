@@ -49,6 +49,7 @@ class EvalOptions:
     open_categories: int = 12   # open-set protocol: category folders ...
     open_examples: int = 10     # ... of this many examples each
     unsorted_per_class: int | None = None  # open-set: a small unsorted folder, the rest is library
+    small_library: bool = False  # open-set: ... and nothing else is in the library
     distractors: list[str] = field(default_factory=list)  # folders of other photos in the library
 
 
@@ -258,7 +259,8 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
             if v.whitening == "none" and v.reduction.dims and "sweep" not in v.extra:
                 results.append({**base, **protocols.open_set_protocol(
                     x[:n_set], ps.labels, opt.open_categories, opt.open_examples, protocols.OPEN_SET_TRIALS,
-                    opt.unsorted_per_class, library=_tagging_background(x[n_set:]) if es.distractors else None)})
+                    opt.unsorted_per_class, library=_tagging_background(x[n_set:]) if es.distractors else None,
+                    rest_in_library=not opt.small_library)})
         else:
             xs = x[:n_set]
             mn, nn1 = protocols.cross_validated_accuracy(xs, ps.labels, opt.k, opt.folds)
