@@ -313,3 +313,47 @@ def test_settings_dialog_keeps_every_setting_and_offers_the_whole_photo_region(q
     assert dlg.value() == given
     dlg.whole.setValue(0.0)   # the detectors' regions only: SBA as the paper
     assert dlg.value().global_weight == 0.0 and dlg.value().n_detectors == 30
+
+
+def test_a_result_moved_to_the_trash_leaves_the_window_and_ctrl_z_brings_it_back(tmp_path, qtbot, monkeypatch):
+    import shutil
+
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # a private trash, never the machine's
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    names = ukbench_names(12)
+    for n in names:  # copies: the trash moves real files
+        shutil.copy(dataset("ukbench-dev") / "images" / n, folder / n)
+    lib = Library.open()
+    IndexJob(lib, [str(folder)]).run()
+    lib.close()
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
+    from sba_desktop.ui.main import MainWindow
+
+    monkeypatch.setenv("SBA_DESKTOP_NO_WATCH", "1")
+    win = MainWindow()
+    win.errors = []
+    win.show_error = win.errors.append
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.lib is not None, timeout=WAIT)
+    drop_file(win, folder / names[4])
+    wait(qtbot, win, lambda: win.search.model.rowCount() > 0)
+    victim = str(folder / names[5])
+    assert names[5] in result_names(win)[:4]
+
+    win.search.trash([victim])
+    wait(qtbot, win, lambda: names[5] not in result_names(win))
+    assert len(asked) == 1 and not os.path.exists(victim)
+    assert "moved to the trash" in win.progress_label.text()
+    assert (tmp_path / "xdg" / "Trash" / "files" / names[5]).exists()
+    assert with_library(lambda lib: lib.catalog.photo_id(victim)) is None
+
+    said = []
+    win.search.ctx.message.connect(said.append)
+    win.search.undo_trash()
+    wait(qtbot, win, lambda: names[5] in result_names(win)[:4])
+    assert os.path.exists(victim) and any("1 brought back from the trash" in m for m in said), said

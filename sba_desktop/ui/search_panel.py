@@ -208,7 +208,9 @@ class SearchPanel(QSplitter):
             msg = [f"{back} brought back from the trash"]
             msg += [f"{display(t.path)}: {t.error}" for t in failed]
             self.ctx.message.emit("; ".join(msg))
-            self.run_search(region=self.query_view.region())
+            # the window's library is reopened after the job: search again once it holds them
+            self.ctx.libraryLoaded.connect(lambda _lib: self.run_search(region=self.query_view.region()),
+                                           Qt.ConnectionType.SingleShotConnection)
 
         self.ctx.jobs.submit(put_back, done)
 
