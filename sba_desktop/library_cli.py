@@ -357,12 +357,13 @@ def cmd_watch(args) -> int:
 
 
 def cmd_inbox(args) -> int:
+    from .library.discover import is_under
     from .library.tagging import inbox_folders, set_inbox
 
     lib = _open(args)
     if args.folder:
         folder = _folder(args.folder)
-        if not any(folder == f or folder.startswith(f.rstrip(os.sep) + os.sep) for f in lib.catalog.folders()):
+        if not any(folder == f or is_under(folder, f) for f in lib.catalog.folders()):
             raise UserError(f"{args.folder} is not in the library: sba index {args.folder} first")
         set_inbox(lib, folder, not args.off)
     folders = inbox_folders(lib)

@@ -193,14 +193,14 @@ class SearchPanel(QSplitter):
         items, self.last_trashed = self.last_trashed, []
         if not items:
             return
-        folders = sorted({os.path.dirname(t.path) for t in items})
-
         def put_back(lib):
-            failed = lib.restore_photos(items)
+            from ..library.discover import is_under
             from ..library.indexer import IndexJob
 
-            IndexJob(lib, folders=[f for f in lib.catalog.folders() if any(
-                d == f or d.startswith(f.rstrip(os.sep) + os.sep) for d in folders)]).run()
+            failed = lib.restore_photos(items)
+            # only the library folders that hold them are scanned again
+            IndexJob(lib, folders=[f for f in lib.catalog.folders()
+                                   if any(is_under(t.path, f) for t in items)]).run()
             return failed
 
         def done(failed) -> None:
