@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -80,6 +80,16 @@ _MIGRATIONS: dict[int, str] = {
         width INTEGER,
         height INTEGER
     );
+    """,
+    # what the duplicate finder needs besides the vector (library/duplicates.py): the photo's
+    # small grey picture (engine/copies.py), its EXIF capture time and camera, its format.
+    # Independent of the model: a refit keeps them; a changed file clears them.
+    4: """
+    ALTER TABLE photos ADD COLUMN signature BLOB;
+    ALTER TABLE photos ADD COLUMN signature_width INTEGER;
+    ALTER TABLE photos ADD COLUMN taken REAL;
+    ALTER TABLE photos ADD COLUMN camera TEXT;
+    ALTER TABLE photos ADD COLUMN format TEXT;
     """,
 }
 
@@ -220,7 +230,7 @@ class Catalog:
             "INSERT INTO photos(path, size, mtime_ns, fingerprint, state, updated) VALUES (?,?,?,?, 'pending', ?) "
             "ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, "
             "fingerprint=excluded.fingerprint, state='pending', reason=NULL, vector=NULL, model_id=NULL, "
-            "updated=excluded.updated RETURNING id", (enc(path), size, mtime_ns, fp, now))
+            "signature=NULL, taken=NULL, camera=NULL, format=NULL, updated=excluded.updated RETURNING id", (enc(path), size, mtime_ns, fp, now))
         pid = cur.fetchone()[0]
         self.db.execute("DELETE FROM staged WHERE photo_id=?", (pid,))  # its content changed
         return pid
@@ -239,14 +249,16 @@ class Catalog:
     def pending_ids(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM photos WHERE state='pending' ORDER BY id")]
 
-    def store_results(self, indexed: list[tuple], skipped: list[tuple[int, str]], model_id: str) -> None:
+    def store_results(self, indexed: list[tuple], skipped: list[tuple[int, str]], model_id: str,
+                      looks: list[tuple] = ()) -> None:
         """One transaction for a batch: (id, vector, width, height[, detector peaks]) stored as
-        float16, and skip reasons."""
+        float16, skip reasons, and the photos' looks (library/encoding.py `Looks`)."""
         now = time.time()
 
         def peaks(row: tuple):
             return row[4].astype(np.float16).tobytes() if len(row) > 4 and row[4] is not None else None
         with self.transaction():
+            self.store_looks(looks)
             self.db.executemany(
                 "UPDATE photos SET state='indexed', reason=NULL, model_id=?, vector=?, width=?, height=?, "
                 "peaks=?, updated=? WHERE id=?",
@@ -254,6 +266,23 @@ class Catalog:
             self.db.executemany(
                 "UPDATE photos SET state='skipped', reason=?, model_id=NULL, vector=NULL, updated=? WHERE id=?",
                 [(reason, now, i) for i, reason in skipped])
+
+    def store_looks(self, looks: Iterable[tuple]) -> None:
+        """(photo id, Looks) pairs: the duplicate finder's facts of each photo."""
+        self.db.executemany(
+            "UPDATE photos SET signature=?, signature_width=?, taken=?, camera=?, format=? WHERE id=?",
+            [(lk.signature.tobytes(), lk.signature.shape[1], lk.taken, lk.camera, lk.fmt, pid) for pid, lk in looks])
+
+    def looks_of_indexed(self, model_id: str) -> Iterator[tuple]:
+        """(id, path, size, mtime_ns, width, height, signature or None, signature width, taken,
+        camera, format) of every indexed photo of this model."""
+        for r in self.db.execute(
+                "SELECT id, path, size, mtime_ns, width, height, signature, signature_width, taken, camera, format "
+                "FROM photos WHERE state='indexed' AND model_id=? ORDER BY id", (model_id,)):
+            sig = None
+            if r[6] is not None and r[7]:
+                sig = np.frombuffer(r[6], np.uint8).reshape(-1, r[7])
+            yield (r[0], dec(r[1]), *r[2:6], sig, *r[7:])
 
     def reset_vectors(self) -> None:
         """Every photo back to pending (a new model will encode them)."""

@@ -95,6 +95,30 @@ class DecodedPhoto:
     width: int           # the photo's full size, after EXIF orientation
     height: int
     fmt: str
+    taken: float | None = None   # EXIF capture time (seconds since 1970, the camera's clock)
+    camera: str | None = None    # EXIF make and model: originals carry them, many exports do not
+
+
+EXIF_IFD, DATETIME_ORIGINAL, DATETIME, MAKE, MODEL = 0x8769, 0x9003, 0x0132, 0x010F, 0x0110
+
+
+def capture_facts(exif: Image.Exif) -> tuple[float | None, str | None]:
+    """(capture time, camera) from EXIF; None where absent or unreadable. The time is read as
+    if it were UTC: only differences between photos of one camera are used."""
+    import calendar
+    import time as _time
+
+    taken = None
+    try:
+        raw = exif.get_ifd(EXIF_IFD).get(DATETIME_ORIGINAL) or exif.get(DATETIME)
+        if isinstance(raw, bytes):
+            raw = raw.decode("ascii", "replace")
+        if raw:
+            taken = float(calendar.timegm(_time.strptime(str(raw).strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")))
+    except (ValueError, TypeError, KeyError, OSError):
+        taken = None
+    camera = " ".join(str(exif.get(t, "")).strip("\x00 ") for t in (MAKE, MODEL)).strip() or None
+    return taken, camera
 
 
 def decode(path: str, target_long_side: int | None = None,
@@ -133,7 +157,9 @@ def decode(path: str, target_long_side: int | None = None,
                     raise DecodeError(f"too large ({w}x{h} pixels; limit {MAX_PIXELS // 1_000_000} MP)")
                 if w < 1 or h < 1:
                     raise DecodeError("image has no pixels")
-                orientation = im.getexif().get(0x0112, 1) if fmt in ("jpeg", "tiff", "webp", "png") else 1
+                exif = im.getexif()
+                orientation = exif.get(0x0112, 1) if fmt in ("jpeg", "tiff", "webp", "png") else 1
+                taken, camera = capture_facts(exif)
                 if fmt == "jpeg" and target_long_side and im.mode in ("RGB", "L", "CMYK", "YCbCr"):
                     long_side = target_long_side
                     if region is not None and max(region[2], region[3]) > 0:
@@ -155,7 +181,7 @@ def decode(path: str, target_long_side: int | None = None,
         raise DecodeError(f"broken {fmt.upper()}: {msg}") from None
     if orientation in (5, 6, 7, 8):
         w, h = h, w
-    return DecodedPhoto(rgb, w, h, fmt)
+    return DecodedPhoto(rgb, w, h, fmt, taken, camera)
 
 
 def photo_size(path: str) -> tuple[int, int]:

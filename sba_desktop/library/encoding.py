@@ -30,6 +30,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 from PIL import Image
 
+from ..engine.copies import signature
 from ..engine.encoder import Region, crop_region
 from ..engine.imaging import to_rgb
 from ..engine.sba import DescriptorModel, DescriptorSpec, ReductionSpec
@@ -54,6 +55,15 @@ class Source:
 
 
 @dataclass
+class Looks:
+    """What the duplicate finder knows of a photo besides its vector (library/duplicates.py)."""
+    signature: np.ndarray            # its small grey picture, uint8 (engine/copies.py)
+    taken: float | None              # EXIF capture time
+    camera: str | None               # EXIF make and model
+    fmt: str                         # the decoded format (jpeg, png, heic, ...)
+
+
+@dataclass
 class Encoded:
     """The result for one source; `error` set (and nothing else) when it could not be used."""
     key: object
@@ -65,6 +75,7 @@ class Encoded:
     error: str | None = None
     picture: Image.Image | None = None  # the RGB picture the network saw, before resizing (on request)
     raw: np.ndarray | None = None    # the descriptor before reduction, until its chunk is reduced
+    looks: Looks | None = None       # of a whole photo file (not of a region or a pasted image)
 
 
 def fit_sample(keys: Sequence, n: int = FIT_SAMPLE) -> list:
@@ -130,31 +141,36 @@ class PhotoEncoder:
         self.keep_maps = keep_maps or model is None
 
     # ------------------------------------------------------------------ one photo
-    def picture(self, src: Source) -> tuple[Image.Image, int, int]:
-        """(the RGB picture the network sees before resizing, full width, full height) of one
-        source: decoded, oriented, cropped to its region. DecodeError when unusable."""
+    def picture(self, src: Source) -> tuple[Image.Image, int, int, Looks | None]:
+        """(the RGB picture the network sees before resizing, full width, full height, the
+        photo's looks) of one source: decoded, oriented, cropped to its region. DecodeError when
+        unusable."""
+        looks = None
         if src.image is not None:
             rgb = to_rgb(src.image)
             width, height = rgb.size
         else:
             photo = decode(src.path, self.image_size, region=src.region)
             rgb, width, height = photo.rgb, photo.width, photo.height
+            if src.region is None:
+                looks = Looks(signature(rgb), photo.taken, photo.camera, photo.fmt)
         region = src.region
         if region is not None and rgb.size != (width, height):
             # the decoder gave a reduced picture (JPEG draft, a thumbnail): bring the region to it
             sx, sy = rgb.width / width, rgb.height / height
             region = (region[0] * sx, region[1] * sy, region[2] * sx, region[3] * sy)
-        return crop_region(rgb, region), width, height
+        return crop_region(rgb, region), width, height, looks
 
-    def prepare(self, src: Source) -> tuple[np.ndarray, int, int]:
-        """(network input 3xHxW, full width, full height) of one source; DecodeError when unusable."""
-        rgb, width, height = self.picture(src)
-        return self.backbone.preprocess(rgb, self.image_size), width, height
+    def prepare(self, src: Source) -> tuple[np.ndarray, int, int, Looks | None]:
+        """(network input 3xHxW, full width, full height, looks) of one source; DecodeError
+        when unusable."""
+        rgb, width, height, looks = self.picture(src)
+        return self.backbone.preprocess(rgb, self.image_size), width, height, looks
 
     def encode_one(self, src: Source, with_picture: bool = False) -> Encoded:
         """One photo, on the calling thread (a query). Raises DecodeError for an unusable file."""
-        rgb, w, h = self.picture(src)
-        out = self._reduce(self._finish([(src.key, self.backbone.preprocess(rgb, self.image_size), w, h)]))[0]
+        rgb, w, h, looks = self.picture(src)
+        out = self._reduce(self._finish([(src.key, self.backbone.preprocess(rgb, self.image_size), w, h, looks)]))[0]
         if with_picture:
             out.picture = rgb
         return out
@@ -180,8 +196,9 @@ class PhotoEncoder:
 
     def _finish(self, batch: list[tuple]) -> list[Encoded]:
         """Forward one batch of one shape, then raw descriptors and peaks (when there is a model)."""
-        maps = self.backbone.forward(np.stack([x for _, x, _, _ in batch])).astype(MAP_DTYPE)
-        out = [Encoded(key, w, h, m if self.keep_maps else None) for (key, _, w, h), m in zip(batch, maps)]
+        maps = self.backbone.forward(np.stack([x for _, x, _, _, _ in batch])).astype(MAP_DTYPE)
+        out = [Encoded(key, w, h, m if self.keep_maps else None, looks=looks)
+               for (key, _, w, h, looks), m in zip(batch, maps)]
         if self.model is not None:
             raw, peaks = raw_and_peaks(self.model, maps)
             for e, r, p in zip(out, raw, peaks):
@@ -229,16 +246,16 @@ class PhotoEncoder:
 
         A library has a handful of aspect ratios, so most batches fill; a shape that waits too
         long (more than MAX_BUFFERED photos held) and the rest at the end go as partial batches.
-        Yields (batch of (key, x, w, h), failed [Encoded with error])."""
+        Yields (batch of (key, x, w, h, looks), failed [Encoded with error])."""
         buckets: dict[tuple, list[tuple]] = {}
         held = 0
         for src, item in self._decoded(sources):
             if isinstance(item, str):
                 yield [], [Encoded(src.key, error=item)]
                 continue
-            x, w, h = item
+            x, w, h, looks = item
             bucket = buckets.setdefault(x.shape, [])
-            bucket.append((src.key, x, w, h))
+            bucket.append((src.key, x, w, h, looks))
             held += 1
             if len(bucket) >= FORWARD_BATCH:
                 held -= len(bucket)

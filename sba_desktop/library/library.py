@@ -177,10 +177,11 @@ class Library:
         """Store a chunk of encoded photos (library/encoding.py `Encoded`): vectors of the current
         model into the catalog (one transaction) and the index; failures as skipped with reasons."""
         indexed, skipped = self._rows(results)
+        looks = [(int(e.key), e.looks) for e in results if e.error is None and e.looks is not None]
         with self._state:
             if indexed and self.model is None:
                 raise RuntimeError("vectors stored before the library has a model")
-            self.catalog.store_results(indexed, skipped, self.model.model_id if self.model else "")
+            self.catalog.store_results(indexed, skipped, self.model.model_id if self.model else "", looks)
             if indexed and self.index is not None:
                 ids, vecs = np.array([r[0] for r in indexed], np.int64), np.stack([r[1] for r in indexed])
                 self.index.add(ids, vecs)
@@ -222,6 +223,7 @@ class Library:
         indexed, skipped = self._rows(results)
         with self._state:
             self.catalog.stage_results(indexed, skipped, model.model_id)
+            self.catalog.store_looks([(int(e.key), e.looks) for e in results if e.error is None and e.looks is not None])
             if skipped:
                 self.unindex([i for i, _ in skipped])
 

@@ -1,0 +1,180 @@
+"""Is this the same photo? A small grey picture of every photo, and a test that finds one in another.
+
+The SBA vectors say two photos show the same thing; they cannot say two files hold the same
+*picture* (another shot of the same object is as close as a re-saved copy). A copy keeps the
+pixels: re-encoded, resized, rotated, re-toned or cropped, its grey picture lies inside the
+other's up to a scale, a place, a quarter turn and a linear change of brightness. So a pair is
+verified by normalised cross-correlation of the two signatures over those transformations, after a
+high-pass (edges carry the identity of a picture; smooth shading is shared by many shots).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.ndimage import uniform_filter
+from PIL import Image
+
+SIGNATURE_SIDE = 64      # long side of the stored grey picture (aspect kept): <= 4 KB per photo
+MIN_KEPT_AREA = 0.55     # a crop keeps at least this much of the photo (issue 20: "up to ~20 %")
+FINE, BROAD = 1, 4      # radii of the band-pass boxes
+TILES = 4               # the aligned pictures are compared in TILES x TILES tiles
+UPSCALE = 1.15          # a copy's part may be enlarged this much at most (resampling slack)
+THUMB = 16              # side of the vectors that find copies turned in their pixels
+REFINE_FROM = 0.5       # coarse correlation below this: not a copy, no fine placement
+SCALE_STEP = 0.97        # scales tried between "the whole photo" and the smallest crop
+
+
+def signature(rgb: Image.Image, side: int = SIGNATURE_SIDE) -> np.ndarray:
+    """The photo's grey picture, long side `side`, aspect kept (uint8 h x w)."""
+    w, h = rgb.size
+    s = side / max(w, h)
+    size = (max(8, round(w * s)), max(8, round(h * s)))
+    return np.asarray(rgb.convert("L").resize(size, Image.Resampling.BOX if s < 1 else Image.Resampling.BILINEAR),
+                      np.uint8)
+
+
+def _highpass(a: np.ndarray, fine: int = FINE, broad: int = BROAD) -> np.ndarray:
+    """A band of the grey picture: lightly smoothed (a pixel's misplacement does not matter)
+    minus its broad blur (shading does not either)."""
+    a = a.astype(np.float32)
+    return uniform_filter(a, 2 * fine + 1, mode="nearest") - uniform_filter(a, 2 * broad + 1, mode="nearest")
+
+
+def _half(a: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(a).resize((max(4, a.shape[1] // 2), max(4, a.shape[0] // 2)),
+                                                Image.Resampling.BOX), np.uint8)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
+    den = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
+    return float(np.dot(a, b)) / den if den > 1e-9 else 0.0
+
+
+def _resize(a: np.ndarray, w: int, h: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(a).resize((w, h), Image.Resampling.BILINEAR), np.float32)
+
+
+def _best_place(big: np.ndarray, template: np.ndarray) -> tuple[float, int, int]:
+    """(highest normalised cross-correlation, y, x) of `template` over every place inside `big`."""
+    th, tw = template.shape
+    t = template - template.mean()
+    tn = np.sqrt((t * t).sum())
+    if tn < 1e-6:
+        return 0.0, 0, 0
+    win = sliding_window_view(big, (th, tw))                  # (py, px, th, tw), no copy
+    num = np.einsum("ijkl,kl->ij", win, t, optimize=True)     # sum of window * centred template
+    s1 = win.sum(axis=(2, 3))
+    s2 = np.einsum("ijkl,ijkl->ij", win, win, optimize=True)
+    var = np.maximum(s2 - s1 * s1 / (th * tw), 1e-6)
+    ncc = num / (np.sqrt(var) * tn)
+    y, x = np.unravel_index(int(ncc.argmax()), ncc.shape)
+    return float(ncc[y, x]), int(y), int(x)
+
+
+def _tiles_agree(a: np.ndarray, b: np.ndarray, n: int = TILES) -> float:
+    """Correlation of two aligned pictures tile by tile, n x n tiles: the third lowest (a
+    watermark or a blown highlight may spoil two tiles of a copy; another shot of the same
+    thing differs wherever something moved)."""
+    h, w = a.shape
+    ys, xs = np.linspace(0, h, n + 1).astype(int), np.linspace(0, w, n + 1).astype(int)
+    scores = []
+    for i in range(n):
+        for j in range(n):
+            ta = a[ys[i]:ys[i + 1], xs[j]:xs[j + 1]].ravel()
+            tb = b[ys[i]:ys[i + 1], xs[j]:xs[j + 1]].ravel()
+            ta, tb = ta - ta.mean(), tb - tb.mean()
+            den = np.sqrt((ta * ta).sum() * (tb * tb).sum())
+            if den > 1e-3 * ta.size:  # a flat tile (sky, a wall) says nothing either way
+                scores.append(float((ta * tb).sum() / den))
+    if len(scores) < 4:
+        return -1.0
+    return sorted(scores)[min(2, len(scores) - 1)]
+
+
+def _cut(big: np.ndarray, box: tuple[float, float, float, float], w: int, h: int) -> np.ndarray:
+    """The part of `big` inside box (x0, y0, x1, y1, fractional pixels), resampled to w x h."""
+    im = Image.fromarray(big.astype(np.float32), mode="F")
+    return np.asarray(im.transform((w, h), Image.Transform.EXTENT, box, Image.Resampling.BILINEAR), np.float32)
+
+
+def _refine(big: np.ndarray, small_hp: np.ndarray, box: list[float], step: float) -> tuple[float, list[float]]:
+    """Move and scale the box by fractions of a pixel while the correlation grows (the coarse
+    search places it within `step` pixels and a scale step)."""
+    h, w = small_hp.shape
+
+    def score(b):
+        return _corr(_highpass(_cut(big, tuple(b), w, h)), small_hp)
+
+    best = score(box)
+    while step >= 0.2:
+        improved = True
+        while improved:
+            improved = False
+            cx, cy, bw = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0]
+            bh = box[3] - box[1]
+            for dx, dy, ds in ((step, 0, 0), (-step, 0, 0), (0, step, 0), (0, -step, 0),
+                               (0, 0, step), (0, 0, -step)):
+                f = 1 + ds / max(bw, bh)
+                nb = [cx + dx - bw * f / 2, cy + dy - bh * f / 2, cx + dx + bw * f / 2, cy + dy + bh * f / 2]
+                s = score(nb)
+                if s > best + 1e-4:
+                    best, box, improved = s, nb, True
+                    break
+        step /= 2
+    return best, box
+
+
+def _inside(big: np.ndarray, small: np.ndarray, detail: float) -> tuple[float, float]:
+    """(correlation, agreement by tiles) of `small`'s picture placed where it fits best inside
+    `big`'s, at any scale from "fills it" down to MIN_KEPT_AREA of it (a crop of `big`, or `big`
+    itself re-saved). `detail`: the small photo's full width over the big one's; a crop cannot
+    hold more pixels of a scene than its original did, so a part of `big` smaller than that is
+    a closer shot of it (a zoom), not a copy. Searched at half resolution, then placed finely."""
+    big2, small2 = _half(big), _half(small)
+    big_hp = _highpass(big2, 0, BROAD // 2)
+    bh, bw = big2.shape
+    sh, sw = small2.shape
+    t = min(bw / sw, bh / sh)               # the scale at which small fills big as far as it can
+    best = (-1.0, [0.0, 0.0, 0.0, 0.0])
+    while True:
+        w, h = max(4, round(sw * t)), max(4, round(sh * t))
+        if w * h < MIN_KEPT_AREA * bw * bh or w < 6 or h < 6 or (w < 0.98 * bw and detail > UPSCALE * w / bw):
+            break
+        score, y, x = _best_place(big_hp, _highpass(_resize(small2, w, h), 0, BROAD // 2))
+        if score > best[0]:
+            best = (score, [float(x), float(y), float(x + w), float(y + h)])
+        if score > 0.97:  # in place already (a re-saved copy): smaller scales cannot do better
+            break
+        t *= SCALE_STEP
+    if best[0] < REFINE_FROM:  # nowhere near: not worth placing it finer
+        return best[0], -1.0
+    fx, fy = big.shape[1] / bw, big.shape[0] / bh
+    box = [best[1][0] * fx, best[1][1] * fy, best[1][2] * fx, best[1][3] * fy]
+    small_hp = _highpass(small.astype(np.float32))
+    score, box = _refine(big.astype(np.float32), small_hp, box, 1.0)
+    return score, _tiles_agree(_highpass(_cut(big, tuple(box), small.shape[1], small.shape[0])), small_hp)
+
+
+def thumb(sig: np.ndarray, turn: int = 0) -> np.ndarray:
+    """A 16 x 16 unit vector of the grey picture squeezed square, turned `turn` quarter turns:
+    close for copies whatever their size or format, and a quarter turn of a photo is the same
+    turn of this (candidates for copies turned in their pixels)."""
+    a = np.asarray(Image.fromarray(sig).resize((THUMB, THUMB), Image.Resampling.BOX), np.float32)
+    a = np.rot90(a, turn).ravel()
+    a -= a.mean()
+    return a / max(float(np.linalg.norm(a)), 1e-6)
+
+
+def match(a: np.ndarray, b: np.ndarray, width_a: int, width_b: int, turns=(0,)) -> tuple[float, float]:
+    """How surely b holds the same picture as a: (correlation, agreement by tiles), each in
+    [-1, 1] and ~1 for a copy, at the best of the given quarter turns of b, scale and place,
+    either way round. width_a, width_b: the photos' full widths."""
+    best = (-1.0, -1.0)
+    for k in turns:
+        r = np.ascontiguousarray(np.rot90(b, k))
+        wb = width_b if k % 2 == 0 else round(width_b * b.shape[0] / b.shape[1])
+        best = max(best, _inside(a, r, wb / width_a), _inside(r, a, width_a / wb))
+        if best[0] > 0.95:  # a clear copy: no need to try the other turns
+            break
+    return best
