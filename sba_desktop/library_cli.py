@@ -21,6 +21,16 @@ def positive_int(text: str) -> int:
     return v
 
 
+def positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {v}")
+    return v
+
+
 def unit_float(text: str) -> float:
     try:
         v = float(text)
@@ -226,18 +236,88 @@ def cmd_search(args) -> int:
     return 0
 
 
+def _member_json(m, keeper: bool) -> dict:
+    return {"path": _disp(m.path), "keeper": keeper, "width": m.width, "height": m.height, "bytes": m.size,
+            "format": m.format, "taken": _when(m.taken), "camera": m.camera,
+            "agreement": round(m.agreement, 4), "raw_files": [_disp(p) for p in m.companions]}
+
+
+def _when(t: float | None) -> str | None:
+    return None if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} KB"
+
+
 def cmd_duplicates(args) -> int:
+    from .library.duplicates import SIMILAR_SECONDS, find_duplicates, saved_threshold, trash_others
+    from .library.indexer import Progress
+
     lib = _open(args)
-    groups = lib.duplicates(args.threshold)
+    args.threshold = saved_threshold(lib) if args.threshold is None else args.threshold
+    args.seconds = SIMILAR_SECONDS if args.seconds is None else args.seconds
+    if lib.model is None:
+        raise UserError("the library has no photos indexed yet: sba index FOLDER")
+    if args.trash and args.kind == "similar":
+        raise UserError("--trash moves copies only: similar shots are different photos, never moved in bulk")
+    bar = _bar(args.json)
+    report = find_duplicates(lib, args.threshold, args.seconds,
+                             progress=lambda phase, done, total: bar(Progress(phase, done, total)))
+    kinds = ["copies", "similar"] if args.kind == "all" else [args.kind]
+    groups = {k: getattr(report, k) for k in kinds}
+    if args.json and not args.trash:
+        print(json.dumps({
+            "threshold": args.threshold, "similar_seconds": args.seconds, "photos": report.photos,
+            "without_capture_time": report.without_time, "compared_pairs": report.candidates,
+            "seconds": round(report.seconds, 2),
+            **{k: [{"keeper": _disp(g.members[g.keeper].path) if g.keeper is not None else None,
+                    "members": [_member_json(m, i == g.keeper) for i, m in enumerate(g.members)]}
+                   for g in gs] for k, gs in groups.items()}}))
+        return 0
+    if not args.json:
+        for kind, gs in groups.items():
+            title = "copies of one photo" if kind == "copies" else "similar shots (taken seconds apart)"
+            for n, g in enumerate(gs, 1):
+                print(f"{title}, group {n} of {len(gs)}:")
+                for i, m in enumerate(g.members):
+                    mark = "keep" if i == g.keeper else ("copy" if kind == "copies" else "shot")
+                    raw = f"  + {', '.join(_disp(p) for p in m.companions)}" if m.companions else ""
+                    print(f"  {mark}  {m.agreement:5.3f}  {m.width}x{m.height}  {_mb(m.size):>8}  "
+                          f"{(m.format or '?').upper():5s} {_when(m.taken) or '-':19s}  {_disp(m.path)}{raw}")
+        spare = sum(m.size for g in report.copies for m in g.others())
+        bar(Progress("done", 0, 0))
+        print(f"{len(report.copies)} groups of copies ({sum(len(g.others()) for g in report.copies)} files "
+              f"could go to the trash, {_mb(spare)}), {len(report.similar)} groups of similar shots; "
+              f"{report.photos} photos compared in {report.seconds:.1f} s (threshold {report.threshold})")
+        if report.without_time and "similar" in kinds:
+            print(f"{report.without_time} photos have no capture time (EXIF): similar shots among them "
+                  "cannot be told from other photos of the same thing, so they are not grouped")
+    if not args.trash:
+        return 0
+    movable = [m for g in report.copies for m in g.others()]
+    if not movable:
+        print("nothing to move")
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserError("--trash needs --yes when not run on a terminal (nothing was moved)")
+        answer = input(f"Move {len(movable)} copies to the system trash, keeping one of each photo? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing was moved")
+            return 0
+    done, notes = trash_others(lib, report.copies)
+    moved = [t for t in done if t.moved]
     if args.json:
-        print(json.dumps({"threshold": args.threshold, "groups": [[_disp(p) for p in g] for g in groups]}))
+        print(json.dumps({"moved": [{"path": _disp(t.path), "in_trash": _disp(t.in_trash)} for t in moved],
+                          "not_moved": notes}))
     else:
-        for i, g in enumerate(groups, 1):
-            print(f"group {i}:")
-            for p in g:
-                print(f"  {_disp(p)}")
-        print(f"{len(groups)} groups of near-duplicates (threshold {args.threshold})")
-    return 0
+        for t in moved:
+            print(f"moved to the trash: {_disp(t.path)}")
+        for line in notes:
+            print(line)
+        print(f"{len(moved)} copies moved to the system trash (your trash can bring them back)")
+    return 1 if notes else 0
 
 
 def cmd_categories(args) -> int:
@@ -423,9 +503,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inbox)
 
-    p = sub.add_parser("duplicates", help="groups of near-duplicate photos")
-    p.add_argument("--threshold", type=unit_float, default=0.92,
-                   help="cosine similarity in [0, 1] to call two photos duplicates (default 0.92)")
+    p = sub.add_parser("duplicates", help="copies of one photo, and similar shots taken seconds apart")
+    p.add_argument("--kind", choices=["all", "copies", "similar"], default="all",
+                   help="copies: the same picture as other files (re-saved, resized, another format, "
+                   "turned, re-toned, cropped); similar: different shots of one moment (default: all)")
+    p.add_argument("--threshold", type=unit_float,
+                   help="how surely two files must hold the same picture, in [0, 1] (default: the library's "
+                   "setting, set in the window, else the value chosen on the benchmark of docs/quality.md; "
+                   "printed with the results; higher finds fewer edited copies)")
+    p.add_argument("--seconds", type=positive_float,
+                   help="similar shots are taken at most this many seconds apart (default 3)")
+    p.add_argument("--trash", action="store_true", help="move the copies (all but the suggested one to "
+                   "keep, of each group of copies) to the system trash; asks first, or --yes")
+    p.add_argument("--yes", action="store_true", help="with --trash: do not ask")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_duplicates)
 

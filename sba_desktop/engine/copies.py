@@ -17,10 +17,12 @@ from PIL import Image
 SIGNATURE_SIDE = 64      # long side of the stored grey picture (aspect kept): <= 4 KB per photo
 MIN_KEPT_AREA = 0.55     # a crop keeps at least this much of the photo (issue 20: "up to ~20 %")
 FINE, BROAD = 1, 4      # radii of the band-pass boxes
+FLAT = 1.5              # a tile whose band varies less than this (grey levels) is flat
 TILES = 4               # the aligned pictures are compared in TILES x TILES tiles
-UPSCALE = 1.15          # a copy's part may be enlarged this much at most (resampling slack)
+UPSCALE = 1.15          # a copy's part may be enlarged this much at most: in the coarse search,
+UPSCALE_PLACED = 1.04   # and once placed finely (resampling slack)
 THUMB = 16              # side of the vectors that find copies turned in their pixels
-REFINE_FROM = 0.5       # coarse correlation below this: not a copy, no fine placement
+REFINE_FROM = 0.6       # coarse correlation below this: not a copy, no fine placement
 SCALE_STEP = 0.97        # scales tried between "the whole photo" and the smallest crop
 
 
@@ -75,21 +77,19 @@ def _best_place(big: np.ndarray, template: np.ndarray) -> tuple[float, int, int]
 def _tiles_agree(a: np.ndarray, b: np.ndarray, n: int = TILES) -> float:
     """Correlation of two aligned pictures tile by tile, n x n tiles: the third lowest (a
     watermark or a blown highlight may spoil two tiles of a copy; another shot of the same
-    thing differs wherever something moved)."""
-    h, w = a.shape
-    ys, xs = np.linspace(0, h, n + 1).astype(int), np.linspace(0, w, n + 1).astype(int)
-    scores = []
-    for i in range(n):
-        for j in range(n):
-            ta = a[ys[i]:ys[i + 1], xs[j]:xs[j + 1]].ravel()
-            tb = b[ys[i]:ys[i + 1], xs[j]:xs[j + 1]].ravel()
-            ta, tb = ta - ta.mean(), tb - tb.mean()
-            den = np.sqrt((ta * ta).sum() * (tb * tb).sum())
-            if den > 1e-3 * ta.size:  # a flat tile (sky, a wall) says nothing either way
-                scores.append(float((ta * tb).sum() / den))
-    if len(scores) < 4:
+    thing differs wherever something moved). Tiles flat in both (sky, a wall: only compression
+    noise is left in the band) say nothing either way and are left out."""
+    h, w = (a.shape[0] // n) * n, (a.shape[1] // n) * n
+    ta = a[:h, :w].reshape(n, h // n, n, w // n).transpose(0, 2, 1, 3).reshape(n * n, -1)
+    tb = b[:h, :w].reshape(n, h // n, n, w // n).transpose(0, 2, 1, 3).reshape(n * n, -1)
+    ta = ta - ta.mean(axis=1, keepdims=True)
+    tb = tb - tb.mean(axis=1, keepdims=True)
+    ea, eb = (ta * ta).sum(axis=1), (tb * tb).sum(axis=1)
+    textured = np.maximum(ea, eb) >= FLAT * FLAT * ta.shape[1]
+    if textured.sum() < 4:
         return -1.0
-    return sorted(scores)[min(2, len(scores) - 1)]
+    scores = np.sort((ta * tb).sum(axis=1)[textured] / np.maximum(np.sqrt(ea * eb)[textured], 1e-9))
+    return float(scores[2])
 
 
 def _cut(big: np.ndarray, box: tuple[float, float, float, float], w: int, h: int) -> np.ndarray:
@@ -107,7 +107,7 @@ def _refine(big: np.ndarray, small_hp: np.ndarray, box: list[float], step: float
         return _corr(_highpass(_cut(big, tuple(b), w, h)), small_hp)
 
     best = score(box)
-    while step >= 0.2:
+    while step >= 0.25:
         improved = True
         while improved:
             improved = False
@@ -153,23 +153,33 @@ def _inside(big: np.ndarray, small: np.ndarray, detail: float) -> tuple[float, f
     box = [best[1][0] * fx, best[1][1] * fy, best[1][2] * fx, best[1][3] * fy]
     small_hp = _highpass(small.astype(np.float32))
     score, box = _refine(big.astype(np.float32), small_hp, box, 1.0)
+    part = (box[2] - box[0]) / big.shape[1]
+    if part < 0.99 and detail > UPSCALE_PLACED * part:  # placed finely, a closer shot shows
+        return score, -1.0
     return score, _tiles_agree(_highpass(_cut(big, tuple(box), small.shape[1], small.shape[0])), small_hp)
 
 
-def thumb(sig: np.ndarray, turn: int = 0) -> np.ndarray:
-    """A 16 x 16 unit vector of the grey picture squeezed square, turned `turn` quarter turns:
-    close for copies whatever their size or format, and a quarter turn of a photo is the same
-    turn of this (candidates for copies turned in their pixels)."""
-    a = np.asarray(Image.fromarray(sig).resize((THUMB, THUMB), Image.Resampling.BOX), np.float32)
+def thumb(sig: np.ndarray, turn: int = 0, side: int = THUMB) -> np.ndarray:
+    """A side x side unit vector of the grey picture squeezed square, turned `turn` quarter
+    turns: close for copies whatever their size or format, and a quarter turn of a photo is the
+    same turn of this (candidates for copies turned in their pixels)."""
+    a = np.asarray(Image.fromarray(sig).resize((side, side), Image.Resampling.BOX), np.float32)
     a = np.rot90(a, turn).ravel()
     a -= a.mean()
     return a / max(float(np.linalg.norm(a)), 1e-6)
 
 
+def same_frame(a: np.ndarray, b: np.ndarray, turn: int = 0) -> float:
+    """Agreement by tiles of b (turned) laid over all of a: a copy that was not cropped."""
+    r = np.rot90(b, turn)
+    a_hp = _highpass(a)
+    return _tiles_agree(a_hp, _highpass(_resize(np.ascontiguousarray(r), a.shape[1], a.shape[0])))
+
+
 def match(a: np.ndarray, b: np.ndarray, width_a: int, width_b: int, turns=(0,)) -> tuple[float, float]:
     """How surely b holds the same picture as a: (correlation, agreement by tiles), each in
     [-1, 1] and ~1 for a copy, at the best of the given quarter turns of b, scale and place,
-    either way round. width_a, width_b: the photos' full widths."""
+    either way round (a crop of either). width_a, width_b: the photos' full widths."""
     best = (-1.0, -1.0)
     for k in turns:
         r = np.ascontiguousarray(np.rot90(b, k))

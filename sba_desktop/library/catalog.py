@@ -90,6 +90,13 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE photos ADD COLUMN taken REAL;
     ALTER TABLE photos ADD COLUMN camera TEXT;
     ALTER TABLE photos ADD COLUMN format TEXT;
+    CREATE TABLE compared (
+        a INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        b INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        agreement REAL NOT NULL,
+        PRIMARY KEY (a, b)
+    );
+    CREATE INDEX compared_b ON compared(b);
     """,
 }
 
@@ -233,6 +240,7 @@ class Catalog:
             "signature=NULL, taken=NULL, camera=NULL, format=NULL, updated=excluded.updated RETURNING id", (enc(path), size, mtime_ns, fp, now))
         pid = cur.fetchone()[0]
         self.db.execute("DELETE FROM staged WHERE photo_id=?", (pid,))  # its content changed
+        self.db.execute("DELETE FROM compared WHERE a=? OR b=?", (pid, pid))
         return pid
 
     def move_photo(self, photo_id: int, new_path: str, size: int, mtime_ns: int) -> None:
@@ -272,6 +280,16 @@ class Catalog:
         self.db.executemany(
             "UPDATE photos SET signature=?, signature_width=?, taken=?, camera=?, format=? WHERE id=?",
             [(lk.signature.tobytes(), lk.signature.shape[1], lk.taken, lk.camera, lk.fmt, pid) for pid, lk in looks])
+
+    def compared(self) -> dict[tuple[int, int], float]:
+        """Pairs of photos already compared as pictures (photo ids, smaller first) -> agreement."""
+        return {(a, b): v for a, b, v in self.db.execute("SELECT a, b, agreement FROM compared")}
+
+    def store_compared(self, rows: Iterable[tuple[int, int, float]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO compared(a, b, agreement) VALUES (?, ?, ?)", rows)
+
+    def forget_compared(self) -> None:
+        self.db.execute("DELETE FROM compared")
 
     def looks_of_indexed(self, model_id: str) -> Iterator[tuple]:
         """(id, path, size, mtime_ns, width, height, signature or None, signature width, taken,

@@ -99,7 +99,7 @@ class DecodedPhoto:
     camera: str | None = None    # EXIF make and model: originals carry them, many exports do not
 
 
-EXIF_IFD, DATETIME_ORIGINAL, DATETIME, MAKE, MODEL = 0x8769, 0x9003, 0x0132, 0x010F, 0x0110
+EXIF_IFD, DATETIME_ORIGINAL, SUBSEC_ORIGINAL, DATETIME, MAKE, MODEL = 0x8769, 0x9003, 0x9291, 0x0132, 0x010F, 0x0110
 
 
 def capture_facts(exif: Image.Exif) -> tuple[float | None, str | None]:
@@ -115,9 +115,13 @@ def capture_facts(exif: Image.Exif) -> tuple[float | None, str | None]:
             raw = raw.decode("ascii", "replace")
         if raw:
             taken = float(calendar.timegm(_time.strptime(str(raw).strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")))
+            sub = str(exif.get_ifd(EXIF_IFD).get(SUBSEC_ORIGINAL) or "").strip("\x00 ")
+            if sub.isdigit():  # a burst's frames share their second: the fraction tells them apart
+                taken += int(sub) / 10 ** len(sub)
     except (ValueError, TypeError, KeyError, OSError):
         taken = None
-    camera = " ".join(str(exif.get(t, "")).strip("\x00 ") for t in (MAKE, MODEL)).strip() or None
+    make, model = (str(exif.get(t, "")).strip("\x00 ") for t in (MAKE, MODEL))
+    camera = (model if model.lower().startswith(make.lower()) else f"{make} {model}").strip() or None
     return taken, camera
 
 

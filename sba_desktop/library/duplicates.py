@@ -28,17 +28,46 @@ from .encoding import Looks
 
 log = logging.getLogger(__name__)
 
-COPY_THRESHOLD = 0.88     # agreement of two grey pictures, tile by tile, to call them copies
+COPY_THRESHOLD = 0.84     # agreement of two grey pictures, tile by tile, to call them copies
                           # (chosen on scripts/duplicates_benchmark.py; docs/quality.md)
 CANDIDATE_SIMILARITY = 0.6  # vectors closer than this are compared as pictures
 NEIGHBOURS = 12           # nearest neighbours looked at per photo
 TURNED_SIMILARITY = 0.85  # squeezed grey pictures this close, a quarter turn apart, are compared
-SIMILAR_SIMILARITY = 0.80  # vectors this close, taken within SIMILAR_SECONDS, are similar shots
-SIMILAR_SECONDS = 10.0
+COMPARE_VERSION = "1"     # of the comparison below: results stored under another are compared again
+SAME_FRAME_THUMB = 0.85  # squeezed pictures this alike are first laid over each other whole
+SURE_COPY = 0.95          # agreement that ends the comparison of a pair
+CROP_THUMB = 0.45         # ... and at 8 x 8 this alike, with vectors this close, searched for a crop
+CROP_SIMILARITY = 0.70
+SIMILAR_SIMILARITY = 0.85  # vectors this close, taken within SIMILAR_SECONDS, are similar shots
+SIMILAR_SECONDS = 3.0   # a burst or a series of one moment; UKBench's deliberate shots of one object
+                        # from other sides are 5-10 s apart (median 10) and must stay apart
 RAW_EXTENSIONS = (".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf",
                   ".rw2", ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".kdc", ".mrw", ".rwl")
 NATIVE_FORMATS = ("jpeg", "heic", "avif")  # what cameras and phones write; PNG/WebP/TIFF/BMP/GIF
                                            # copies of a photo are exports
+
+
+# Measured by scripts/duplicates_benchmark.py on the shared photos (docs/quality.md):
+# threshold -> (share of grouped pairs that are copies, share of copies found)
+MEASURED = {0.80: (0.9985, 0.9932), 0.84: (0.9985, 0.9932), 0.88: (0.9988, 0.9897), 0.92: (0.9987, 0.9863)}
+
+
+def saved_threshold(lib) -> float:
+    """The person's threshold for copies (a library setting), or the default."""
+    v = lib.catalog.get_meta("duplicates.threshold")
+    return float(v) if v else COPY_THRESHOLD
+
+
+def save_threshold(lib, value: float) -> None:
+    lib.catalog.set_meta("duplicates.threshold", f"{value:.2f}")
+
+
+def threshold_meaning(value: float) -> str:
+    """What a threshold meant on the benchmark, in words (the nearest measured one)."""
+    near = min(MEASURED, key=lambda t: abs(t - value))
+    precision, recall = MEASURED[near]
+    return (f"at {near:.2f} on real photos: {precision:.1%} of the photos grouped are copies, "
+            f"{recall:.1%} of the copies are found" + (" (default)" if near == COPY_THRESHOLD else ""))
 
 
 @dataclass
@@ -47,8 +76,8 @@ class Member:
     path: str
     width: int
     height: int
-    size: int                 # bytes
-    mtime: float
+    size: int                 # bytes, when it was indexed
+    mtime_ns: int             # modification time, when it was indexed
     format: str | None
     taken: float | None
     camera: str | None
@@ -58,6 +87,18 @@ class Member:
     @property
     def pixels(self) -> int:
         return self.width * self.height
+
+    def changed(self) -> str | None:
+        """Why this file is no longer the one compared (gone, or changed since), or None."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return "no longer there (moved or deleted outside sba-desktop)"
+        except OSError as exc:
+            return f"cannot be read: {exc.strerror or exc}"
+        if st.st_size != self.size or st.st_mtime_ns != self.mtime_ns:
+            return "changed since it was compared (index again, then look again)"
+        return None
 
 
 @dataclass
@@ -91,7 +132,7 @@ def keeper_rank(m: Member) -> tuple:
     a camera format (JPEG/HEIC) over an export format (PNG/WebP/...), then the larger file (less
     compressed), then the oldest file, then the shorter path."""
     return (not m.companions, -m.pixels, m.camera is None, (m.format or "") not in NATIVE_FORMATS,
-            -m.size, m.mtime, len(m.path), m.path)
+            -m.size, m.mtime_ns, len(m.path), m.path)
 
 
 def raw_companions(path: str) -> list[str]:
@@ -210,22 +251,75 @@ def compare(lib, progress: Callable[[str, int, int], None] | None = None,
     if stop():
         return None
 
-    say("comparing", 0, len(pairs))
+    # the cascade: a copy that was not cropped lies over the whole photo (cheap); only pairs
+    # whose pictures are roughly alike, squeezed to 8 x 8, and whose vectors are close are
+    # searched for a crop (a scale and a place)
     keys = list(pairs)
+    thumbs8 = np.stack([copies.thumb(s, 0, 8) for s in sigs])
+    say("comparing", 0, len(keys))
 
-    def verify(key):
+    def verify(key) -> float:
         a, b = key
-        return copies.match(sigs[a], sigs[b], widths[a], widths[b], tuple(sorted(pairs[key])))[1]
+        best = -1.0
+        for turn in sorted(pairs[key]):
+            tb = copies.thumb(sigs[b], turn) if turn else thumbs[b]
+            if float(thumbs[a] @ tb) >= SAME_FRAME_THUMB and _same_aspect(sigs[a], sigs[b], turn):
+                best = max(best, copies.same_frame(sigs[a], sigs[b], turn))
+            if best >= SURE_COPY:
+                return best
+            t8 = copies.thumb(sigs[b], turn, 8) if turn else thumbs8[b]
+            if float(thumbs8[a] @ t8) >= CROP_THUMB and (turn or close.get(key, 0.0) >= CROP_SIMILARITY):
+                best = max(best, copies.match(sigs[a], sigs[b], widths[a], widths[b], (turn,))[1])
+        return best
 
+    # pairs compared before are read back (a changed photo's pairs were forgotten with it);
+    # new results are committed as they come, so a stopped run keeps what it did
+    cat = lib.catalog
+    if cat.get_meta("duplicates.compare") != COMPARE_VERSION:
+        with cat.transaction():
+            cat.forget_compared()
+            cat.set_meta("duplicates.compare", COMPARE_VERSION)
+    known = cat.compared()
     agreements: dict[tuple[int, int], float] = {}
+    todo = []
+    for key in keys:
+        done = known.get((int(ids[key[0]]), int(ids[key[1]])))
+        if done is None:
+            todo.append(key)
+        else:
+            agreements[key] = done
+    fresh: list[tuple[int, int, float]] = []
+
+    def commit() -> None:
+        with cat.transaction():
+            cat.store_compared(fresh)
+        fresh.clear()
+
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        for k, (key, agree) in enumerate(zip(keys, pool.map(verify, keys, chunksize=16))):
+        for k, (key, agree) in enumerate(zip(todo, pool.map(verify, todo, chunksize=64))):
             agreements[key] = agree
-            if k % 256 == 0:
-                say("comparing", k, len(keys))
+            fresh.append((int(ids[key[0]]), int(ids[key[1]]), float(agree)))
+            if k % 1024 == 0:
+                say("comparing", k, len(todo))
+                commit()
                 if stop():
                     return None
+    commit()
     return Comparison(rows, agreements, close, time.perf_counter() - t0)
+
+
+def _taken_apart(a: float | None, b: float | None) -> bool:
+    """Two capture times that say two shots: a copy keeps its photo's time (when it keeps EXIF),
+    the frames of a burst differ by a second or by their fraction of one."""
+    if a is None or b is None:
+        return False
+    fractions = a != int(a) and b != int(b)
+    return abs(a - b) >= 1.0 or fractions and abs(a - b) > 0.005
+
+
+def _same_aspect(a: np.ndarray, b: np.ndarray, turn: int) -> bool:
+    hb, wb = b.shape if turn % 2 == 0 else b.shape[::-1]
+    return abs(np.log((a.shape[1] / a.shape[0]) / (wb / hb))) < 0.04
 
 
 def group(comparison: Comparison, threshold: float = COPY_THRESHOLD,
@@ -236,11 +330,13 @@ def group(comparison: Comparison, threshold: float = COPY_THRESHOLD,
 
     def member(k: int, agreement: float = 1.0) -> Member:
         r = rows[k]
-        return Member(int(r[0]), r[1], int(r[4] or 0), int(r[5] or 0), int(r[2]), r[3] / 1e9, r[10], r[8], r[9],
+        return Member(int(r[0]), r[1], int(r[4] or 0), int(r[5] or 0), int(r[2]), int(r[3]), r[10], r[8], r[9],
                       raw_companions(r[1]), agreement)
 
     copy_groups, hidden = [], set()  # hidden: copies that are not their group's keeper
-    for centre, members in _stars({k: v for k, v in comparison.agreements.items() if v >= threshold}):
+    edges = {k: v for k, v in comparison.agreements.items()
+             if v >= threshold and not _taken_apart(rows[k[0]][8], rows[k[1]][8])}
+    for centre, members in _stars(edges):
         order = [centre] + sorted(members, key=lambda k: -members[k])
         group = [member(centre)] + [member(k, members[k]) for k in order[1:]]
         best = min(range(len(group)), key=lambda i: keeper_rank(group[i]))
@@ -272,3 +368,35 @@ def find_duplicates(lib, threshold: float = COPY_THRESHOLD, similar_seconds: flo
     """Copies and similar shots among the library's indexed photos; None when stopped."""
     comparison = compare(lib, progress, should_stop)
     return None if comparison is None else group(comparison, threshold, similar_seconds)
+
+
+def trash_selected(lib, selection: list[tuple[DuplicateGroup, list[Member]]]) -> tuple[list, list[str]]:
+    """Move the chosen members of groups to the system trash (the caller has asked the person),
+    after checking every file is still the one compared: a group keeps at least one member
+    that is still there and unchanged, or nothing of it moves (its copies may be the last of that
+    photo); a chosen file that is gone or changed stays. A photo with its RAW file beside it is
+    never moved from here (one photo, two files). Returns (library.trash.Trashed of what was
+    tried, one line per file or group left alone)."""
+    paths, notes = [], []
+    for g, chosen in selection:
+        chosen_ids = {m.photo_id for m in chosen}
+        kept = [m for m in g.members if m.photo_id not in chosen_ids]
+        if not any(m.changed() is None for m in kept):
+            first = kept[0].path if kept else g.members[0].path
+            notes.append(f"{first}: no photo of this group that stays is still there unchanged; "
+                         "nothing of the group was moved")
+            continue
+        for m in chosen:
+            why = "has its RAW file beside it (one photo, two files)" if m.companions else m.changed()
+            if why:
+                notes.append(f"{m.path}: not moved, {why}")
+            else:
+                paths.append(m.path)
+    done = lib.trash_photos(paths) if paths else []
+    notes += [f"{t.path}: not moved, {t.error}" for t in done if not t.moved]
+    return done, notes
+
+
+def trash_others(lib, groups: list[DuplicateGroup]) -> tuple[list, list[str]]:
+    """The suggestion: of every group of copies, all but the copy to keep (see trash_selected)."""
+    return trash_selected(lib, [(g, g.others()) for g in groups if g.kind == "copies" and g.others()])

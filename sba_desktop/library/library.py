@@ -268,10 +268,18 @@ class Library:
             self.save_index()
         return done
 
-    def restore_photos(self, items: list[Trashed]) -> list[Trashed]:
-        """Undo trash_photos: the files go back; the next index of their folders (or the watcher)
-        takes them in again (their vectors were forgotten). Returns what could not go back."""
-        return restore(items)
+    def restore_photos(self, items: list[Trashed], reindex: bool = True) -> list[Trashed]:
+        """Undo trash_photos: the files go back and (reindex) the library folders that hold them
+        are indexed again, which takes them in (their vectors were forgotten). Returns what could
+        not go back."""
+        failed = restore(items)
+        if reindex:
+            from .discover import is_under
+            from .indexer import IndexJob
+
+            IndexJob(self, folders=[f for f in self.catalog.folders()
+                                    if any(is_under(t.path, f) for t in items)]).run()
+        return failed
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict:

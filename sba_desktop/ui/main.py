@@ -22,6 +22,7 @@ from ..logs import setup_logging
 from ..paths import app_paths
 from .categories import CategoriesPanel
 from .context import AppContext
+from .duplicates_view import DuplicatesPanel
 from .library_panel import LibraryController
 from .search_panel import SearchPanel
 
@@ -57,6 +58,8 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.search, "Search")
         self.tabs.addTab(self.categories, "Categories")
+        self.duplicates = DuplicatesPanel(self.ctx)
+        self.tabs.addTab(self.duplicates, "Duplicates")
         self.setCentralWidget(self.tabs)
 
         self.progress_label = QLabel()

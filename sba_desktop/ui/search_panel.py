@@ -193,16 +193,6 @@ class SearchPanel(QSplitter):
         items, self.last_trashed = self.last_trashed, []
         if not items:
             return
-        def put_back(lib):
-            from ..library.discover import is_under
-            from ..library.indexer import IndexJob
-
-            failed = lib.restore_photos(items)
-            # only the library folders that hold them are scanned again
-            IndexJob(lib, folders=[f for f in lib.catalog.folders()
-                                   if any(is_under(t.path, f) for t in items)]).run()
-            return failed
-
         def done(failed) -> None:
             back = len(items) - len(failed)
             msg = [f"{back} brought back from the trash"]
@@ -212,7 +202,7 @@ class SearchPanel(QSplitter):
             self.ctx.libraryLoaded.connect(lambda _lib: self.run_search(region=self.query_view.region()),
                                            Qt.ConnectionType.SingleShotConnection)
 
-        self.ctx.jobs.submit(put_back, done)
+        self.ctx.jobs.submit(lambda lib: lib.restore_photos(items), done)
 
     def show_large(self, path: str | None) -> None:
         if not path:

@@ -1,0 +1,370 @@
+"""The Duplicates view: copies and similar shots as rows of thumbnails, the copy to keep marked,
+two compared side by side, the others moved to the system trash with one confirmation and Ctrl+Z.
+
+No math here: library/duplicates.py finds and groups, library/trash.py moves. Rows are painted
+by a delegate over a list model, so a result of thousands of groups stays one virtualised list.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QKeySequence, QPen, QPixmap, QShortcut
+from PySide6.QtWidgets import (QDialog, QDoubleSpinBox, QHBoxLayout, QLabel, QListView, QMessageBox, QPushButton,
+                               QScrollArea, QStyle, QStyledItemDelegate, QTabWidget, QVBoxLayout, QWidget)
+
+from ..library.catalog import display
+from .context import AppContext
+
+CELL = 150           # width of one photo in a row
+THUMB = 128          # its thumbnail's box
+ROW_HEIGHT = THUMB + 64
+GroupRole = Qt.ItemDataRole.UserRole + 10
+KEEPER_RULE = ("Suggested copy to keep: the photo with its RAW file beside it, then the most pixels, then "
+               "the one with camera EXIF, then a camera format (JPEG/HEIC) over an export (PNG/WebP), then "
+               "the larger file, then the oldest.")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} KB"
+
+
+def caption(m) -> list[str]:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(m.taken)) if m.taken else "no capture time"
+    return [f"{m.width}×{m.height} · {_mb(m.size)} · {(m.format or '?').upper()}", when,
+            Path(display(os.path.dirname(m.path))).name + "/"]
+
+
+class GroupsModel(QAbstractListModel):
+    """One row per group; `marked[row]` holds the members chosen for the trash."""
+
+    def __init__(self, ctx: AppContext, parent=None):
+        super().__init__(parent)
+        self.thumbs = ctx.thumbs
+        self.groups: list = []
+        self.marked: list[set[int]] = []
+        self._row_of: dict[str, list[int]] = {}
+        self.thumbs.loaded.connect(self._thumb_loaded)
+
+    def set_groups(self, groups: list) -> None:
+        self.beginResetModel()
+        self.groups = list(groups)
+        # copies: the suggestion is pre-selected; similar shots are offered, never pre-selected
+        self.marked = [{i for i, m in enumerate(g.members) if m in g.others()} for g in self.groups]
+        self._row_of = {}
+        for r, g in enumerate(self.groups):
+            for m in g.members:
+                self._row_of.setdefault(m.path, []).append(r)
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.groups)
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        g = self.groups[index.row()]
+        if role == GroupRole:
+            return g
+        if role == Qt.ItemDataRole.DisplayRole:  # what a screen reader says
+            return f"{len(g.members)} photos, {len(self.marked[index.row()])} marked for the trash"
+        return None
+
+    def toggle(self, row: int, member: int) -> None:
+        g = self.groups[row]
+        if g.members[member].companions:
+            return  # one photo, two files: never moved from here
+        self.marked[row] ^= {member}
+        if len(self.marked[row]) == len(g.members):  # one photo of a group always stays
+            self.marked[row].discard(member)
+        self.dataChanged.emit(self.index(row), self.index(row))
+
+    def selection(self) -> list[tuple]:
+        return [(g, [g.members[i] for i in sorted(mk)]) for g, mk in zip(self.groups, self.marked) if mk]
+
+    def remove_paths(self, gone: set[str]) -> None:
+        """Photos moved away: out of their groups; a group of one is no group."""
+        keep = []
+        for g, mk in zip(self.groups, self.marked):
+            left = [m for m in g.members if m.path not in gone]
+            if len(left) > 1:
+                g.members, g.keeper = left, (left.index(g.members[g.keeper]) if g.keeper is not None
+                                             and g.members[g.keeper] in left else None)
+                keep.append(g)
+        self.set_groups(keep)
+
+    def _thumb_loaded(self, path: str) -> None:
+        for r in self._row_of.get(path, []):
+            self.dataChanged.emit(self.index(r), self.index(r))
+
+
+class GroupDelegate(QStyledItemDelegate):
+    """Paints a group as a row of thumbnails with their facts; a click marks or unmarks one."""
+
+    def __init__(self, model: GroupsModel, parent=None):
+        super().__init__(parent)
+        self.model = model
+
+    def sizeHint(self, option, index) -> QSize:
+        g = index.data(GroupRole)
+        return QSize(CELL * len(g.members) + 8, ROW_HEIGHT)
+
+    def member_at(self, rect: QRect, x: int) -> int | None:
+        i = (x - rect.left() - 4) // CELL
+        return i if i >= 0 else None
+
+    def paint(self, painter, option, index) -> None:
+        g = index.data(GroupRole)
+        marked = self.model.marked[index.row()]
+        painter.save()
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(option.rect, option.palette.alternateBase())
+        for i, m in enumerate(g.members):
+            x = option.rect.left() + 4 + i * CELL
+            if x > option.rect.right():
+                break
+            box = QRect(x + (CELL - THUMB) // 2, option.rect.top() + 4, THUMB, THUMB)
+            pm = self.model.thumbs.pixmap(m.path)
+            if pm is not None:
+                scaled = pm.scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                   Qt.TransformationMode.SmoothTransformation)
+                painter.drawPixmap(box.left() + (THUMB - scaled.width()) // 2,
+                                   box.top() + (THUMB - scaled.height()) // 2, scaled)
+            if i == g.keeper:
+                colour, label = QColor(46, 160, 67), "keep"
+            elif i in marked:
+                colour, label = QColor(207, 34, 46), "to the trash"
+            elif m.companions:
+                colour, label = QColor(46, 160, 67), "RAW + JPEG: kept"
+            else:
+                colour, label = QColor(130, 130, 130), "stays"
+            painter.setPen(QPen(colour, 3))
+            painter.drawRect(box.adjusted(-2, -2, 2, 2))
+            painter.setPen(option.palette.text().color())
+            text_top = box.bottom() + 4
+            for k, line in enumerate([label] + caption(m)):
+                r = QRect(x, text_top + k * 14, CELL - 4, 14)
+                painter.drawText(r, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                                 painter.fontMetrics().elidedText(line, Qt.TextElideMode.ElideMiddle, CELL - 6))
+        painter.restore()
+
+    def editorEvent(self, event, model, option, index) -> bool:
+        if event.type() == QEvent.Type.MouseButtonRelease and event.button() == Qt.MouseButton.LeftButton:
+            i = self.member_at(option.rect, int(event.position().x()))
+            if i is not None and i < len(index.data(GroupRole).members):
+                self.model.toggle(index.row(), i)
+                return True
+        return False
+
+
+class CompareDialog(QDialog):
+    """Two photos of a group side by side at full size; the scroll bars move together."""
+
+    def __init__(self, a, b, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Compare")
+        row = QHBoxLayout(self)
+        self.areas = []
+        for m in (a, b):
+            col = QVBoxLayout()
+            col.addWidget(QLabel(" · ".join(caption(m)) + f"\n{display(m.path)}"))
+            label = QLabel()
+            pm = QPixmap(m.path)
+            if pm.isNull():
+                label.setText("This photo cannot be shown.")
+            else:
+                label.setPixmap(pm)
+            area = QScrollArea()
+            area.setWidget(label)
+            col.addWidget(area, 1)
+            row.addLayout(col)
+            self.areas.append(area)
+        for sb in ("horizontalScrollBar", "verticalScrollBar"):
+            one, two = (getattr(a, sb)() for a in self.areas)
+            one.valueChanged.connect(two.setValue)
+            two.valueChanged.connect(one.setValue)
+        screen = (parent.screen() if parent else self.screen()).availableGeometry()
+        self.resize(int(screen.width() * 0.9), int(screen.height() * 0.85))
+
+
+class DuplicatesPanel(QWidget):
+    def __init__(self, ctx: AppContext, parent=None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.comparison = None
+        self.last_trashed: list = []
+        self.find_btn = QPushButton("Find duplicates")
+        self.find_btn.clicked.connect(self.find)
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.5, 1.0)
+        self.threshold.setSingleStep(0.01)
+        self.threshold.setDecimals(2)
+        self.threshold.setToolTip("How surely two files must hold the same picture. Measured on real photos "
+                                  "with every kind of copy (docs/quality.md): see the note beside it.")
+        self.threshold.valueChanged.connect(self._threshold_changed)
+        self.meaning = QLabel()
+        self.meaning.setWordWrap(True)
+        self.status = QLabel("Finds copies of one photo (re-saved, resized, another format, turned, re-toned, "
+                             "cropped) and similar shots taken seconds apart.")
+        self.status.setWordWrap(True)
+        top = QHBoxLayout()
+        top.addWidget(self.find_btn)
+        top.addWidget(QLabel("Copies at:"))
+        top.addWidget(self.threshold)
+        top.addWidget(self.meaning, 1)
+
+        self.copies = GroupsModel(ctx, self)
+        self.similar = GroupsModel(ctx, self)
+        self.tabs = QTabWidget()
+        self.views = []
+        for model, title in ((self.copies, "Copies"), (self.similar, "Similar shots")):
+            view = QListView()
+            view.setModel(model)
+            view.setItemDelegate(GroupDelegate(model, view))
+            view.setUniformItemSizes(False)
+            view.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
+            view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+            view.doubleClicked.connect(lambda _i: self.compare())
+            self.tabs.addTab(view, title)
+            self.views.append(view)
+
+        self.compare_btn = QPushButton("Compare…")
+        self.compare_btn.clicked.connect(self.compare)
+        self.trash_btn = QPushButton("Move marked to trash…")
+        self.trash_btn.clicked.connect(self.trash)
+        self.undo_btn = QPushButton("Undo")
+        self.undo_btn.clicked.connect(self.undo)
+        self.undo_btn.setEnabled(False)
+        rule = QLabel(KEEPER_RULE + " Click a photo to mark or unmark it; similar shots are never marked for you.")
+        rule.setWordWrap(True)
+        bottom = QHBoxLayout()
+        for b in (self.compare_btn, self.trash_btn, self.undo_btn):
+            bottom.addWidget(b)
+        bottom.addWidget(rule, 1)
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.status)
+        lay.addWidget(self.tabs, 1)
+        lay.addLayout(bottom)
+        QShortcut(QKeySequence("Ctrl+Z"), self, self.undo, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        QShortcut(QKeySequence("Delete"), self, self.trash, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        ctx.libraryLoaded.connect(self._library_loaded)
+        if ctx.lib is not None:
+            self._library_loaded(ctx.lib)
+
+    # ------------------------------------------------------------------ finding
+    def _library_loaded(self, lib) -> None:
+        from ..library.duplicates import saved_threshold
+
+        self.threshold.blockSignals(True)
+        self.threshold.setValue(saved_threshold(lib))
+        self.threshold.blockSignals(False)
+        self._show_meaning()
+
+    def _show_meaning(self) -> None:
+        from ..library.duplicates import threshold_meaning
+
+        self.meaning.setText(threshold_meaning(self.threshold.value()))
+
+    def find(self) -> None:
+        from ..library.duplicates import compare
+
+        self.find_btn.setEnabled(False)
+        self.status.setText("Looking for duplicates…")
+        self.ctx.jobs.submit(lambda lib, progress: compare(lib, lambda *p: progress(p)), self._compared,
+                             progress=self._progress, own_library=False,
+                             failed=lambda m: (self.find_btn.setEnabled(True), self.status.setText(m)))
+
+    def _progress(self, p) -> None:
+        phase, done, total = p
+        self.status.setText(f"Looking for duplicates: {phase} {done}/{total}…")
+
+    def _compared(self, comparison) -> None:
+        self.find_btn.setEnabled(True)
+        self.comparison = comparison
+        self._regroup()
+
+    def _threshold_changed(self, value: float) -> None:
+        from ..library.duplicates import save_threshold
+
+        self._show_meaning()
+        if self.ctx.lib is not None:
+            self.ctx.jobs.submit(lambda lib: save_threshold(lib, value), lambda _r: None, own_library=False)
+        if self.comparison is not None:
+            self._regroup()
+
+    def _regroup(self) -> None:
+        from ..library.duplicates import group
+
+        report = group(self.comparison, self.threshold.value())
+        self.copies.set_groups(report.copies)
+        self.similar.set_groups(report.similar)
+        self.tabs.setTabText(0, f"Copies ({len(report.copies)})")
+        self.tabs.setTabText(1, f"Similar shots ({len(report.similar)})")
+        spare = sum(m.size for g in report.copies for m in g.others())
+        notime = (f" {report.without_time} photos have no capture time: similar shots among them cannot be "
+                  "told apart from other photos of one scene, so they are not grouped.") if report.without_time else ""
+        self.status.setText(f"{report.photos} photos compared in {report.seconds:.1f} s: {len(report.copies)} "
+                            f"groups of copies ({_mb(spare)} in the copies marked), {len(report.similar)} groups "
+                            f"of similar shots.{notime}")
+
+    # ------------------------------------------------------------------ acting
+    def _current(self):
+        view = self.views[self.tabs.currentIndex()]
+        idx = view.currentIndex()
+        return (view.model(), idx.row()) if idx.isValid() else (view.model(), None)
+
+    def compare(self) -> None:
+        model, row = self._current()
+        if row is None:
+            if not model.groups:
+                return
+            row = 0
+        g = model.groups[row]
+        first = g.keeper if g.keeper is not None else 0
+        others = sorted(model.marked[row]) or [i for i in range(len(g.members)) if i != first]
+        CompareDialog(g.members[first], g.members[others[0]], self).exec()
+
+    def trash(self) -> None:
+        selection = self.copies.selection() + self.similar.selection()
+        n = sum(len(ms) for _g, ms in selection)
+        if not n:
+            self.status.setText("Nothing is marked: click the photos to move to the trash.")
+            return
+        ask = QMessageBox.question(
+            self, "Move to trash", f"Move {n} marked photos to the system trash?\n\nOne photo of every group "
+            "stays. They leave the library; Undo (Ctrl+Z) or your trash brings them back.")
+        if ask != QMessageBox.StandardButton.Yes:
+            return
+        from ..library.duplicates import trash_selected
+
+        self.ctx.jobs.submit(lambda lib: trash_selected(lib, selection), self._trashed)
+
+    def _trashed(self, result) -> None:
+        done, notes = result
+        moved = [t for t in done if t.moved]
+        self.last_trashed = moved
+        self.undo_btn.setEnabled(bool(moved))
+        gone = {t.path for t in moved}
+        self.copies.remove_paths(gone)
+        self.similar.remove_paths(gone)
+        self.comparison = None  # the library changed: the next regroup needs a new search
+        self.status.setText("; ".join([f"{len(moved)} moved to the trash (Ctrl+Z: undo)"] +
+                                      [display(n) for n in notes]))
+
+    def undo(self) -> None:
+        items, self.last_trashed = self.last_trashed, []
+        self.undo_btn.setEnabled(False)
+        if not items:
+            return
+
+        def done(failed) -> None:
+            msg = [f"{len(items) - len(failed)} brought back from the trash"]
+            msg += [f"{display(t.path)}: {t.error}" for t in failed]
+            self.status.setText("; ".join(msg))
+            self.ctx.libraryLoaded.connect(lambda _lib: self.find(), Qt.ConnectionType.SingleShotConnection)
+
+        self.ctx.jobs.submit(lambda lib: lib.restore_photos(items), done)
