@@ -125,17 +125,21 @@ def _refine(big: np.ndarray, small_hp: np.ndarray, box: list[float], step: float
     return best, box
 
 
-def _inside(big: np.ndarray, small: np.ndarray, detail: float) -> tuple[float, float]:
+def _inside(big: np.ndarray, small: np.ndarray, detail: float, scales: list[float] | None = None
+            ) -> tuple[float, float]:
     """(correlation, agreement by tiles) of `small`'s picture placed where it fits best inside
     `big`'s, at any scale from "fills it" down to MIN_KEPT_AREA of it (a crop of `big`, or `big`
     itself re-saved). `detail`: the small photo's full width over the big one's; a crop cannot
     hold more pixels of a scene than its original did, so a part of `big` smaller than that is
-    a closer shot of it (a zoom), not a copy. Searched at half resolution, then placed finely."""
+    a closer shot of it (a zoom), not a copy. Searched at half resolution, then placed finely;
+    `scales` (fractions of "fills it") limits the search to those."""
     big2, small2 = _half(big), _half(small)
     big_hp = _highpass(big2, 0, BROAD // 2)
     bh, bw = big2.shape
     sh, sw = small2.shape
-    t = min(bw / sw, bh / sh)               # the scale at which small fills big as far as it can
+    fill = min(bw / sw, bh / sh)            # the scale at which small fills big as far as it can
+    tries = iter(scales) if scales is not None else None
+    t = fill if tries is None else next(tries) * fill
     best = (-1.0, [0.0, 0.0, 0.0, 0.0])
     while True:
         w, h = max(4, round(sw * t)), max(4, round(sh * t))
@@ -146,7 +150,13 @@ def _inside(big: np.ndarray, small: np.ndarray, detail: float) -> tuple[float, f
             best = (score, [float(x), float(y), float(x + w), float(y + h)])
         if score > 0.97:  # in place already (a re-saved copy): smaller scales cannot do better
             break
-        t *= SCALE_STEP
+        if tries is None:
+            t *= SCALE_STEP
+        else:
+            nxt = next(tries, None)
+            if nxt is None:
+                break
+            t = nxt * fill
     if best[0] < REFINE_FROM:  # nowhere near: not worth placing it finer
         return best[0], -1.0
     fx, fy = big.shape[1] / bw, big.shape[0] / bh
@@ -159,14 +169,68 @@ def _inside(big: np.ndarray, small: np.ndarray, detail: float) -> tuple[float, f
     return score, _tiles_agree(_highpass(_cut(big, tuple(box), small.shape[1], small.shape[0])), small_hp)
 
 
-def thumb(sig: np.ndarray, turn: int = 0, side: int = THUMB) -> np.ndarray:
-    """A side x side unit vector of the grey picture squeezed square, turned `turn` quarter
+def thumbs(sigs: list[np.ndarray], side: int = THUMB, turn: int = 0) -> np.ndarray:
+    """(n, side*side) unit vectors of the grey pictures squeezed square, turned `turn` quarter
     turns: close for copies whatever their size or format, and a quarter turn of a photo is the
-    same turn of this (candidates for copies turned in their pixels)."""
-    a = np.asarray(Image.fromarray(sig).resize((side, side), Image.Resampling.BOX), np.float32)
-    a = np.rot90(a, turn).ravel()
-    a -= a.mean()
-    return a / max(float(np.linalg.norm(a)), 1e-6)
+    same turn of this (candidates for copies turned in their pixels). Area resampling as one
+    matrix product per picture shape."""
+    out = np.empty((len(sigs), side, side), np.float32)
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for i, sg in enumerate(sigs):
+        by_shape.setdefault(sg.shape, []).append(i)
+    whole = np.zeros(1), np.ones(1)
+    for (h, w), idx in by_shape.items():
+        ry, rx = _area_weights(h, *whole, side)[0], _area_weights(w, *whole, side)[0]
+        out[idx] = ry @ np.stack([sigs[i] for i in idx]).astype(np.float32) @ rx.T
+    out = np.rot90(out, turn, axes=(1, 2)).reshape(len(sigs), -1)
+    out = out - out.mean(axis=1, keepdims=True)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
+
+
+# Where a crop of a photo may lie in it, as fractions (x0, y0, x1, y1): the whole photo, and
+# crops keeping 95 % to 80 % of each side at 3 x 3 places. A copy that is a crop of another
+# photo matches one of that photo's boxes closely enough to be worth a search.
+BOXES = np.array([(0.0, 0.0, 1.0, 1.0)] + [
+    (fx * (1 - k), fy * (1 - k), fx * (1 - k) + k, fy * (1 - k) + k)
+    for k in (0.95, 0.9, 0.85, 0.8) for fx in np.linspace(0, 1, 3) for fy in np.linspace(0, 1, 3)], np.float64)
+_area_cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _area_weights(n_in: int, lo: np.ndarray, hi: np.ndarray, n_out: int = THUMB) -> np.ndarray:
+    """(K, n_out, n_in) weights averaging the input pixels under each output pixel of K spans
+    [lo, hi] (fractions of the input): area resampling, as a matrix."""
+    edges = lo[:, None] + (hi - lo)[:, None] * np.linspace(0, 1, n_out + 1)[None, :]  # K, n_out+1
+    a, b = edges[:, :-1, None] * n_in, edges[:, 1:, None] * n_in                     # K, n_out, 1
+    px = np.arange(n_in)[None, None, :]
+    w = np.clip(np.minimum(b, px + 1) - np.maximum(a, px), 0, None)
+    return (w / np.maximum(w.sum(-1, keepdims=True), 1e-9)).astype(np.float32)
+
+
+def box_thumbs(sig: np.ndarray, whole_only: bool = False) -> np.ndarray:
+    """(len(BOXES), THUMB*THUMB) unit vectors of the band-passed grey picture of each box of
+    BOXES squeezed square: the first is the whole photo (the only one with `whole_only`)."""
+    h, w = sig.shape
+    k = 1 if whole_only else len(BOXES)
+    if (h, w, k) not in _area_cache:
+        _area_cache[(h, w, k)] = (_area_weights(h, BOXES[:k, 1], BOXES[:k, 3]),
+                                  _area_weights(w, BOXES[:k, 0], BOXES[:k, 2]))
+    ry, rx = _area_cache[(h, w, k)]
+    t = ry @ sig.astype(np.float32) @ rx.transpose(0, 2, 1)              # K, THUMB, THUMB
+    t = t - uniform_filter(t, (1, 5, 5), mode="nearest")
+    t = t.reshape(k, -1)
+    t -= t.mean(axis=1, keepdims=True)
+    return t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-6)
+
+
+def match_in_box(big: np.ndarray, small: np.ndarray, box: np.ndarray, detail: float, turn: int = 0) -> float:
+    """Agreement by tiles of `small` (turned `turn` quarters) searched inside `big` at scales
+    near box (x0, y0, x1, y1, fractions of big: one of BOXES, which it was found close to).
+    `detail`: the small photo's full width (as turned) over the big one's (see _inside)."""
+    small = np.ascontiguousarray(np.rot90(small, turn))
+    fit = min(big.shape[1] / small.shape[1], big.shape[0] / small.shape[0])  # small filling big
+    scale = min(fit, (box[2] - box[0]) * big.shape[1] / small.shape[1],
+                (box[3] - box[1]) * big.shape[0] / small.shape[0]) / fit  # ... and filling the box
+    return _inside(big, small, detail, [min(1.0, scale * f) for f in (1.05, 1.0, 0.95)])[1]
 
 
 def same_frame(a: np.ndarray, b: np.ndarray, turn: int = 0) -> float:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
@@ -33,11 +34,12 @@ COPY_THRESHOLD = 0.84     # agreement of two grey pictures, tile by tile, to cal
 CANDIDATE_SIMILARITY = 0.6  # vectors closer than this are compared as pictures
 NEIGHBOURS = 12           # nearest neighbours looked at per photo
 TURNED_SIMILARITY = 0.85  # squeezed grey pictures this close, a quarter turn apart, are compared
-COMPARE_VERSION = "1"     # of the comparison below: results stored under another are compared again
+TURNED_SIDE = 8           # (squeezed to 8 x 8)
+COMPARE_VERSION = "4"     # of the comparison below: results stored under another are compared again
 SAME_FRAME_THUMB = 0.85  # squeezed pictures this alike are first laid over each other whole
-SURE_COPY = 0.95          # agreement that ends the comparison of a pair
-CROP_THUMB = 0.45         # ... and at 8 x 8 this alike, with vectors this close, searched for a crop
-CROP_SIMILARITY = 0.70
+SURE_COPY = 0.95          # agreement laid over the whole photo that needs no crop search
+CROP_BOX = 0.60           # a photo this close to a crop's place in another (copies.BOXES),
+CROP_SIMILARITY = 0.70    # with vectors this close, is searched for as a crop of it
 SIMILAR_SIMILARITY = 0.85  # vectors this close, taken within SIMILAR_SECONDS, are similar shots
 SIMILAR_SECONDS = 3.0   # a burst or a series of one moment; UKBench's deliberate shots of one object
                         # from other sides are 5-10 s apart (median 10) and must stay apart
@@ -217,6 +219,8 @@ def compare(lib, progress: Callable[[str, int, int], None] | None = None,
     pos = {int(pid): k for k, pid in enumerate(ids)}
     sigs = [r[6] for r in rows]
     widths = [int(r[4] or r[6].shape[1]) for r in rows]
+    heights = [int(r[5] or r[6].shape[0]) for r in rows]
+    pixels = [w * h for w, h in zip(widths, heights)]
 
     # candidates: (a, b) -> quarter turns of b to try against a
     say("finding candidates", 0, len(rows))
@@ -236,11 +240,12 @@ def compare(lib, progress: Callable[[str, int, int], None] | None = None,
                 pairs.setdefault(key, set()).add(0)
     from .vindex import VectorIndex
 
-    thumbs = np.stack([copies.thumb(s) for s in sigs])
-    tindex = VectorIndex(thumbs.shape[1], capacity=len(ids))
-    tindex.add(np.arange(len(ids)), thumbs, threads=os.cpu_count() or 1)
+    thumbs = copies.thumbs(sigs)
+    small = copies.thumbs(sigs, TURNED_SIDE)  # the turned candidates' index: small and fast
+    tindex = VectorIndex(small.shape[1], capacity=len(ids), ef_construction=40)
+    tindex.add(np.arange(len(ids)), small, threads=os.cpu_count() or 1)
     for turn in (1, 2, 3):
-        nb2, sims2 = tindex.search(np.stack([copies.thumb(s, turn) for s in sigs]), 3)
+        nb2, sims2 = tindex.search(copies.thumbs(sigs, TURNED_SIDE, turn), 3)
         for a in range(len(ids)):
             for b, s in zip(nb2[a], sims2[a]):
                 b = int(b)
@@ -251,29 +256,9 @@ def compare(lib, progress: Callable[[str, int, int], None] | None = None,
     if stop():
         return None
 
-    # the cascade: a copy that was not cropped lies over the whole photo (cheap); only pairs
-    # whose pictures are roughly alike, squeezed to 8 x 8, and whose vectors are close are
-    # searched for a crop (a scale and a place)
     keys = list(pairs)
-    thumbs8 = np.stack([copies.thumb(s, 0, 8) for s in sigs])
-    say("comparing", 0, len(keys))
-
-    def verify(key) -> float:
-        a, b = key
-        best = -1.0
-        for turn in sorted(pairs[key]):
-            tb = copies.thumb(sigs[b], turn) if turn else thumbs[b]
-            if float(thumbs[a] @ tb) >= SAME_FRAME_THUMB and _same_aspect(sigs[a], sigs[b], turn):
-                best = max(best, copies.same_frame(sigs[a], sigs[b], turn))
-            if best >= SURE_COPY:
-                return best
-            t8 = copies.thumb(sigs[b], turn, 8) if turn else thumbs8[b]
-            if float(thumbs8[a] @ t8) >= CROP_THUMB and (turn or close.get(key, 0.0) >= CROP_SIMILARITY):
-                best = max(best, copies.match(sigs[a], sigs[b], widths[a], widths[b], (turn,))[1])
-        return best
-
     # pairs compared before are read back (a changed photo's pairs were forgotten with it);
-    # new results are committed as they come, so a stopped run keeps what it did
+    # new results are committed as they are final, so a stopped run keeps what it did
     cat = lib.catalog
     if cat.get_meta("duplicates.compare") != COMPARE_VERSION:
         with cat.transaction():
@@ -295,12 +280,64 @@ def compare(lib, progress: Callable[[str, int, int], None] | None = None,
             cat.store_compared(fresh)
         fresh.clear()
 
+    # the cascade, cheapest first. 1. a copy that was not cropped lies over the whole photo
+    say("comparing", 0, len(todo))
+    first: dict[tuple[int, int], float] = {}
+    for key in todo:
+        a, b = key
+        best = -1.0
+        for turn in pairs[key]:
+            tb = thumbs[b] if turn == 0 else copies.thumbs([sigs[b]], turn=turn)[0]
+            if float(thumbs[a] @ tb) >= SAME_FRAME_THUMB and _same_aspect(sigs[a], sigs[b], turn):
+                best = max(best, copies.same_frame(sigs[a], sigs[b], turn))
+        first[key] = best
+    # 2. a crop: worth a search when the other photo's picture is close to one of the places a
+    # crop may take in the photo with more pixels (its BOXES, band-passed, vectorised per photo)
+    frames = {}
+    by_big: dict[int, list[tuple[tuple[int, int], int]]] = {}
+    for key in todo:
+        if first[key] >= SURE_COPY:
+            continue
+        a, b = key
+        for turn in pairs[key]:
+            if turn == 0 and close.get(key, 0.0) < CROP_SIMILARITY:
+                continue
+            big = a if pixels[a] >= pixels[b] else b
+            by_big.setdefault(big, []).append((key, turn))
+    searches = []
+    for big, items in by_big.items():
+        boxes = copies.box_thumbs(sigs[big])
+        for key, turn in items:
+            small = key[1] if key[0] == big else key[0]
+            # the small photo as the big one sees it: turned back when the pair was found turned
+            t = turn if small == key[1] else (4 - turn) % 4
+            fk = (small, t)
+            if fk not in frames:
+                frames[fk] = copies.box_thumbs(np.ascontiguousarray(np.rot90(sigs[small], t)), whole_only=True)[0]
+            fits = boxes @ frames[fk]
+            if float(fits.max()) >= CROP_BOX:
+                searches.append((key, turn, big, small, t, int(fits.argmax())))
+    # 3. the search, for what is left (a scale and a place, finely)
+    agreements.update(first)
+    searched = {item[0] for item in searches}
+    fresh += [(int(ids[a]), int(ids[b]), float(agreements[(a, b)])) for a, b in todo if (a, b) not in searched]
+    commit()
+    say("comparing crops", 0, len(searches))
+
+    def search(item) -> tuple[tuple[int, int], float]:
+        key, _turn, big, small, t, box = item
+        small_width = widths[small] if t % 2 == 0 else heights[small]
+        return key, copies.match_in_box(sigs[big], sigs[small], copies.BOXES[box], small_width / widths[big], t)
+
+    left = Counter(item[0] for item in searches)  # turns of each pair still to search
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        for k, (key, agree) in enumerate(zip(todo, pool.map(verify, todo, chunksize=64))):
-            agreements[key] = agree
-            fresh.append((int(ids[key[0]]), int(ids[key[1]]), float(agree)))
-            if k % 1024 == 0:
-                say("comparing", k, len(todo))
+        for k, (key, agree) in enumerate(pool.map(search, searches, chunksize=16)):
+            agreements[key] = max(agreements[key], agree)
+            left[key] -= 1
+            if not left[key]:  # every turn of the pair searched
+                fresh.append((int(ids[key[0]]), int(ids[key[1]]), float(agreements[key])))
+            if k % 256 == 0:
+                say("comparing crops", k, len(searches))
                 commit()
                 if stop():
                     return None

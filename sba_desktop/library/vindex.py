@@ -23,10 +23,11 @@ EF_SEARCH = 96
 
 
 class VectorIndex:
-    def __init__(self, dim: int, capacity: int = 1024):
+    def __init__(self, dim: int, capacity: int = 1024, ef_construction: int = EF_CONSTRUCTION):
+        """ef_construction: lower builds faster and finds a little less (a throw-away index)."""
         self.dim = dim
         self._index = hnswlib.Index(space="ip", dim=dim)
-        self._index.init_index(max_elements=max(capacity, 16), ef_construction=EF_CONSTRUCTION, M=HNSW_M)
+        self._index.init_index(max_elements=max(capacity, 16), ef_construction=ef_construction, M=HNSW_M)
         self._index.set_ef(EF_SEARCH)
         self._live: set[int] = set()
 
