@@ -45,6 +45,28 @@ def prepare(tmp: Path) -> dict:
         link(DATA / "flowers17-dev" / "images", unsorted, by[c][20:26])
     for c in sorted(by)[5:7]:  # kinds with no category folder: they land in "No category"
         link(DATA / "flowers17-dev" / "images", unsorted, by[c][:4])
+    # what a library holds besides: copies of some photos (exports, re-saves, a crop, a turn) and
+    # a burst of three frames seconds apart (made here from shared photos, in the temporary folder)
+    from PIL import Image, ImageEnhance
+
+    exports = photos / "exports"
+    exports.mkdir()
+    for n in paris[:60:20]:
+        img = Image.open(DATA / "paris-dev" / "images" / n).convert("RGB")
+        w, h = img.size
+        img.resize((w // 2, h // 2)).save(exports / f"{Path(n).stem}-small.jpg", quality=75)
+        img.save(exports / f"{Path(n).stem}.png")
+        ImageEnhance.Brightness(img.crop((w // 12, h // 12, w, h))).enhance(1.2).save(
+            exports / f"{Path(n).stem}-edit.jpg", quality=90)
+    burst = photos / "burst"
+    burst.mkdir()
+    scene = Image.open(DATA / "flowers17-dev" / "images" / by[sorted(by)[3]][0]).convert("RGB")
+    w, h = scene.size
+    for k in range(3):
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0x9003] = f"2025:06:14 18:02:0{k}"
+        scene.crop((10 * k, 6 * k, w - 30 + 10 * k, h - 18 + 6 * k)).resize((w, h)).save(
+            burst / f"IMG_20{k}.jpg", quality=92, exif=exif)
     return {"photos": photos, "query": DATA / "ukbench-dev" / "images" / uk[12],
             "cats": cats, "unsorted": unsorted}
 
@@ -52,6 +74,8 @@ def prepare(tmp: Path) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    ap.add_argument("--only", help="save only these screenshots (comma-separated names); the others are "
+                    "still driven")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -65,14 +89,14 @@ def main() -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
     sys.path.insert(0, str(ROOT))
     try:
-        return drive(prepare(tmp), out)
+        return drive(prepare(tmp), out, set(args.only.split(",")) if args.only else None)
     finally:
         if xvfb:
             xvfb.terminate()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def drive(s: dict, out: Path) -> int:
+def drive(s: dict, out: Path, only: set[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -107,6 +131,8 @@ def drive(s: dict, out: Path) -> int:
 
     def shot(name: str) -> None:
         app.processEvents()
+        if only is not None and name not in only:
+            return
         path = out / f"{name}.png"
         convert_import = shutil.which("import") or "/usr/bin/import"
         if os.path.exists(convert_import):
@@ -147,6 +173,9 @@ def drive(s: dict, out: Path) -> int:
     later(lambda: len(w().categories.proposals) > 0, lambda: QTimer.singleShot(3000, lambda: None))
     later(lambda: len(w().ctx.thumbs._pix) >= 30,
           lambda: (w().categories.threshold.setValue(0), shot("categories")))
+    later(lambda: True, lambda: (w().tabs.setCurrentWidget(w().duplicates), w().duplicates.find()))
+    later(lambda: w().duplicates.copies.rowCount() > 0, lambda: QTimer.singleShot(3000, lambda: None))
+    later(lambda: True, lambda: shot("duplicates"))
     QTimer.singleShot(300, pump)
     app.exec()
     return 0

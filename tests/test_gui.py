@@ -357,3 +357,68 @@ def test_a_result_moved_to_the_trash_leaves_the_window_and_ctrl_z_brings_it_back
     win.search.undo_trash()
     wait(qtbot, win, lambda: names[5] in result_names(win)[:4])
     assert os.path.exists(victim) and any("1 brought back from the trash" in m for m in said), said
+
+
+def test_the_duplicates_view_marks_the_copies_moves_them_to_the_trash_and_undo_brings_them_back(
+        tmp_path, qtbot, monkeypatch):
+    import shutil
+
+    from PIL import Image
+    from PySide6.QtCore import QPoint
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # a private trash, never the machine's
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    names = ukbench_names(8)
+    for n in names:  # copies of the shared photos: the trash moves real files
+        shutil.copy(dataset("ukbench-dev") / "images" / n, folder / n)
+    original = Image.open(folder / names[0])
+    original.resize((320, 240)).save(folder / "small copy.jpg", quality=70)
+    original.save(folder / "as png.png")
+    lib = Library.open()
+    IndexJob(lib, [str(folder)]).run()
+    lib.close()
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
+    from sba_desktop.ui.main import MainWindow
+
+    monkeypatch.setenv("SBA_DESKTOP_NO_WATCH", "1")
+    win = MainWindow()
+    win.errors = []
+    win.show_error = win.errors.append
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    win.show()
+    qtbot.waitUntil(lambda: win.lib is not None, timeout=WAIT)
+    view = win.duplicates
+    win.tabs.setCurrentWidget(view)
+    view.find()
+    wait(qtbot, win, lambda: view.copies.rowCount() == 1)
+    group = view.copies.groups[0]
+    assert sorted(os.path.basename(m.path) for m in group.members) == sorted([names[0], "small copy.jpg", "as png.png"])
+    assert os.path.basename(group.members[group.keeper].path) == names[0]  # the original is kept
+    assert view.copies.marked[0] == {i for i in range(3) if i != group.keeper}  # the copies are marked
+    assert view.tabs.tabText(0) == "Copies (1)" and "0.84" in view.meaning.text()
+
+    # a click on the photo to keep does nothing to it... a click on a copy unmarks it, and again marks it
+    list_view = view.views[0]
+    rect = list_view.visualRect(view.copies.index(0))
+    copy_i = min(view.copies.marked[0])
+    at = QPoint(rect.left() + 4 + copy_i * 150 + 75, rect.top() + 40)
+    QTest.mouseClick(list_view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
+    assert copy_i not in view.copies.marked[0]
+    QTest.mouseClick(list_view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
+    assert copy_i in view.copies.marked[0]
+
+    view.trash()
+    wait(qtbot, win, lambda: view.copies.rowCount() == 0)
+    assert len(asked) == 1 and os.path.exists(folder / names[0])
+    assert not os.path.exists(folder / "small copy.jpg") and not os.path.exists(folder / "as png.png")
+    assert "2 moved to the trash" in view.status.text()
+    assert with_library(lambda lib: lib.catalog.photo_id(str(folder / "as png.png"))) is None
+
+    view.undo()
+    wait(qtbot, win, lambda: view.copies.rowCount() == 1)  # back, indexed again, found again
+    assert os.path.exists(folder / "small copy.jpg") and os.path.exists(folder / "as png.png")

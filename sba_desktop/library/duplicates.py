@@ -377,7 +377,8 @@ def group(comparison: Comparison, threshold: float = COPY_THRESHOLD,
         order = [centre] + sorted(members, key=lambda k: -members[k])
         group = [member(centre)] + [member(k, members[k]) for k in order[1:]]
         best = min(range(len(group)), key=lambda i: keeper_rank(group[i]))
-        copy_groups.append(DuplicateGroup("copies", group, best))
+        group.insert(0, group.pop(best))  # the suggested copy to keep comes first
+        copy_groups.append(DuplicateGroup("copies", group, 0))
         hidden.update(k for i, k in enumerate(order) if i != best)
 
     # similar shots: close vectors, taken seconds apart; of a group of copies only its keeper

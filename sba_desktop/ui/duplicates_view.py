@@ -33,8 +33,12 @@ def _mb(n: int) -> str:
 
 def caption(m) -> list[str]:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(m.taken)) if m.taken else "no capture time"
-    return [f"{m.width}×{m.height} · {_mb(m.size)} · {(m.format or '?').upper()}", when,
-            Path(display(os.path.dirname(m.path))).name + "/"]
+    return [f"{m.width}×{m.height} · {_mb(m.size)}",
+            f"{(m.format or '?').upper()} · {Path(display(os.path.dirname(m.path))).name}/", when]
+
+
+def _n(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
 
 
 class GroupsModel(QAbstractListModel):
@@ -307,9 +311,9 @@ class DuplicatesPanel(QWidget):
         spare = sum(m.size for g in report.copies for m in g.others())
         notime = (f" {report.without_time} photos have no capture time: similar shots among them cannot be "
                   "told apart from other photos of one scene, so they are not grouped.") if report.without_time else ""
-        self.status.setText(f"{report.photos} photos compared in {report.seconds:.1f} s: {len(report.copies)} "
-                            f"groups of copies ({_mb(spare)} in the copies marked), {len(report.similar)} groups "
-                            f"of similar shots.{notime}")
+        self.status.setText(f"{report.photos} photos compared in {report.seconds:.1f} s: "
+                            f"{_n(len(report.copies), 'group', 'groups')} of copies ({_mb(spare)} in the copies "
+                            f"marked), {_n(len(report.similar), 'group', 'groups')} of similar shots.{notime}")
 
     # ------------------------------------------------------------------ acting
     def _current(self):
