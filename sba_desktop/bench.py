@@ -451,6 +451,7 @@ def run_bench(quick: bool = False, max_vectors: int | None = None, ray: str | No
         v.pop("index", None)
     first_window = bench_first_window(3)
     tagging = bench_tagging([1000] if quick else [1000, 5000, 20000], Settings().dims)
+    duplicates = bench_duplicates(10_000 if quick else min(100_000, max_vectors or 100_000), Settings().dims)
     return {
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version(), "processor": platform.processor() or platform.machine(),
@@ -472,7 +473,52 @@ def run_bench(quick: bool = False, max_vectors: int | None = None, ray: str | No
                    **{f"library_{k}_vectors": v["rss_mb_loaded"] for k, v in search.items()}},
         "first_window_s": round(first_window, 3),
         "tagging_s": tagging,
+        "duplicates": duplicates,
     }
+
+
+def bench_duplicates(n: int, dim: int = 512) -> dict:
+    """`sba duplicates` on n photos of synthetic looks: clustered vectors (every photo has close
+    neighbours, so every candidate is gated) and distinct smooth grey pictures (no copies: the
+    crop searches and copy checks real near-copies cost are not in it; scripts/
+    duplicates_benchmark.py measures those on real photos). The first look, then the next one
+    (comparisons kept in the catalog)."""
+    import tempfile
+    import threading
+    from types import SimpleNamespace
+
+    from scipy.ndimage import gaussian_filter
+
+    from .library.catalog import Catalog
+    from .library.duplicates import compare
+    from .library.encoding import Looks
+    from .library.vindex import VectorIndex
+
+    rng = np.random.default_rng(11)
+    vecs = clustered_vectors(n, dim, seed=11)
+    with tempfile.TemporaryDirectory() as tmp:
+        cat = Catalog(Path(tmp) / "dups.sqlite")
+        ids = []
+        with cat.transaction():
+            for i in range(n):
+                ids.append(cat.upsert_pending(f"/photos/{i:07d}.jpg", 1, 1, None))
+        for i in range(0, n, 1000):
+            pics = gaussian_filter(rng.standard_normal((min(1000, n - i), 48, 64)), (0, 2.5, 2.5))
+            pics = np.clip(128 + pics / pics.std() * 40, 0, 255).astype(np.uint8)
+            chunk = ids[i:i + 1000]
+            cat.store_results([(pid, vecs[pid - 1], 640, 480) for pid in chunk], [], "m",
+                              [(pid, Looks(pic, None, None, "jpeg")) for pid, pic in zip(chunk, pics)])
+        index = VectorIndex(dim, capacity=n)
+        index.add(np.array(ids), vecs[np.array(ids) - 1], threads=os.cpu_count() or 1)
+        lib = SimpleNamespace(model=SimpleNamespace(model_id="m"), index=index, catalog=cat, _state=threading.RLock())
+        t = time.perf_counter()
+        first = compare(lib)
+        t_first = time.perf_counter() - t
+        t = time.perf_counter()
+        compare(lib)
+        t_again = time.perf_counter() - t
+        cat.close()
+    return {"photos": n, "pairs": len(first.agreements), "first_s": round(t_first, 1), "again_s": round(t_again, 1)}
 
 
 def bench_tagging(sizes: list[int], dim: int) -> dict:
@@ -526,4 +572,8 @@ def format_bench(r: dict) -> str:
               f"first window: {r['first_window_s']} s",
               "tagging (12 x 10 examples + N unsorted): "
               + ", ".join(f"{int(k):,} in {v} s" for k, v in r.get("tagging_s", {}).items())]
+    if "duplicates" in r:
+        d = r["duplicates"]
+        lines.append(f"duplicates, {d['photos']:,} photos of synthetic looks ({d['pairs']:,} candidate pairs, "
+                     f"no copies): first look {d['first_s']} s, next look {d['again_s']} s")
     return "\n".join(lines)

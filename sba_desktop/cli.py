@@ -57,12 +57,14 @@ EPILOG = """examples:
   sba index ~/Pictures                   add a folder and index its photos
   sba search photo.jpg --top 10          the 10 photos most like photo.jpg
   sba search photo.jpg --region 120,80,300,200   search by a rectangle of the photo
-  sba duplicates --threshold 0.95        groups of near-duplicates
+  sba duplicates --kind copies           copies of one photo (re-saved, resized, cropped, turned...)
+  sba duplicates --trash                 move the copies to the system trash (asks first)
   sba categories set ~/Sorted            each subfolder of ~/Sorted is a category
   sba tag ~/Unsorted                     propose a category for each unsorted photo
 
 exit codes: 0 ok, 1 error (one line on stderr), 2 bad arguments, 130 interrupted.
-Photos are never modified; only 'sba tag --write-xmp' writes <photo>.xmp sidecars."""
+Photos are never modified; only 'sba tag --write-xmp' writes <photo>.xmp sidecars, and
+'sba duplicates --trash' moves copies to the system trash after asking."""
 
 
 def build_parser() -> argparse.ArgumentParser:

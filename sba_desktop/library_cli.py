@@ -257,8 +257,6 @@ def cmd_duplicates(args) -> int:
     lib = _open(args)
     args.threshold = saved_threshold(lib) if args.threshold is None else args.threshold
     args.seconds = SIMILAR_SECONDS if args.seconds is None else args.seconds
-    if lib.model is None:
-        raise UserError("the library has no photos indexed yet: sba index FOLDER")
     if args.trash and args.kind == "similar":
         raise UserError("--trash moves copies only: similar shots are different photos, never moved in bulk")
     bar = _bar(args.json)

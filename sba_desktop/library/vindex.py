@@ -98,13 +98,14 @@ class VectorIndex:
             return np.zeros((0, self.dim), np.float32)
         return np.asarray(self._index.get_items(ids), np.float32)
 
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, scores) best first; score = inner product (cosine)."""
+    def search(self, query: np.ndarray, k: int, ef: int = EF_SEARCH) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, scores) best first; score = inner product (cosine). A lower `ef` is faster and
+        finds a little less (enough for the very nearest: copies of a photo)."""
         q = np.atleast_2d(np.asarray(query, np.float32))
         k = min(k, len(self._live))
         if k == 0:
             return np.zeros((q.shape[0], 0), np.int64), np.zeros((q.shape[0], 0), np.float32)
-        self._index.set_ef(max(EF_SEARCH, k))
+        self._index.set_ef(max(ef, k))
         # a batch (the neighbourhood search looks up 200 candidates at once) uses every core
         threads = 1 if len(q) < 8 else (os.cpu_count() or 1)
         labels, dist = self._index.knn_query(q, k=k, num_threads=threads)

@@ -227,7 +227,7 @@ class DuplicatesPanel(QWidget):
             view = QListView()
             view.setModel(model)
             view.setItemDelegate(GroupDelegate(model, view))
-            view.setUniformItemSizes(False)
+            view.setUniformItemSizes(True)  # groups come largest first: the first row is the widest
             view.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
             view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
             view.doubleClicked.connect(lambda _i: self.compare())
