@@ -169,11 +169,9 @@ def _inside(big: np.ndarray, small: np.ndarray, detail: float, scales: list[floa
     return score, _tiles_agree(_highpass(_cut(big, tuple(box), small.shape[1], small.shape[0])), small_hp)
 
 
-def thumbs(sigs: list[np.ndarray], side: int = THUMB, turn: int = 0) -> np.ndarray:
-    """(n, side*side) unit vectors of the grey pictures squeezed square, turned `turn` quarter
-    turns: close for copies whatever their size or format, and a quarter turn of a photo is the
-    same turn of this (candidates for copies turned in their pixels). Area resampling as one
-    matrix product per picture shape."""
+def thumbs(sigs: list[np.ndarray], side: int = THUMB) -> np.ndarray:
+    """(n, side, side) the grey pictures squeezed square (area resampling, one matrix product per
+    picture shape). A quarter turn of a photo is the same turn of this: see unit()."""
     out = np.empty((len(sigs), side, side), np.float32)
     by_shape: dict[tuple[int, int], list[int]] = {}
     for i, sg in enumerate(sigs):
@@ -182,7 +180,14 @@ def thumbs(sigs: list[np.ndarray], side: int = THUMB, turn: int = 0) -> np.ndarr
     for (h, w), idx in by_shape.items():
         ry, rx = _area_weights(h, *whole, side)[0], _area_weights(w, *whole, side)[0]
         out[idx] = ry @ np.stack([sigs[i] for i in idx]).astype(np.float32) @ rx.T
-    out = np.rot90(out, turn, axes=(1, 2)).reshape(len(sigs), -1)
+    return out
+
+
+def unit(squeezed: np.ndarray, turn: int = 0) -> np.ndarray:
+    """Squeezed pictures (n, s, s), turned `turn` quarter turns, as unit vectors (n, s*s):
+    close for copies whatever their size or format (and for copies turned in their pixels,
+    once turned back)."""
+    out = np.rot90(squeezed, turn, axes=(1, 2)).reshape(len(squeezed), -1)
     out = out - out.mean(axis=1, keepdims=True)
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
 
