@@ -53,6 +53,10 @@ def test_ray_vectors_and_search_equal_the_single_machine(local_ray, tmp_path):
     for position in (0, 12):
         assert [p.path for p in detector_gallery(remote, position, 6)] == \
             [p.path for p in detector_gallery(local, position, 6)]
+    # and the duplicate finder's looks of every photo (its grey picture, capture time, camera)
+    looks = {lib: {r[1]: (r[6].tobytes(), r[8], r[9], r[10]) for r in lib.catalog.looks_of_indexed(lib.model.model_id)}
+             for lib in (remote, local)}
+    assert looks[remote] == looks[local] and all(v[0] for v in looks[local].values())
 
 
 def test_a_killed_ray_run_resumes_without_duplicates(local_ray, tmp_path):

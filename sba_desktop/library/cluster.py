@@ -52,6 +52,7 @@ class EncodeActor:
         peaks = np.zeros((n, len(self.model.detectors), 3), np.float32)
         width, height = np.zeros(n, np.int64), np.zeros(n, np.int64)
         errors = [""] * n
+        looks = [None] * n  # the duplicate finder's facts (library/encoding.py Looks), as they are
         # the library's one encoding pipeline, decoding on this actor's thread
         for chunk in self.encoder.encode(Source(i, str(path)) for i, path in enumerate(batch["path"])):
             for e in chunk:
@@ -60,8 +61,15 @@ class EncodeActor:
                 else:
                     vectors[e.key], peaks[e.key] = e.vector, e.peaks
                     width[e.key], height[e.key] = e.width, e.height
+                    looks[e.key] = e.looks
         return {"id": np.asarray(batch["id"], np.int64), "vector": vectors, "peaks": peaks, "width": width,
-                "height": height, "error": np.asarray(errors, dtype=object)}
+                "height": height, "error": np.asarray(errors, dtype=object), "looks": _objects(looks)}
+
+
+def _objects(items: list) -> np.ndarray:
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
 
 
 def connect(address: str, num_cpus: int | None = None) -> None:
@@ -112,9 +120,10 @@ class RayIndexJob(IndexJob):
         for out in ds.iter_batches(batch_size=CHUNK, batch_format="numpy"):
             self._checkpoint()  # cancel: what was stored stays, the rest stays pending
             self._store([Encoded(int(pid), error=str(err)) if err else
-                         Encoded(int(pid), int(w), int(h), vector=vec.astype(np.float32), peaks=pk)
-                         for pid, vec, w, h, err, pk in zip(out["id"], out["vector"], out["width"],
-                                                            out["height"], out["error"], out["peaks"])])
+                         Encoded(int(pid), int(w), int(h), vector=vec.astype(np.float32), peaks=pk, looks=lk)
+                         for pid, vec, w, h, err, pk, lk in zip(out["id"], out["vector"], out["width"],
+                                                                out["height"], out["error"], out["peaks"],
+                                                                out["looks"])])
             done += len(out["id"])
             rate = done / max(time.perf_counter() - t0, 1e-9)
             self.progress(Progress("encoding", done, len(items), "", rate, (len(items) - done) / rate))
