@@ -94,6 +94,9 @@ def test_copies_are_grouped_apart_from_other_shots_and_the_keeper_is_the_origina
     assert {m.path for m in group.others()} == set(made)
     assert all(0 < m.agreement <= 1.0 for m in group.members)
 
+    from sba_desktop.library.duplicates import compare
+
+    assert compare(lib, should_stop=lambda: True) is None  # stopped: no result, nothing half-grouped
     # what was compared is kept: the next look compares nothing again, a changed photo anew
     known = lib.catalog.compared()
     assert len(known) == report.candidates

@@ -411,6 +411,11 @@ def test_the_duplicates_view_marks_the_copies_moves_them_to_the_trash_and_undo_b
     assert copy_i not in view.copies.marked[0]
     QTest.mouseClick(list_view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
     assert copy_i in view.copies.marked[0]
+    list_view.setCurrentIndex(view.copies.index(0))  # the keyboard: its number toggles a photo too
+    QTest.keyClick(list_view, Qt.Key(Qt.Key.Key_1 + copy_i))
+    assert copy_i not in view.copies.marked[0]
+    QTest.keyClick(list_view, Qt.Key(Qt.Key.Key_1 + copy_i))
+    assert copy_i in view.copies.marked[0]
 
     view.trash()
     wait(qtbot, win, lambda: view.copies.rowCount() == 0)

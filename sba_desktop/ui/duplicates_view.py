@@ -7,6 +7,7 @@ by a delegate over a list model, so a result of thousands of groups stays one vi
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -199,8 +200,13 @@ class DuplicatesPanel(QWidget):
         self.ctx = ctx
         self.comparison = None
         self.last_trashed: list = []
+        self._stop = threading.Event()
         self.find_btn = QPushButton("Find duplicates")
         self.find_btn.clicked.connect(self.find)
+        self.stop_btn = QPushButton("Stop")
+        self.stop_btn.setToolTip("Stop looking; what was compared is kept, the next look goes on from there")
+        self.stop_btn.clicked.connect(self._stop.set)
+        self.stop_btn.setVisible(False)
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.5, 1.0)
         self.threshold.setSingleStep(0.01)
@@ -215,6 +221,7 @@ class DuplicatesPanel(QWidget):
         self.status.setWordWrap(True)
         top = QHBoxLayout()
         top.addWidget(self.find_btn)
+        top.addWidget(self.stop_btn)
         top.addWidget(QLabel("Copies at:"))
         top.addWidget(self.threshold)
         top.addWidget(self.meaning, 1)
@@ -231,6 +238,7 @@ class DuplicatesPanel(QWidget):
             view.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
             view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
             view.doubleClicked.connect(lambda _i: self.compare())
+            view.installEventFilter(self)
             self.tabs.addTab(view, title)
             self.views.append(view)
 
@@ -241,7 +249,8 @@ class DuplicatesPanel(QWidget):
         self.undo_btn = QPushButton("Undo")
         self.undo_btn.clicked.connect(self.undo)
         self.undo_btn.setEnabled(False)
-        rule = QLabel(KEEPER_RULE + " Click a photo to mark or unmark it; similar shots are never marked for you.")
+        rule = QLabel(KEEPER_RULE + " Click a photo (or press its number, 1-9) to mark or unmark it; Enter "
+                      "compares; similar shots are never marked for you.")
         rule.setWordWrap(True)
         bottom = QHBoxLayout()
         for b in (self.compare_btn, self.trash_btn, self.undo_btn):
@@ -277,17 +286,26 @@ class DuplicatesPanel(QWidget):
         from ..library.duplicates import compare
 
         self.find_btn.setEnabled(False)
+        self.stop_btn.setVisible(True)
+        self._stop.clear()
         self.status.setText("Looking for duplicates…")
-        self.ctx.jobs.submit(lambda lib, progress: compare(lib, lambda *p: progress(p)), self._compared,
-                             progress=self._progress, own_library=False,
-                             failed=lambda m: (self.find_btn.setEnabled(True), self.status.setText(m)))
+        self.ctx.jobs.submit(lambda lib, progress: compare(lib, lambda *p: progress(p), self._stop.is_set),
+                             self._compared, progress=self._progress, own_library=False,
+                             failed=lambda m: (self._looked(), self.status.setText(m)))
+
+    def _looked(self) -> None:
+        self.find_btn.setEnabled(True)
+        self.stop_btn.setVisible(False)
 
     def _progress(self, p) -> None:
         phase, done, total = p
         self.status.setText(f"Looking for duplicates: {phase} {done}/{total}…")
 
     def _compared(self, comparison) -> None:
-        self.find_btn.setEnabled(True)
+        self._looked()
+        if comparison is None:
+            self.status.setText("Stopped. What was compared is kept: the next look goes on from there.")
+            return
         self.comparison = comparison
         self._regroup()
 
@@ -314,6 +332,21 @@ class DuplicatesPanel(QWidget):
         self.status.setText(f"{report.photos} photos compared in {report.seconds:.1f} s: "
                             f"{_n(len(report.copies), 'group', 'groups')} of copies ({_mb(spare)} in the copies "
                             f"marked), {_n(len(report.similar), 'group', 'groups')} of similar shots.{notime}")
+
+    def eventFilter(self, obj, event) -> bool:
+        """In a list of groups: 1-9 mark or unmark that photo of the current group, Enter compares."""
+        if event.type() == QEvent.Type.KeyPress and obj in self.views:
+            model, row = self._current()
+            key = event.key()
+            if row is not None and Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
+                member = key - Qt.Key.Key_1
+                if member < len(model.groups[row].members):
+                    model.toggle(row, member)
+                return True
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.compare()
+                return True
+        return super().eventFilter(obj, event)
 
     # ------------------------------------------------------------------ acting
     def _current(self):
