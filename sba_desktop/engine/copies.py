@@ -9,9 +9,10 @@ high-pass (edges carry the identity of a picture; smooth shading is shared by ma
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.ndimage import uniform_filter
 from PIL import Image
 
 SIGNATURE_SIDE = 64      # long side of the stored grey picture (aspect kept): <= 4 KB per photo
@@ -35,11 +36,29 @@ def signature(rgb: Image.Image, side: int = SIGNATURE_SIDE) -> np.ndarray:
                       np.uint8)
 
 
+@lru_cache(maxsize=256)
+def _blur_matrix(size: int, r: int) -> np.ndarray:
+    """(size, size): row i averages the 2r+1 pixels around i, edges repeated."""
+    m = np.zeros((size, size), np.float32)
+    for i in range(size):
+        for k in range(i - r, i + r + 1):
+            m[i, min(max(k, 0), size - 1)] += 1.0 / (2 * r + 1)
+    return m
+
+
+def box_blur(a: np.ndarray, r: int) -> np.ndarray:
+    """Mean over the (2r+1) x (2r+1) square around every pixel of the last two axes, edges
+    repeated: two small matrix products (numpy only: the run-time has no scipy)."""
+    if r <= 0:
+        return a
+    return _blur_matrix(a.shape[-2], r) @ a @ _blur_matrix(a.shape[-1], r).T
+
+
 def _highpass(a: np.ndarray, fine: int = FINE, broad: int = BROAD) -> np.ndarray:
     """A band of the grey picture: lightly smoothed (a pixel's misplacement does not matter)
     minus its broad blur (shading does not either)."""
     a = a.astype(np.float32)
-    return uniform_filter(a, 2 * fine + 1, mode="nearest") - uniform_filter(a, 2 * broad + 1, mode="nearest")
+    return box_blur(a, fine) - box_blur(a, broad)
 
 
 def _half(a: np.ndarray) -> np.ndarray:
@@ -221,7 +240,7 @@ def box_thumbs(sig: np.ndarray, whole_only: bool = False) -> np.ndarray:
                                   _area_weights(w, BOXES[:k, 0], BOXES[:k, 2]))
     ry, rx = _area_cache[(h, w, k)]
     t = ry @ sig.astype(np.float32) @ rx.transpose(0, 2, 1)              # K, THUMB, THUMB
-    t = t - uniform_filter(t, (1, 5, 5), mode="nearest")
+    t = t - box_blur(t, 2)
     t = t.reshape(k, -1)
     t -= t.mean(axis=1, keepdims=True)
     return t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-6)
