@@ -185,7 +185,7 @@ def _stars(edges: dict[tuple[int, int], float]) -> list[tuple[int, dict[int, flo
 @dataclass
 class Comparison:
     """The expensive part of finding duplicates, kept so a new threshold only regroups."""
-    rows: list[tuple]                           # catalog.looks_of_indexed rows with a signature
+    rows: list[tuple]                           # catalog.looks_of_indexed rows (their signatures dropped)
     agreements: dict[tuple[int, int], float]    # (row a, row b) -> agreement of their pictures
     close: dict[tuple[int, int], float]         # (row a, row b) -> similarity of their vectors
     seconds: float
@@ -346,6 +346,8 @@ def compare(lib, progress: Callable[[str, int, int], None] | None = None,
                 if stop():
                     return None
     commit()
+    # the grey pictures are not needed to group (100k photos: ~300 MB a window would keep)
+    rows = [r[:6] + (None,) + r[7:] for r in rows]
     return Comparison(rows, agreements, close, time.perf_counter() - t0)
 
 
