@@ -246,11 +246,8 @@ def _when(t: float | None) -> str | None:
     return None if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
 
 
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} KB"
-
-
 def cmd_duplicates(args) -> int:
+    from .library.catalog import size_text
     from .library.duplicates import SIMILAR_SECONDS, find_duplicates, saved_threshold, trash_others
     from .library.indexer import Progress
 
@@ -281,12 +278,12 @@ def cmd_duplicates(args) -> int:
                 for i, m in enumerate(g.members):
                     mark = "keep" if i == g.keeper else ("copy" if kind == "copies" else "shot")
                     raw = f"  + {', '.join(_disp(p) for p in m.companions)}" if m.companions else ""
-                    print(f"  {mark}  {m.agreement:5.3f}  {m.width}x{m.height}  {_mb(m.size):>8}  "
+                    print(f"  {mark}  {m.agreement:5.3f}  {m.width}x{m.height}  {size_text(m.size):>8}  "
                           f"{(m.format or '?').upper():5s} {_when(m.taken) or '-':19s}  {_disp(m.path)}{raw}")
         spare = sum(m.size for g in report.copies for m in g.others())
         bar(Progress("done", 0, 0))
         print(f"{len(report.copies)} groups of copies ({sum(len(g.others()) for g in report.copies)} files "
-              f"could go to the trash, {_mb(spare)}), {len(report.similar)} groups of similar shots; "
+              f"could go to the trash, {size_text(spare)}), {len(report.similar)} groups of similar shots; "
               f"{report.photos} photos compared in {report.seconds:.1f} s (threshold {report.threshold})")
         if report.without_time and "similar" in kinds:
             print(f"{report.without_time} photos have no capture time (EXIF): similar shots among them "

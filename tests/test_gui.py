@@ -34,8 +34,8 @@ def ukbench_library(tmp_path):
     return folder
 
 
-@pytest.fixture
-def window(qtbot, monkeypatch):
+def open_window(qtbot, monkeypatch):
+    """The main window on the test's library, once that library is loaded."""
     from sba_desktop.ui.main import MainWindow
 
     monkeypatch.setenv("SBA_DESKTOP_NO_WATCH", "1")  # no second writer racing the tests' own jobs
@@ -46,6 +46,20 @@ def window(qtbot, monkeypatch):
     win.show()
     qtbot.waitUntil(lambda: win.lib is not None, timeout=WAIT)
     return win
+
+
+def answer_yes(monkeypatch) -> list:
+    """Every confirmation is answered Yes; returns the list of questions asked."""
+    from PySide6.QtWidgets import QMessageBox
+
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
+    return asked
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch):
+    return open_window(qtbot, monkeypatch)
 
 
 def drop_file(win, path: Path) -> None:
@@ -318,8 +332,6 @@ def test_settings_dialog_keeps_every_setting_and_offers_the_whole_photo_region(q
 def test_a_result_moved_to_the_trash_leaves_the_window_and_ctrl_z_brings_it_back(tmp_path, qtbot, monkeypatch):
     import shutil
 
-    from PySide6.QtWidgets import QMessageBox
-
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # a private trash, never the machine's
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -329,17 +341,8 @@ def test_a_result_moved_to_the_trash_leaves_the_window_and_ctrl_z_brings_it_back
     lib = Library.open()
     IndexJob(lib, [str(folder)]).run()
     lib.close()
-    asked = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
-    from sba_desktop.ui.main import MainWindow
-
-    monkeypatch.setenv("SBA_DESKTOP_NO_WATCH", "1")
-    win = MainWindow()
-    win.errors = []
-    win.show_error = win.errors.append
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.lib is not None, timeout=WAIT)
+    asked = answer_yes(monkeypatch)
+    win = open_window(qtbot, monkeypatch)
     drop_file(win, folder / names[4])
     wait(qtbot, win, lambda: win.search.model.rowCount() > 0)
     victim = str(folder / names[5])
@@ -366,7 +369,6 @@ def test_the_duplicates_view_marks_the_copies_moves_them_to_the_trash_and_undo_b
     from PIL import Image
     from PySide6.QtCore import QPoint
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QMessageBox
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # a private trash, never the machine's
     folder = tmp_path / "photos"
@@ -380,18 +382,9 @@ def test_the_duplicates_view_marks_the_copies_moves_them_to_the_trash_and_undo_b
     lib = Library.open()
     IndexJob(lib, [str(folder)]).run()
     lib.close()
-    asked = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
-    from sba_desktop.ui.main import MainWindow
-
-    monkeypatch.setenv("SBA_DESKTOP_NO_WATCH", "1")
-    win = MainWindow()
-    win.errors = []
-    win.show_error = win.errors.append
-    qtbot.addWidget(win)
+    asked = answer_yes(monkeypatch)
+    win = open_window(qtbot, monkeypatch)
     win.resize(1280, 800)
-    win.show()
-    qtbot.waitUntil(lambda: win.lib is not None, timeout=WAIT)
     view = win.duplicates
     win.tabs.setCurrentWidget(view)
     view.find()

@@ -159,7 +159,7 @@ def _looks_of(path: str) -> Looks | None:
     except DecodeError as exc:
         log.info("duplicates: %s skipped (%s)", path, exc)
         return None
-    return Looks(copies.signature(photo.rgb), photo.taken, photo.camera, photo.fmt)
+    return Looks.of(photo)
 
 
 def _stars(edges: dict[tuple[int, int], float]) -> list[tuple[int, dict[int, float]]]:

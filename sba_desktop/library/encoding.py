@@ -62,6 +62,11 @@ class Looks:
     camera: str | None               # EXIF make and model
     fmt: str                         # the decoded format (jpeg, png, heic, ...)
 
+    @classmethod
+    def of(cls, photo) -> "Looks":
+        """The looks of a decoded photo (library/decode.py DecodedPhoto)."""
+        return cls(signature(photo.rgb), photo.taken, photo.camera, photo.fmt)
+
 
 @dataclass
 class Encoded:
@@ -153,7 +158,7 @@ class PhotoEncoder:
             photo = decode(src.path, self.image_size, region=src.region)
             rgb, width, height = photo.rgb, photo.width, photo.height
             if src.region is None:
-                looks = Looks(signature(rgb), photo.taken, photo.camera, photo.fmt)
+                looks = Looks.of(photo)
         region = src.region
         if region is not None and rgb.size != (width, height):
             # the decoder gave a reduced picture (JPEG draft, a thumbnail): bring the region to it

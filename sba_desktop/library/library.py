@@ -362,28 +362,3 @@ class Library:
 
     def search(self, image_path: str, top: int = 20, region=None, expand: bool = True) -> list[SearchHit]:
         return self.search_vector(self.encode_query(image_path, region), top, expand)
-
-    def duplicates(self, threshold: float = 0.92, neighbours: int = 10) -> list[list[str]]:
-        """Groups of near-duplicates: photos linked by similarity >= threshold (union-find)."""
-        if self.model is None or self.index is None or len(self.index) < 2:
-            return []
-        ids, vecs = self.catalog.vectors(self.model.model_id)
-        parent = {int(i): int(i) for i in ids}
-
-        def find(a: int) -> int:
-            while parent[a] != a:
-                parent[a] = parent[parent[a]]
-                a = parent[a]
-            return a
-
-        nb, sc = self.index.search(vecs, min(neighbours + 1, len(self.index)))
-        for row, i in enumerate(ids):
-            for j, s in zip(nb[row], sc[row]):
-                if int(j) != int(i) and s >= threshold and int(j) in parent:
-                    parent[find(int(i))] = find(int(j))
-        groups: dict[int, list[int]] = {}
-        for i in parent:
-            groups.setdefault(find(i), []).append(i)
-        multi = [g for g in groups.values() if len(g) > 1]
-        paths = self.catalog.paths([i for g in multi for i in g])
-        return sorted((sorted(paths[i] for i in g) for g in multi), key=lambda g: g[0])

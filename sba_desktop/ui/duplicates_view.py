@@ -16,7 +16,7 @@ from PySide6.QtGui import QColor, QKeySequence, QPen, QPixmap, QShortcut
 from PySide6.QtWidgets import (QDialog, QDoubleSpinBox, QHBoxLayout, QLabel, QListView, QMessageBox, QPushButton,
                                QScrollArea, QStyle, QStyledItemDelegate, QTabWidget, QVBoxLayout, QWidget)
 
-from ..library.catalog import display
+from ..library.catalog import display, size_text
 from .context import AppContext
 
 CELL = 150           # width of one photo in a row
@@ -28,13 +28,9 @@ KEEPER_RULE = ("Suggested copy to keep: the photo with its RAW file beside it, t
                "the larger file, then the oldest.")
 
 
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} KB"
-
-
 def caption(m) -> list[str]:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(m.taken)) if m.taken else "no capture time"
-    return [f"{m.width}×{m.height} · {_mb(m.size)}",
+    return [f"{m.width}×{m.height} · {size_text(m.size)}",
             f"{(m.format or '?').upper()} · {Path(display(os.path.dirname(m.path))).name}/", when]
 
 
@@ -330,7 +326,7 @@ class DuplicatesPanel(QWidget):
         notime = (f" {report.without_time} photos have no capture time: similar shots among them cannot be "
                   "told apart from other photos of one scene, so they are not grouped.") if report.without_time else ""
         self.status.setText(f"{report.photos} photos compared in {report.seconds:.1f} s: "
-                            f"{_n(len(report.copies), 'group', 'groups')} of copies ({_mb(spare)} in the copies "
+                            f"{_n(len(report.copies), 'group', 'groups')} of copies ({size_text(spare)} in the copies "
                             f"marked), {_n(len(report.similar), 'group', 'groups')} of similar shots.{notime}")
 
     def eventFilter(self, obj, event) -> bool:
