@@ -85,22 +85,72 @@ def _shared_images(name: str) -> list[Path]:
     return sorted(d.iterdir()) if d.is_dir() else []
 
 
-def _camera_photos(n: int, tmp: Path) -> list[str]:
-    """12-MP JPEGs (4000x3000, quality 92) made by upscaling shared photos: decode cost follows pixels."""
+def _camera_photos(n: int, tmp: Path, kind: str = "jpeg") -> list[str]:
+    """n camera-sized files (camera_files.py) made from shared photos: decode cost follows pixels.
+    kind: jpeg (12 MP, quality 92), heic (with the 320 px thumbnail an iPhone stores),
+    heic-no-thumbnail, dng (Bayer mosaic with a 1024 px preview, Adobe DNG Converter's default
+    "medium" preview), dng-no-preview. HEIC and DNG are slow to write: 8 distinct photos, the rest
+    copies (decoding does not care)."""
+    import shutil
+
     from PIL import Image
 
-    folder = tmp / "camera"
+    from . import camera_files as cf
+
+    folder = tmp / f"camera-{kind}"
     folder.mkdir(parents=True, exist_ok=True)
     src = _shared_images("paris-dev") or _shared_images("ukbench-dev")
+    distinct = n if kind == "jpeg" else min(n, 8)
+    suffix = {"jpeg": ".jpg", "heic": ".heic", "heic-no-thumbnail": ".heic"}.get(kind, ".dng")
     out = []
     for i in range(n):
-        with Image.open(src[i % len(src)]) as im:
-            big = im.convert("RGB").resize((4000, 3000) if im.width >= im.height else (3000, 4000),
-                                           Image.Resampling.BICUBIC)
-        p = folder / f"camera_{i:03d}.jpg"
-        big.save(p, quality=92)
+        p = folder / f"camera_{i:03d}{suffix}"
+        if i >= distinct:
+            shutil.copyfile(out[i % distinct], p)
+        else:
+            with Image.open(src[i % len(src)]) as im:
+                big = cf.upscaled(im)
+            if kind == "jpeg":
+                cf.camera_jpeg(big, p)
+            elif kind.startswith("heic"):
+                cf.heic(big, p, thumbnail=None if kind == "heic-no-thumbnail" else cf.IPHONE_THUMBNAIL)
+            else:
+                cf.dng(big, p, preview=None if kind == "dng-no-preview" else 1024)
         out.append(str(p))
     return out
+
+
+def bench_camera_formats(tmp: Path, model_file: Path, net, image_size: int, forward_rate: float,
+                         n: int, repeats: int) -> dict:
+    """Indexing rates of phone and camera files (`sba index` in a child, frozen model), and the
+    12-MP JPEG pipeline against its own overlap limit. A kind whose files cannot be made here
+    (no heif-enc for thumbnails, no pidng for DNG) is reported as such."""
+    cores = os.cpu_count() or 2
+    out: dict = {}
+    for kind in ("jpeg", "heic", "heic-no-thumbnail", "dng", "dng-no-preview"):
+        try:
+            files = _camera_photos(n, tmp, kind)
+        except (RuntimeError, ImportError) as exc:
+            out[kind] = {"skipped": str(exc)}
+            continue
+        runs = [_index_in_child(Path(files[0]).parent, tmp / f"lib-{kind}-{r}", model_file)
+                for r in range(repeats)]
+        out[kind] = {"pipeline_images_per_s": round(statistics.median(r["rate"] for r in runs), 2),
+                     "decode_images_per_s": round(_decode_rate(files, image_size, net, cores, False, repeats), 2),
+                     "skipped_files": max(r["skipped"] for r in runs)}
+    jpeg = out["jpeg"]
+    limit = 1.0 / (1.0 / forward_rate + 1.0 / jpeg["decode_images_per_s"])
+    rates = {k: v.get("pipeline_images_per_s") for k, v in out.items()}
+    return {"formats": out,
+            "camera_overlap_limit_images_per_s": round(limit, 2),
+            "camera_pipeline_vs_limit": round(jpeg["pipeline_images_per_s"] / limit, 3),
+            "heic_pipeline_images_per_s": rates["heic"],
+            "heic_no_thumbnail_pipeline_images_per_s": rates["heic-no-thumbnail"],
+            "heic_thumbnail_vs_full_decode": round(rates["heic"] / rates["heic-no-thumbnail"], 1)
+            if rates["heic"] and rates["heic-no-thumbnail"] else None,
+            "raw_pipeline_images_per_s": rates["dng"],
+            "raw_no_preview_pipeline_images_per_s": rates["dng-no-preview"],
+            "raw_vs_camera_jpeg": round(rates["dng"] / rates["jpeg"], 3) if rates["dng"] else None}
 
 
 def _rate_by_batch(forward, xs: list[np.ndarray], batches: tuple[int, ...], repeats: int) -> dict[int, float]:
@@ -232,10 +282,8 @@ def bench_stages(n_photos: int, repeats: int, with_torch: bool = True) -> dict:
     pipeline = [_index_in_child(Path(paths[0]).parent, tmp / f"lib{r}", model_file)["rate"]
                 for r in range(repeats)]
     pipe = statistics.median(pipeline)
-    camera = _camera_photos(16 if n_photos <= 100 else 40, tmp)
-    cam_decode = _decode_rate(camera, s.image_size, net, cores, False, max(1, repeats // 2))
-    cam_pipe = statistics.median(_index_in_child(Path(camera[0]).parent, tmp / f"cam{r}", model_file)["rate"]
-                                 for r in range(max(1, repeats // 2)))
+    camera = bench_camera_formats(tmp, model_file, net, s.image_size, forward_rate,
+                                  16 if n_photos <= 100 else 40, max(1, repeats // 2))
     stages = {"decode": t_decode, "preprocess": t_pre, "forward": 1.0 / forward_rate, "sba_aggregation": t_agg,
               "catalog_write": t_cat, "index_add": t_add}
     total = sum(stages.values())
@@ -251,8 +299,9 @@ def bench_stages(n_photos: int, repeats: int, with_torch: bool = True) -> dict:
            "pipeline_images_per_s": round(pipe, 2),
            "pipeline_vs_limit": round(pipe / limit, 3),
            "pipeline_vs_forward": round(pipe / forward_rate, 3),
-           "camera_decode_images_per_s": round(cam_decode, 2),
-           "camera_pipeline_images_per_s": round(cam_pipe, 2),
+           "camera_decode_images_per_s": camera["formats"]["jpeg"]["decode_images_per_s"],
+           "camera_pipeline_images_per_s": camera["formats"]["jpeg"]["pipeline_images_per_s"],
+           **camera,
            "_model": model, "_query_path": paths[0], "_same_shape": same}
     return out
 
@@ -403,7 +452,15 @@ def bench_ray(address: str, n_photos: int, repeats: int) -> dict:
             "ray_vs_local": round(ray_rate / local, 3)}
 
 
-def run_bench(quick: bool = False, max_vectors: int | None = None, ray: str | None = None) -> dict:
+def _machine() -> dict:
+    import torch
+
+    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()}
+
+
+def run_bench(quick: bool = False, max_vectors: int | None = None, ray: str | None = None,
+              pipeline_only: bool = False) -> dict:
     from .library.vindex import EF_CONSTRUCTION, EF_SEARCH, HNSW_M
 
     from .engine.runtime import load_runtime
@@ -412,6 +469,11 @@ def run_bench(quick: bool = False, max_vectors: int | None = None, ray: str | No
     if ray:  # the Ray path alone: sba bench --ray ADDRESS
         return {"ray": bench_ray(ray, 200, 3)}
     load_runtime()  # exported now if it is missing, so no child below pays for (or imports) torch
+    if pipeline_only:  # sba bench --pipeline: the indexing pipeline and the camera formats
+        st = bench_stages(100 if quick else 500, repeats)
+        for k in ("_model", "_query_path", "_same_shape"):
+            st.pop(k)
+        return {"machine": _machine(), **st}
     memory = bench_indexing_memory(quick)  # first, in a child: nothing else loaded yet
     idle = bench_idle_rss(memory.pop("_home"))
     st = bench_stages(100 if quick else 500, repeats)
@@ -421,9 +483,6 @@ def run_bench(quick: bool = False, max_vectors: int | None = None, ray: str | No
     onnx_by_batch = {int(b): r for b, r in st["forward_images_per_s_by_batch"]["onnx"].items()}
     torch_by_batch = bench_torch_forward(same, tuple(onnx_by_batch), repeats)
     st["forward_images_per_s_by_batch"]["torch"] = {str(b): round(r, 1) for b, r in torch_by_batch.items()}
-    import torch
-
-    threads = torch.get_num_threads()
     vit = bench_vit(repeats)
     sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
     sizes = [n for n in sizes if n <= (max_vectors or n)] or [10_000]
@@ -453,9 +512,7 @@ def run_bench(quick: bool = False, max_vectors: int | None = None, ray: str | No
     tagging = bench_tagging([1000] if quick else [1000, 5000, 20000], Settings().dims)
     duplicates = bench_duplicates(10_000 if quick else min(100_000, max_vectors or 100_000), Settings().dims)
     return {
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "processor": platform.processor() or platform.machine(),
-                    "torch_threads": threads},
+        "machine": _machine(),
         **st,
         "runtime_vs_torch": round(max(onnx_by_batch.values()) / max(torch_by_batch.values()), 2),
         "vit_b32_images_per_s": round(vit, 2),
@@ -550,15 +607,23 @@ def format_bench(r: dict) -> str:
     for k, v in r["stages"].items():
         lines.append(f"{k:<16} {v['ms']:>8.2f} {v['images_per_s']:>8.1f} {v['share']:>6.1%}")
     lines += [f"forward by batch  onnx {bb['onnx']}  torch {bb.get('torch')} img/s",
-              f"runtime vs torch  {r['runtime_vs_torch']:.2f} x (best batch each)",
+              *([f"runtime vs torch  {r['runtime_vs_torch']:.2f} x (best batch each)"] if "runtime_vs_torch" in r else []),
               f"decode+preprocess {r['decode_images_per_s']:.1f} img/s on all cores (threads; processes "
               f"{r['decode_images_per_s_processes']:.1f})",
               f"overlap limit     {r['overlap_limit_images_per_s']:.1f} img/s",
               f"indexing pipeline {r['pipeline_images_per_s']:.1f} img/s = {r['pipeline_vs_limit']:.2f} x limit, "
               f"{r['pipeline_vs_forward']:.2f} x forward",
               f"12-MP camera JPEGs: pipeline {r['camera_pipeline_images_per_s']:.1f} img/s "
-              f"(decode alone {r['camera_decode_images_per_s']:.1f})",
-              f"ViT-B/32 encoder  {r['vit_b32_images_per_s']:.1f} img/s -> we index {r['vs_vit_b32']:.2f} x faster",
+              f"(decode alone {r['camera_decode_images_per_s']:.1f}) = {r['camera_pipeline_vs_limit']:.2f} x "
+              f"its limit {r['camera_overlap_limit_images_per_s']:.1f}",
+              *(f"  {k:<18} " + (f"pipeline {v['pipeline_images_per_s']:.1f} img/s, decode alone "
+                                 f"{v['decode_images_per_s']:.1f}" if "skipped" not in v else f"not run: {v['skipped']}")
+                for k, v in r["formats"].items()),
+              f"  HEIC thumbnail vs full decode {r['heic_thumbnail_vs_full_decode']} x; DNG (preview) vs 12-MP "
+              f"JPEG {r['raw_vs_camera_jpeg']} x"]
+    if "indexing" not in r:  # sba bench --pipeline
+        return "\n".join(lines)
+    lines += [f"ViT-B/32 encoder  {r['vit_b32_images_per_s']:.1f} img/s -> we index {r['vs_vit_b32']:.2f} x faster",
               f"sba index of {r['indexing']['photos']} photos (fit included): {r['indexing']['seconds']} s, "
               f"{r['indexing']['images_per_s']} img/s, peak RSS {r['rss_mb_indexing_peak']} MB",
               f"HNSW {r['hnsw']}"]

@@ -48,7 +48,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import format_bench, run_bench
 
-    report = run_bench(quick=args.quick, max_vectors=args.max_vectors, ray=args.ray)
+    report = run_bench(quick=args.quick, max_vectors=args.max_vectors, ray=args.ray, pipeline_only=args.pipeline)
     print(json.dumps(report) if args.json else format_bench(report))
     return 0
 
@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true")
     b.add_argument("--max-vectors", type=int, metavar="N",
                    help="skip the search benchmarks above N vectors (1M takes ~15 min to build)")
+    b.add_argument("--pipeline", action="store_true",
+                   help="only the indexing pipeline: stages, JPEGs, 12-MP JPEG, HEIC and DNG files")
     b.add_argument("--ray", metavar="ADDRESS", help="only the Ray path ('local' or a cluster address) "
                    "against the local pipeline")
     b.set_defaults(func=cmd_bench)

@@ -5,7 +5,9 @@ here crashes on a bad file.
 """
 from __future__ import annotations
 
+import calendar
 import hashlib
+import io
 import os
 import warnings
 from dataclasses import dataclass
@@ -18,8 +20,17 @@ from ..engine.imaging import draft_box, to_rgb
 MAX_PIXELS = 200_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
-PHOTO_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff",
-                    ".bmp", ".dib", ".gif", ".heic", ".heif", ".avif"}
+# Camera RAW files, decoded by LibRaw through rawpy (matched case-insensitively).
+RAW_EXTENSIONS = frozenset({".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf",
+                            ".orf", ".rw2", ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".kdc", ".mrw",
+                            ".rwl", ".mos", ".dcr"})
+PHOTO_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff",
+                              ".bmp", ".dib", ".gif", ".heic", ".heif", ".avif"}) | RAW_EXTENSIONS
+
+# A smaller picture stored in the file (a HEIC thumbnail, a RAW file's preview JPEG) stands in for
+# the photo when its long side is at least this many times the size asked for. Measured on HEIC
+# versions of paris-dev (scripts/camera_formats_benchmark.py, docs/quality.md).
+STAND_IN_MIN = 1.0
 
 _heif_ready: bool | None = None
 
@@ -105,7 +116,6 @@ EXIF_IFD, DATETIME_ORIGINAL, SUBSEC_ORIGINAL, DATETIME, MAKE, MODEL = 0x8769, 0x
 def capture_facts(exif: Image.Exif) -> tuple[float | None, str | None]:
     """(capture time, camera) from EXIF; None where absent or unreadable. The time is read as
     if it were UTC: only differences between photos of one camera are used."""
-    import calendar
     import time as _time
 
     taken = None
@@ -125,16 +135,12 @@ def capture_facts(exif: Image.Exif) -> tuple[float | None, str | None]:
     return taken, camera
 
 
-def decode(path: str, target_long_side: int | None = None,
-           region: tuple[float, float, float, float] | None = None) -> DecodedPhoto:
-    """Open, check and decode a photo into oriented RGB.
+def is_raw(path: str) -> bool:
+    """A camera RAW file, by its extension (their contents are TIFF-like or vendor formats)."""
+    return os.path.splitext(path)[1].lower() in RAW_EXTENSIONS
 
-    With `target_long_side`, JPEGs are decoded in draft mode at the smallest
-    DCT scale whose long side stays at least twice that size (see draft_box).
-    With a `region` (x, y, w, h in the photo's oriented pixels) too, it is the
-    region that must keep that size: a small rectangle of a big photo is read
-    at a finer scale than the whole photo would be.
-    """
+
+def _read_head(path: str) -> bytes:
     try:
         head = read_head(path)
     except PermissionError:
@@ -147,6 +153,40 @@ def decode(path: str, target_long_side: int | None = None,
         raise DecodeError(f"cannot read: {exc.strerror or exc}") from None
     if not head:
         raise DecodeError("empty file (0 bytes)")
+    return head
+
+
+def needed_long_side(target_long_side: int | None, width: int, height: int,
+                     region: tuple[float, float, float, float] | None = None) -> int | None:
+    """Long side the decoded picture needs so that the whole photo, or the region of it, reaches
+    `target_long_side`; None for the full photo."""
+    if not target_long_side:
+        return None
+    if region is not None and max(region[2], region[3]) > 0:
+        return round(target_long_side * max(width, height) / min(max(region[2], region[3]), max(width, height)))
+    return target_long_side
+
+
+def _stand_in_box(long_side: int, width: int, height: int) -> tuple[int, int]:
+    """Smallest size (photo's aspect) a stored smaller picture needs to stand in for the photo."""
+    scale = STAND_IN_MIN * long_side / max(width, height)
+    return max(1, int(width * scale)), max(1, int(height * scale))
+
+
+def decode(path: str, target_long_side: int | None = None,
+           region: tuple[float, float, float, float] | None = None) -> DecodedPhoto:
+    """Open, check and decode a photo into oriented sRGB.
+
+    With `target_long_side`, the picture may be smaller than the photo, never below what that
+    size needs: JPEGs are decoded in draft mode at the smallest DCT scale whose long side stays
+    at least twice that size (see draft_box); a HEIC's stored thumbnail and a RAW file's preview
+    stand in when they are large enough (STAND_IN_MIN). With a `region` (x, y, w, h in the
+    photo's oriented pixels) too, it is the region that must keep that size: a small rectangle
+    of a big photo is read at a finer scale than the whole photo would be.
+    """
+    head = _read_head(path)
+    if is_raw(path):
+        return _decode_raw(path, target_long_side, region)
     fmt = sniff(head)
     if fmt is None:
         raise DecodeError("not a photo (content is no known image format)")
@@ -164,14 +204,16 @@ def decode(path: str, target_long_side: int | None = None,
                 exif = im.getexif()
                 orientation = exif.get(0x0112, 1) if fmt in ("jpeg", "tiff", "webp", "png") else 1
                 taken, camera = capture_facts(exif)
-                if fmt == "jpeg" and target_long_side and im.mode in ("RGB", "L", "CMYK", "YCbCr"):
-                    long_side = target_long_side
-                    if region is not None and max(region[2], region[3]) > 0:
-                        long_side = target_long_side * max(w, h) / min(max(region[2], region[3]), max(w, h))
-                    im.draft(im.mode, draft_box(round(long_side), w, h))
+                # HEIC: pillow-heif applies the file's rotation itself; its size is the oriented size
+                ow, oh = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+                long_side = needed_long_side(target_long_side, ow, oh, region)
+                if long_side and fmt == "jpeg" and im.mode in ("RGB", "L", "CMYK", "YCbCr"):
+                    im.draft(im.mode, draft_box(long_side, w, h))
+                elif long_side and fmt in ("heic", "avif"):
+                    im.draft(im.mode, _stand_in_box(long_side, w, h))  # the stored thumbnail, if big enough
                 im.seek(0)  # GIF / multi-page TIFF: first frame
                 im.load()
-                rgb = to_rgb(im)
+                rgb = to_srgb(to_rgb(im), im.info.get("icc_profile"))
     except DecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -183,14 +225,119 @@ def decode(path: str, target_long_side: int | None = None,
         if "truncated" in msg.lower():
             msg = "truncated file"
         raise DecodeError(f"broken {fmt.upper()}: {msg}") from None
-    if orientation in (5, 6, 7, 8):
-        w, h = h, w
-    return DecodedPhoto(rgb, w, h, fmt, taken, camera)
+    return DecodedPhoto(rgb, ow, oh, fmt, taken, camera)
+
+
+_srgb_transforms: dict[bytes, object] = {}
+
+
+def to_srgb(rgb: Image.Image, icc_profile: bytes | None) -> Image.Image:
+    """Pixels in the photo's embedded colour profile (Display P3 on phones, Adobe RGB on cameras)
+    converted to sRGB, the space the network was trained in; unchanged without a profile, with an
+    sRGB one, or with one that cannot be read."""
+    if not icc_profile or rgb.mode != "RGB":
+        return rgb
+    key = hashlib.blake2b(icc_profile, digest_size=16).digest()
+    transform = _srgb_transforms.get(key)
+    if transform is None:
+        transform = False
+        try:
+            from PIL import ImageCms
+
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+            name = (ImageCms.getProfileDescription(profile) or "").lower()
+            if profile.profile.xcolor_space.strip() == "RGB" and "srgb" not in name:
+                transform = ImageCms.buildTransform(profile, ImageCms.createProfile("sRGB"), "RGB", "RGB")
+        except (OSError, ValueError, ImportError, Exception):  # PyCMSError included: keep the pixels
+            transform = False
+        _srgb_transforms[key] = transform
+    if transform is False:
+        return rgb
+    from PIL import ImageCms
+
+    return ImageCms.applyTransform(rgb, transform)
+
+
+# LibRaw's orientation ("flip") -> the turn that makes a stored picture upright
+_RAW_TURNS = {3: Image.Transpose.ROTATE_180, 5: Image.Transpose.ROTATE_90, 6: Image.Transpose.ROTATE_270}
+
+
+def _decode_raw(path: str, target_long_side: int | None,
+                region: tuple[float, float, float, float] | None) -> DecodedPhoto:
+    """A RAW file through LibRaw (rawpy): its embedded preview JPEG when it is large enough (in
+    draft mode, turned by the RAW's own orientation), otherwise a half-size demosaic."""
+    try:
+        import rawpy
+    except ImportError:
+        raise DecodeError("RAW files need rawpy (LibRaw), which does not load here") from None
+    try:
+        with rawpy.imread(path) as raw:
+            flip = raw.sizes.flip
+            w, h = raw.sizes.width, raw.sizes.height
+            if flip in (5, 6):
+                w, h = h, w
+            if w * h > MAX_PIXELS:
+                raise DecodeError(f"too large ({w}x{h} pixels; limit {MAX_PIXELS // 1_000_000} MP)")
+            long_side = needed_long_side(target_long_side, w, h, region)
+            stamp = raw.other.timestamp
+            taken = float(calendar.timegm(stamp.timetuple())) if stamp.year > 1970 else None
+            camera = None
+            rgb = _raw_preview(raw, long_side, flip)
+            if rgb is not None:
+                rgb, preview_taken, camera = rgb
+                taken = taken or preview_taken
+            else:
+                rgb = Image.fromarray(raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8))
+    except DecodeError:
+        raise
+    except rawpy.LibRawFileUnsupportedError:
+        raise DecodeError(f"RAW file of a kind or camera LibRaw {'.'.join(map(str, rawpy.libraw_version))} "
+                          "does not support") from None
+    except (rawpy.LibRawError, OSError, ValueError, MemoryError) as exc:
+        raise DecodeError(f"broken RAW: {exc.__class__.__name__.removeprefix('LibRaw')}: {exc}".rstrip(": "))
+    return DecodedPhoto(rgb, w, h, "raw", taken, camera)
+
+
+def _raw_preview(raw, long_side: int | None, flip: int):
+    """(upright sRGB preview, its capture time, its camera) when the RAW file carries a preview
+    of at least the size needed; else None."""
+    import rawpy
+
+    try:
+        thumb = raw.extract_thumb()
+    except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
+        return None
+    if thumb.format == rawpy.ThumbFormat.JPEG:
+        with Image.open(io.BytesIO(thumb.data)) as im:
+            if long_side and max(im.size) < STAND_IN_MIN * long_side:
+                return None
+            taken, camera = capture_facts(im.getexif())
+            if long_side and im.mode in ("RGB", "L", "CMYK", "YCbCr"):
+                im.draft(im.mode, draft_box(long_side, *im.size))
+            im.load()
+            # the RAW's orientation is the photo's; a preview's own EXIF is often absent or stale
+            rgb = to_srgb(to_rgb(im, apply_exif=False), im.info.get("icc_profile"))
+    else:  # a bitmap preview (older cameras)
+        rgb = Image.fromarray(thumb.data).convert("RGB")
+        if long_side and max(rgb.size) < STAND_IN_MIN * long_side:
+            return None
+        taken, camera = None, None
+    turn = _RAW_TURNS.get(flip)
+    return (rgb.transpose(turn) if turn is not None else rgb), taken, camera
 
 
 def photo_size(path: str) -> tuple[int, int]:
     """A photo's own size after EXIF orientation, from its header (no pixels decoded): the
     coordinates a query region is given in. DecodeError when it cannot be read."""
+    if is_raw(path):
+        try:
+            import rawpy
+
+            with rawpy.imread(path) as raw:
+                w, h = raw.sizes.width, raw.sizes.height
+                return (h, w) if raw.sizes.flip in (5, 6) else (w, h)
+        except Exception as exc:  # rawpy missing, LibRaw's errors
+            raise DecodeError(f"cannot read the photo's size: {exc}") from None
     try:
         fmt = sniff(read_head(path))
         if fmt in ("heic", "avif"):

@@ -7,9 +7,11 @@ import stat
 from dataclasses import dataclass
 from typing import Iterator
 
-from .decode import PHOTO_EXTENSIONS, read_head, sniff
+from .decode import PHOTO_EXTENSIONS, RAW_EXTENSIONS, read_head, sniff
 
 log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = frozenset({".mov", ".mp4", ".m4v", ".avi", ".mkv", ".mts", ".m2ts", ".3gp", ".wmv", ".webm"})
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,12 @@ def walk_photos(root: str, problems: list[tuple[str, str]] | None = None) -> Ite
     extension and its first bytes are a known image format. Directory symlinks
     are followed once (a loop is visited once); hidden folders are skipped.
     Unreadable folders are reported in `problems` as (path, reason).
+
+    A RAW file beside a JPEG/HEIC of the same name (IMG_0001.CR2 + IMG_0001.JPG, as cameras
+    write them) is one photo with two files: only the JPEG/HEIC is yielded (it is the camera's
+    own rendering of the RAW, and decodes fastest); `raw_companions` finds the RAW again. A
+    video is reported in `problems` (only photos are indexed), except the motion half of a Live
+    Photo (IMG_0001.MOV beside IMG_0001.HEIC).
     """
     seen_dirs: set[tuple[int, int]] = set()
     stack = [os.path.abspath(root)]
@@ -48,6 +56,8 @@ def walk_photos(root: str, problems: list[tuple[str, str]] | None = None) -> Ite
                 problems.append((d, f"cannot list folder: {exc.strerror or exc}"))
             continue
         subdirs = []
+        rendered = {os.path.splitext(e.name)[0] for e in entries
+                    if os.path.splitext(e.name)[1].lower() in PHOTO_EXTENSIONS - RAW_EXTENSIONS}
         for e in entries:
             if e.name.startswith("."):
                 continue
@@ -57,7 +67,14 @@ def walk_photos(root: str, problems: list[tuple[str, str]] | None = None) -> Ite
                     continue
                 if not e.is_file(follow_symlinks=True):
                     continue
-                ext = os.path.splitext(e.name)[1].lower()
+                stem, ext = os.path.splitext(e.name)
+                ext = ext.lower()
+                if ext in RAW_EXTENSIONS and stem in rendered:
+                    continue  # the RAW half of a RAW + JPEG pair
+                if ext in VIDEO_EXTENSIONS:
+                    if problems is not None and stem not in rendered:
+                        problems.append((e.path, "a video: only photos are indexed"))
+                    continue
                 if ext not in PHOTO_EXTENSIONS:
                     if ext or e.name.endswith(".xmp"):
                         continue
@@ -76,6 +93,21 @@ def walk_photos(root: str, problems: list[tuple[str, str]] | None = None) -> Ite
                 if problems is not None:
                     problems.append((e.path, f"cannot stat: {exc.strerror or exc}"))
         stack.extend(sorted(subdirs, reverse=True))
+
+
+def raw_companions(path: str) -> list[str]:
+    """RAW files with this photo's name in its folder (IMG_0001.CR2 beside IMG_0001.JPG): the
+    other half of the photo, which walk_photos does not yield."""
+    folder, name = os.path.split(path)
+    stem = os.path.splitext(name)[0]
+    if os.path.splitext(name)[1].lower() in RAW_EXTENSIONS:
+        return []
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return []
+    return sorted(os.path.join(folder, n) for n in names
+                  if n != name and os.path.splitext(n)[0] == stem and os.path.splitext(n)[1].lower() in RAW_EXTENSIONS)
 
 
 def is_under(path: str, folder: str) -> bool:

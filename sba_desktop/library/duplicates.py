@@ -25,6 +25,7 @@ import numpy as np
 
 from ..engine import copies
 from .decode import DecodeError, decode
+from .discover import raw_companions
 from .encoding import Looks
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,7 @@ CROP_SIMILARITY = 0.70    # with vectors this close, is searched for as a crop o
 SIMILAR_SIMILARITY = 0.85  # vectors this close, taken within SIMILAR_SECONDS, are similar shots
 SIMILAR_SECONDS = 3.0   # a burst or a series of one moment; UKBench's deliberate shots of one object
                         # from other sides are 5-10 s apart (median 10) and must stay apart
-RAW_EXTENSIONS = (".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf",
-                  ".rw2", ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".kdc", ".mrw", ".rwl")
-NATIVE_FORMATS = ("jpeg", "heic", "avif")  # what cameras and phones write; PNG/WebP/TIFF/BMP/GIF
+NATIVE_FORMATS = ("raw", "jpeg", "heic", "avif")  # what cameras and phones write; PNG/WebP/TIFF/BMP/GIF
                                            # copies of a photo are exports
 
 
@@ -138,18 +137,6 @@ def keeper_rank(m: Member) -> tuple:
     compressed), then the oldest file, then the shorter path."""
     return (not m.companions, -m.pixels, m.camera is None, (m.format or "") not in NATIVE_FORMATS,
             -m.size, m.mtime_ns, len(m.path), m.path)
-
-
-def raw_companions(path: str) -> list[str]:
-    """RAW files with this photo's name in its folder (IMG_0001.CR2 beside IMG_0001.JPG)."""
-    folder, name = os.path.split(path)
-    stem = os.path.splitext(name)[0]
-    try:
-        names = os.listdir(folder or ".")
-    except OSError:
-        return []
-    return sorted(os.path.join(folder, n) for n in names
-                  if n != name and os.path.splitext(n)[0] == stem and os.path.splitext(n)[1].lower() in RAW_EXTENSIONS)
 
 
 def _looks_of(path: str) -> Looks | None:

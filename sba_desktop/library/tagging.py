@@ -12,6 +12,7 @@ import numpy as np
 from ..engine.open_set import OpenSetTagger
 from ..errors import UserError
 from .library import Library
+from .discover import raw_companions
 from .xmp import add_keywords
 
 
@@ -153,13 +154,15 @@ def assign(lib: Library, photo_id: int, category: str) -> None:
 
 
 def write_xmp(lib: Library) -> int:
-    """Write accepted auto/user labels into XMP sidecars; returns sidecars changed."""
+    """Write accepted auto/user labels into XMP sidecars; returns sidecars changed. A RAW + JPEG
+    pair is one photo: both files get the keyword, each in its own `<file name>.xmp` (digiKam
+    and darktable read a RAW file's keywords there, beside the RAW)."""
     rows = [r for r in lib.catalog.labels(accepted=True) if r[2] in ("auto", "user")]
     paths = lib.catalog.paths([r[0] for r in rows])
     changed = 0
     for pid, name, *_ in rows:
-        if pid in paths and add_keywords(paths[pid], [name]):
-            changed += 1
+        if pid in paths:
+            changed += sum(add_keywords(p, [name]) for p in [paths[pid], *raw_companions(paths[pid])])
     return changed
 
 
