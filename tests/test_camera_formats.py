@@ -174,3 +174,16 @@ def test_a_mixed_folder_is_indexed_once_per_photo(tmp_path, capsys):
     code = main(["index", str(folder)])
     text = capsys.readouterr()
     assert code == 0 and "DSC_0005.NEF" in text.out + text.err and "holiday.mp4" in text.out + text.err
+
+
+def test_the_window_shows_raw_and_heic_files_upright(tmp_path):
+    from sba_desktop.ui.images import photo_qimage
+
+    img = shared_photo("paris-dev", 3)
+    assert img.width > img.height
+    camera_files.dng(img.transpose(Image.Transpose.ROTATE_90), tmp_path / "turned.dng", preview=1024, orientation=6)
+    camera_files.heic(img, tmp_path / "phone.heic", thumbnail=None)
+    for name in ("turned.dng", "phone.heic"):
+        q = photo_qimage(str(tmp_path / name), 2048)
+        assert not q.isNull() and q.width() > q.height(), name  # Qt alone shows neither (or sideways)
+    assert photo_qimage(str(tmp_path / "missing.heic")).isNull()

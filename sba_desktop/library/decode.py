@@ -29,8 +29,10 @@ PHOTO_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp",
 
 # A smaller picture stored in the file (a HEIC thumbnail, a RAW file's preview JPEG) stands in for
 # the photo when its long side is at least this many times the size asked for. Measured on HEIC
-# versions of paris-dev (scripts/camera_formats_benchmark.py, docs/quality.md).
-STAND_IN_MIN = 1.0
+# versions of paris-dev (scripts/camera_formats_benchmark.py, docs/quality.md): the iPhone's 320 px
+# thumbnail for the 224 px network (1.43x) costs 0.004 mAP against the JPEGs, a 224 px one (1x)
+# 0.015; so 1.4x.
+STAND_IN_MIN = 1.4
 
 _heif_ready: bool | None = None
 
@@ -167,14 +169,14 @@ def needed_long_side(target_long_side: int | None, width: int, height: int,
     return target_long_side
 
 
-def _stand_in_box(long_side: int, width: int, height: int) -> tuple[int, int]:
+def _stand_in_box(long_side: int, width: int, height: int, stand_in_min: float) -> tuple[int, int]:
     """Smallest size (photo's aspect) a stored smaller picture needs to stand in for the photo."""
-    scale = STAND_IN_MIN * long_side / max(width, height)
+    scale = stand_in_min * long_side / max(width, height)
     return max(1, int(width * scale)), max(1, int(height * scale))
 
 
 def decode(path: str, target_long_side: int | None = None,
-           region: tuple[float, float, float, float] | None = None) -> DecodedPhoto:
+           region: tuple[float, float, float, float] | None = None, stand_in_min: float | None = None) -> DecodedPhoto:
     """Open, check and decode a photo into oriented sRGB.
 
     With `target_long_side`, the picture may be smaller than the photo, never below what that
@@ -182,11 +184,13 @@ def decode(path: str, target_long_side: int | None = None,
     at least twice that size (see draft_box); a HEIC's stored thumbnail and a RAW file's preview
     stand in when they are large enough (STAND_IN_MIN). With a `region` (x, y, w, h in the
     photo's oriented pixels) too, it is the region that must keep that size: a small rectangle
-    of a big photo is read at a finer scale than the whole photo would be.
+    of a big photo is read at a finer scale than the whole photo would be. `stand_in_min`
+    overrides STAND_IN_MIN (a picture for the eye needs no margin above its size).
     """
+    stand_in_min = STAND_IN_MIN if stand_in_min is None else stand_in_min
     head = _read_head(path)
     if is_raw(path):
-        return _decode_raw(path, target_long_side, region)
+        return _decode_raw(path, target_long_side, region, stand_in_min)
     fmt = sniff(head)
     if fmt is None:
         raise DecodeError("not a photo (content is no known image format)")
@@ -210,7 +214,7 @@ def decode(path: str, target_long_side: int | None = None,
                 if long_side and fmt == "jpeg" and im.mode in ("RGB", "L", "CMYK", "YCbCr"):
                     im.draft(im.mode, draft_box(long_side, w, h))
                 elif long_side and fmt in ("heic", "avif"):
-                    im.draft(im.mode, _stand_in_box(long_side, w, h))  # the stored thumbnail, if big enough
+                    im.draft(im.mode, _stand_in_box(long_side, w, h, stand_in_min))  # the stored thumbnail, if big enough
                 im.seek(0)  # GIF / multi-page TIFF: first frame
                 im.load()
                 rgb = to_srgb(to_rgb(im), im.info.get("icc_profile"))
@@ -263,7 +267,7 @@ _RAW_TURNS = {3: Image.Transpose.ROTATE_180, 5: Image.Transpose.ROTATE_90, 6: Im
 
 
 def _decode_raw(path: str, target_long_side: int | None,
-                region: tuple[float, float, float, float] | None) -> DecodedPhoto:
+                region: tuple[float, float, float, float] | None, stand_in_min: float) -> DecodedPhoto:
     """A RAW file through LibRaw (rawpy): its embedded preview JPEG when it is large enough (in
     draft mode, turned by the RAW's own orientation), otherwise a half-size demosaic."""
     try:
@@ -282,12 +286,13 @@ def _decode_raw(path: str, target_long_side: int | None,
             stamp = raw.other.timestamp
             taken = float(calendar.timegm(stamp.timetuple())) if stamp.year > 1970 else None
             camera = None
-            rgb = _raw_preview(raw, long_side, flip)
+            rgb = _raw_preview(raw, long_side, flip, stand_in_min)
             if rgb is not None:
                 rgb, preview_taken, camera = rgb
                 taken = taken or preview_taken
-            else:
-                rgb = Image.fromarray(raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8))
+            else:  # half-size demosaic (one pixel per Bayer quad) when that is still big enough
+                half = bool(long_side) and max(w, h) // 2 >= stand_in_min * long_side
+                rgb = Image.fromarray(raw.postprocess(half_size=half, use_camera_wb=True, output_bps=8))
     except DecodeError:
         raise
     except rawpy.LibRawFileUnsupportedError:
@@ -298,7 +303,7 @@ def _decode_raw(path: str, target_long_side: int | None,
     return DecodedPhoto(rgb, w, h, "raw", taken, camera)
 
 
-def _raw_preview(raw, long_side: int | None, flip: int):
+def _raw_preview(raw, long_side: int | None, flip: int, stand_in_min: float):
     """(upright sRGB preview, its capture time, its camera) when the RAW file carries a preview
     of at least the size needed; else None."""
     import rawpy
@@ -309,7 +314,7 @@ def _raw_preview(raw, long_side: int | None, flip: int):
         return None
     if thumb.format == rawpy.ThumbFormat.JPEG:
         with Image.open(io.BytesIO(thumb.data)) as im:
-            if long_side and max(im.size) < STAND_IN_MIN * long_side:
+            if long_side and max(im.size) < stand_in_min * long_side:
                 return None
             taken, camera = capture_facts(im.getexif())
             if long_side and im.mode in ("RGB", "L", "CMYK", "YCbCr"):
@@ -319,7 +324,7 @@ def _raw_preview(raw, long_side: int | None, flip: int):
             rgb = to_srgb(to_rgb(im, apply_exif=False), im.info.get("icc_profile"))
     else:  # a bitmap preview (older cameras)
         rgb = Image.fromarray(thumb.data).convert("RGB")
-        if long_side and max(rgb.size) < STAND_IN_MIN * long_side:
+        if long_side and max(rgb.size) < stand_in_min * long_side:
             return None
         taken, camera = None, None
     turn = _RAW_TURNS.get(flip)

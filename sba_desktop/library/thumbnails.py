@@ -26,7 +26,8 @@ def thumbnail(cache_dir: Path, photo_path: str, size: int = THUMB_SIZE) -> Path 
     if out.exists():
         return out
     try:
-        photo = decode(photo_path, size)
+        # a HEIC's thumbnail or a RAW's preview of at least the cell's size serves the grid as is
+        photo = decode(photo_path, size, stand_in_min=1.0)
     except DecodeError:
         return None
     img = photo.rgb

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QDialog, QDoubleSpinBox, QHBoxLayout, QLabel, QLi
 
 from ..library.catalog import display, size_text
 from .context import AppContext
+from .images import photo_qimage
 
 CELL = 150           # width of one photo in a row
 THUMB = 128          # its thumbnail's box
@@ -172,7 +173,7 @@ class CompareDialog(QDialog):
             col = QVBoxLayout()
             col.addWidget(QLabel(" · ".join(caption(m)) + f"\n{display(m.path)}"))
             label = QLabel()
-            pm = QPixmap(m.path)
+            pm = QPixmap.fromImage(photo_qimage(m.path))  # full size: compare pixel for pixel
             if pm.isNull():
                 label.setText("This photo cannot be shown.")
             else:

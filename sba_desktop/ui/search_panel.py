@@ -12,15 +12,16 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QFileDialog, QLabel, QMenu, Q
                                QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from ..library.catalog import display
+from ..library.decode import PHOTO_EXTENSIONS
 from .context import AppContext
+from .images import photo_qimage
 from .query_view import QueryView
 from .reveal import reveal_in_file_manager
 from .results import PathRole, ResultGrid, ResultsModel
 from .welcome import WelcomePage
 
 TOP_K = 200
-PHOTO_FILTER = ("Photos (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.gif *.heic *.heif *.avif);;"
-                "All files (*)")
+PHOTO_FILTER = f"Photos ({' '.join('*' + e for e in sorted(PHOTO_EXTENSIONS))});;All files (*)"
 
 
 class SearchPanel(QSplitter):
@@ -210,7 +211,7 @@ class SearchPanel(QSplitter):
         dlg = QDialog(self)
         dlg.setWindowTitle(display(path))
         lab = QLabel()
-        pm = QPixmap(path)
+        pm = QPixmap.fromImage(photo_qimage(path, 2048))
         if pm.isNull():
             lab.setText("This photo cannot be shown.")
         else:

@@ -5,24 +5,18 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from PIL import Image
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem,
                                QSlider, QVBoxLayout, QWidget)
 
 from ..engine.heatmaps import colorize
 from ..library.explain import Explanation
+from .images import pil_to_qimage
 from .query_view import overlay
 
 COMBINED = -1
 GalleryLoader = Callable[[int, Callable[[list], None]], None]  # (position, done(patches))
-
-
-def pil_to_qimage(img: Image.Image) -> QImage:
-    rgb = img.convert("RGB")
-    data = rgb.tobytes()
-    return QImage(data, rgb.width, rgb.height, rgb.width * 3, QImage.Format.Format_RGB888).copy()
 
 
 class WhyDialog(QDialog):
