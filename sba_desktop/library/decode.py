@@ -189,9 +189,14 @@ def decode(path: str, target_long_side: int | None = None,
     """
     stand_in_min = STAND_IN_MIN if stand_in_min is None else stand_in_min
     head = _read_head(path)
-    if is_raw(path):
-        return _decode_raw(path, target_long_side, region, stand_in_min)
     fmt = sniff(head)
+    if is_raw(path):
+        try:
+            return _decode_raw(path, target_long_side, region, stand_in_min)
+        except _UnsupportedRaw as exc:
+            if fmt in (None, "tiff"):
+                raise DecodeError(str(exc)) from None
+            # a JPEG or PNG under a RAW file's name: read it as what it is
     if fmt is None:
         raise DecodeError("not a photo (content is no known image format)")
     if fmt == "heic" and not heif_available() or fmt == "avif" and not (_pillow_avif() or heif_available()):
@@ -262,6 +267,10 @@ def to_srgb(rgb: Image.Image, icc_profile: bytes | None) -> Image.Image:
     return ImageCms.applyTransform(rgb, transform)
 
 
+class _UnsupportedRaw(Exception):
+    """LibRaw does not know the file (an unsupported camera, or not a RAW file at all)."""
+
+
 # LibRaw's orientation ("flip") -> the turn that makes a stored picture upright
 _RAW_TURNS = {3: Image.Transpose.ROTATE_180, 5: Image.Transpose.ROTATE_90, 6: Image.Transpose.ROTATE_270}
 
@@ -296,10 +305,14 @@ def _decode_raw(path: str, target_long_side: int | None,
     except DecodeError:
         raise
     except rawpy.LibRawFileUnsupportedError:
-        raise DecodeError(f"RAW file of a kind or camera LibRaw {'.'.join(map(str, rawpy.libraw_version))} "
-                          "does not support") from None
+        raise _UnsupportedRaw(f"RAW file of a kind or camera LibRaw {'.'.join(map(str, rawpy.libraw_version))} "
+                              "does not support") from None
+    except (rawpy.LibRawIOError, rawpy.LibRawDataError):
+        raise DecodeError("broken RAW: the file ends early or its image data is damaged") from None
+    except rawpy.LibRawTooBigError:
+        raise DecodeError("RAW image too large for LibRaw") from None
     except (rawpy.LibRawError, OSError, ValueError, MemoryError) as exc:
-        raise DecodeError(f"broken RAW: {exc.__class__.__name__.removeprefix('LibRaw')}: {exc}".rstrip(": "))
+        raise DecodeError(f"broken RAW: {exc.__class__.__name__.removeprefix('LibRaw')}") from None
     return DecodedPhoto(rgb, w, h, "raw", taken, camera)
 
 
