@@ -236,6 +236,41 @@ def cmd_search(args) -> int:
     return 0
 
 
+def cmd_explain(args) -> int:
+    """Why RESULT matches QUERY: the plain score split exactly over the places of both photos."""
+    from .library.decode import DecodeError
+    from .library.encoding import Source
+    from .library.explain import explain, explanation_json
+
+    for f in (args.query, args.result):
+        if not os.path.isfile(f):
+            raise UserError(f"{f}: no such file")
+    lib = _open(args)
+    if lib.model is None or lib.model.spec.method != "sba":
+        raise UserError("the library has no photos indexed yet: sba index FOLDER")
+    try:
+        ex = explain(lib, Source("query", path=os.path.abspath(args.query), region=args.region),
+                     os.path.abspath(args.result))
+    except DecodeError as exc:
+        raise UserError(f"cannot read a photo: {exc}") from None
+    out = explanation_json(ex)
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"similarity {out['score']:.3f} (plain; the default search also weighs each photo's neighbourhood)")
+    for side in ("query", "result"):
+        print(f"{side} regions (x0, y0, x1, y1 in the photo's pixels, share of the similarity):")
+        for i, r in enumerate(out[f"{side}_regions"]):
+            print(f"  {i + 1}. {tuple(round(v) for v in r['box'])}  {r['share']:.0%}")
+    print("this part of the query matches that part of the result:")
+    for p in out["pairs"]:
+        print(f"  query {p['query_region'] + 1} <-> result {p['result_region'] + 1}  {p['share']:.0%}")
+    print("strongest detectors:")
+    for d in out["detectors"][:5]:
+        print(f"  {d['share']:6.1%}  {d['name']}")
+    return 0
+
+
 def _member_json(m, keeper: bool) -> dict:
     return {"path": _disp(m.path), "keeper": keeper, "width": m.width, "height": m.height, "bytes": m.size,
             "format": m.format, "taken": _when(m.taken), "camera": m.camera,
@@ -480,6 +515,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "expansion (the default expands query and results with their closest matches)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("explain", help="why RESULT matches QUERY: the regions of both photos that carry "
+                       "the similarity, and which part matches which")
+    p.add_argument("query", metavar="QUERY")
+    p.add_argument("result", metavar="RESULT")
+    p.add_argument("--region", type=region_arg, help="x,y,w,h: a rectangle of the query, as for search")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("watch", help="keep the library current as photos are added, moved or deleted "
                        "(foreground; stops on Ctrl+C, SIGTERM, or Ctrl+Break / closing the console on Windows)")

@@ -42,9 +42,10 @@ from sba_desktop.library.evaluation import (EncodedSet, EvalOptions, PhotoSet, d
                                             encode_maps, folder_photos, load_extractor)
 
 # format name -> (file suffix, maker); "heic-320-full" reads the "heic-320" files in full
+HEIC_QUALITY = int(os.environ.get("SBA_HEIC_QUALITY", "60"))
 FORMATS = {
-    "heic-320": (".heic", lambda img, p: camera_files.heic(img, p, thumbnail=320)),
-    "heic-224": (".heic", lambda img, p: camera_files.heic(img, p, thumbnail=224)),
+    "heic-320": (".heic", lambda img, p: camera_files.heic(img, p, thumbnail=320, quality=HEIC_QUALITY)),
+    "heic-224": (".heic", lambda img, p: camera_files.heic(img, p, thumbnail=224, quality=HEIC_QUALITY)),
     "dng-preview": (".dng", lambda img, p: camera_files.dng(img, p, preview=1024)),
     "dng-no-preview": (".dng", lambda img, p: camera_files.dng(img, p, preview=None)),
 }
@@ -79,6 +80,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default="paris-dev,ukbench-dev")
     ap.add_argument("--distractors", action="store_true")
+    ap.add_argument("--formats", default=",".join(FORMATS), help="which of " + ", ".join(FORMATS))
+    ap.add_argument("--cache", help="keep the distractors' maps in this .npy file (they take minutes)")
     ap.add_argument("--json")
     args = ap.parse_args()
     if not camera_files.heif_enc_available():
@@ -89,14 +92,22 @@ def main() -> None:
     distractor_maps: list = []
     if args.distractors:
         t = time.perf_counter()
-        distractor_maps = encode_maps(folder_photos(DATA / "caltech101-distractors"), encoder)
+        if args.cache and Path(args.cache).is_file():
+            distractor_maps = list(np.load(args.cache, allow_pickle=True))
+        else:
+            distractor_maps = encode_maps(folder_photos(DATA / "caltech101-distractors"), encoder)
+            if args.cache:
+                kept = np.empty(len(distractor_maps), dtype=object)
+                for i, m in enumerate(distractor_maps):
+                    kept[i] = m
+                np.save(args.cache, kept, allow_pickle=True)
         print(f"{len(distractor_maps)} distractors encoded in {time.perf_counter() - t:.0f} s", flush=True)
     report = {"distractors": len(distractor_maps), "sets": {}}
     with tempfile.TemporaryDirectory(prefix="sba-formats-") as tmp:
         for name in args.sets.split(","):
             ps = PhotoSet.open(DATA / name)
             rows = {"jpeg": mean_ap(ps, encode_maps(ps.paths(), encoder), distractor_maps, bb, opt)}
-            for fmt in FORMATS:
+            for fmt in args.formats.split(","):
                 t = time.perf_counter()
                 conv = converted_set(ps, fmt, Path(tmp))
                 made = time.perf_counter() - t

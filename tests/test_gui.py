@@ -6,11 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDropEvent  # noqa: E402
+from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
 
 from sba_desktop.library.indexer import IndexJob  # noqa: E402
 from sba_desktop.library.library import Library  # noqa: E402
@@ -106,9 +107,13 @@ def test_heatmap_view_renders_overlays(ukbench_library, window, qtbot):
     window.search.explain(window.search.model.hits[1][0])
     wait(qtbot, window, lambda: window.search.why is not None)
     why = window.search.why
-    assert why.detectors.count() == 1 + 25
-    why.detectors.setCurrentRow(2)
-    assert "detector" not in why.detectors.item(2).text()  # named, not numbered
+    assert why.detectors.count() == 2 + 25
+    assert why.selected() == -2  # opens on what carries the match: exact shares, pairs outlined
+    qh, rh = why.last_overlay
+    assert qh.max() == pytest.approx(1.0) and rh.max() == pytest.approx(1.0)  # each scaled to its own peak
+    assert "of the match" in why.legend.text() and why.ex.links
+    why.detectors.setCurrentRow(3)
+    assert "detector" not in why.detectors.item(3).text()  # named, not numbered
     wait(qtbot, window, lambda: why.gallery.count() > 0)   # where it fires in the library
     assert why.gallery.count() <= 12
     patch = why.gallery.item(0).data(Qt.ItemDataRole.UserRole)
@@ -120,8 +125,13 @@ def test_heatmap_view_renders_overlays(ukbench_library, window, qtbot):
     before = why.query_label.pixmap().toImage()
     why.opacity.setValue(0)
     assert why.query_label.pixmap().toImage() != before  # the overlay was really painted
-    why.detectors.setCurrentRow(0)  # combined view
+    why.detectors.setCurrentRow(1)  # all detectors
     assert why.selected() == -1
+    why.detectors.setCurrentRow(0)  # opacity 0 now: the photo and the pair outlines alone
+    img = why.result_label.pixmap().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    pixels = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())[:, :img.width() * 3]
+    first_pair = pixels.reshape(img.height(), img.width(), 3) == (0x00, 0xE5, 0xFF)
+    assert first_pair.all(axis=2).sum() > 20  # the strongest pair's outline is drawn on the result
 
 
 def test_categories_flow_proposes_accepts_and_persists(tmp_path, window, qtbot):

@@ -70,14 +70,6 @@ def test_whitening_option_scales_components():
     assert x.shape == (60, 20)
 
 
-def test_detector_contributions_add_up_to_centred_similarity():
-    maps, model = fit(50, dims=512)
-    c = model.detector_contributions(maps[0], maps[1])
-    a, b = model.raw_vector(maps[0]) - model.mean, model.raw_vector(maps[1]) - model.mean
-    assert c.shape == (25,)
-    assert c.sum() == pytest.approx(float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)), abs=1e-5)
-
-
 def test_model_id_is_the_hash_existing_libraries_were_stored_under():
     """sha256 of the sorted meta JSON then the arrays' bytes: a library's vectors are keyed by it."""
     import hashlib

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .sba import DescriptorModel
 
 
 def detector_heatmaps(f: np.ndarray, detectors: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -31,18 +30,35 @@ def combined_heatmap(maps: np.ndarray, weights: np.ndarray | None = None) -> np.
     return (out / peak).astype(np.float32) if peak > 0 else out.astype(np.float32)
 
 
-def ranked_contributions(model: DescriptorModel, fa: np.ndarray, fb: np.ndarray) -> list[tuple[int, int, float]]:
-    """[(position in detector list, channel index, contribution)] largest first."""
-    c = model.detector_contributions(fa, fb)
-    order = np.argsort(-c, kind="stable")
-    return [(int(i), int(model.detectors[i]), float(c[i])) for i in order]
+# Inferno (matplotlib's perceptually uniform map), sampled at 9 points: dark purple -> orange -> pale
+# yellow. Lightness rises steadily, so "more" reads as "brighter" in colour and in grey alike.
+_INFERNO = np.array([[0, 0, 4], [31, 12, 72], [85, 15, 109], [136, 34, 106], [186, 54, 85],
+                     [227, 89, 51], [249, 140, 10], [249, 201, 50], [252, 255, 164]], np.float32)
 
 
 def colorize(heat: np.ndarray, opacity: float = 0.6) -> np.ndarray:
-    """(h, w) in [0, 1] -> (h, w, 4) uint8 RGBA overlay (blue -> red, alpha grows with heat)."""
+    """(h, w) in [0, 1] -> (h, w, 4) uint8 RGBA overlay: inferno colours, transparent where the
+    heat is low (the photo shows through where nothing matches)."""
     h = np.clip(heat, 0.0, 1.0)
-    r = np.clip(1.5 - np.abs(4 * h - 3), 0, 1)
-    g = np.clip(1.5 - np.abs(4 * h - 2), 0, 1)
-    b = np.clip(1.5 - np.abs(4 * h - 1), 0, 1)
-    a = np.clip(opacity, 0, 1) * np.sqrt(h)
-    return (np.stack([r, g, b, a], axis=-1) * 255).astype(np.uint8)
+    pos = h * (len(_INFERNO) - 1)
+    lo = np.floor(pos).astype(np.int64).clip(0, len(_INFERNO) - 2)
+    t = (pos - lo)[..., None]
+    rgb = _INFERNO[lo] * (1 - t) + _INFERNO[lo + 1] * t
+    a = np.clip(opacity, 0, 1) * 255 * np.clip(h * 1.5, 0, 1)
+    return np.concatenate([rgb, a[..., None]], axis=-1).astype(np.uint8)
+
+
+def share_heatmap(cells: np.ndarray, size: tuple[int, int], input_size: tuple[int, int],
+                  stride: int = 32) -> np.ndarray:
+    """(height, width) in [0, 1]: the places' positive shares of a match, upsampled to the
+    picture shown at `size` and scaled by this photo's own strongest place (a weak map still
+    shows). Each cell covers stride x stride pixels of the network's input (`input_size`); the
+    last row and column may reach past the picture."""
+    width, height = size
+    h, w = np.shape(cells)
+    sx, sy = width / input_size[0], height / input_size[1]
+    full = (max(width, round(w * stride * sx)), max(height, round(h * stride * sy)))
+    up = np.asarray(Image.fromarray(np.maximum(np.asarray(cells, np.float32), 0), "F")
+                    .resize(full, Image.Resampling.BILINEAR))[:height, :width]
+    peak = float(up.max(initial=0.0))
+    return (up / peak).astype(np.float32) if peak > 0 else np.zeros((height, width), np.float32)

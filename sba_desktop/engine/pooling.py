@@ -69,6 +69,19 @@ def region_weights(f: np.ndarray, detectors: np.ndarray, beta: float = 2.0) -> n
     return v if beta == 1.0 else np.power(v, 1.0 / beta)
 
 
+def region_weight_matrix(f: np.ndarray, detectors: np.ndarray, beta: float = 2.0,
+                         global_weight: float = 0.0) -> np.ndarray:
+    """Every region's weights over the places, (R, H*W) or (B, R, H*W): the detectors' soft regions,
+    then the whole photo when global_weight > 0 (uniform, as a detector firing everywhere alike
+    would weigh it, times global_weight)."""
+    w = region_weights(f, detectors, beta)
+    if global_weight > 0:
+        hw = f.shape[-2] * f.shape[-1]
+        flat = np.full((*w.shape[:-2], 1, hw), global_weight * (1.0 / np.sqrt(hw)) ** (1.0 / beta), np.float32)
+        w = np.concatenate([w, flat], axis=-2)
+    return w
+
+
 def sba_regions(f: np.ndarray, detectors: np.ndarray, beta: float = 2.0,
                 region_pool: str = "sum", global_weight: float = 0.0, p: float = 3.0) -> np.ndarray:
     """Regional vectors psi_n (N, C) - or (B, N, C) for a batch: each detector's soft region pools the map.
@@ -79,11 +92,7 @@ def sba_regions(f: np.ndarray, detectors: np.ndarray, beta: float = 2.0,
     detectors': the whole photo, weighted uniformly as a detector firing everywhere alike would
     be, times global_weight.
     """
-    w = region_weights(f, detectors, beta)
-    if global_weight > 0:
-        hw = f.shape[-2] * f.shape[-1]
-        flat = np.full((*w.shape[:-2], 1, hw), global_weight * (1.0 / np.sqrt(hw)) ** (1.0 / beta), np.float32)
-        w = np.concatenate([w, flat], axis=-2)
+    w = region_weight_matrix(f, detectors, beta, global_weight)
     x = f.reshape(*f.shape[:-2], -1).astype(np.float32, copy=False)
     x = np.swapaxes(x, -1, -2)  # (..., HW, C)
     if region_pool == "sum":

@@ -262,24 +262,6 @@ class DescriptorModel:
             out[idx] = self.encode_batch(np.stack([np.asarray(maps[i], np.float32) for i in idx]))
         return out
 
-    # ------------------------------------------------------------------ explanation
-    def detector_contributions(self, fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
-        """Each detector's share of the similarity of two photos, shape (N,).
-
-        Computed in the raw SBA space, centred by the fitted PCA mean when there
-        is one (that is what the default PCA keeps): the terms add up to the
-        centred cosine similarity of the two raw descriptors.
-        """
-        if self.spec.method != "sba":
-            raise ValueError("detector contributions exist only for SBA descriptors")
-        a, b = self.raw_vector(fa), self.raw_vector(fb)
-        if self.mean is not None:
-            a, b = a - self.mean, b - self.mean
-        na, nb = np.linalg.norm(a), np.linalg.norm(b)
-        n = len(self.detectors) + int(self.spec.global_weight > 0)
-        terms = (a.reshape(n, -1) * b.reshape(n, -1)).sum(axis=1)[:len(self.detectors)]
-        return (terms / max(na * nb, 1e-12)).astype(np.float32)
-
     # ------------------------------------------------------------------ persistence
     def _meta(self) -> dict:
         return {

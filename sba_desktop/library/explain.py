@@ -1,4 +1,6 @@
-"""Why two photos match: detector contributions and heatmaps for a query and a result."""
+"""Why two photos match: the exact split of the similarity over places in the two photos (the
+regions that carry it, and which part of the query matches which part of the result), and each
+detector's share with its heatmaps."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,6 +10,8 @@ from PIL import Image
 
 from ..engine.detector_names import detector_label
 from ..engine.heatmaps import combined_heatmap, detector_heatmaps
+from ..engine.imaging import scaled_size
+from ..engine.match_map import Region, decompose, region_pairs, regions
 from .decode import DecodeError, decode
 from .encoding import Source
 from .library import Library
@@ -23,11 +27,23 @@ class Explanation:
     result: Image.Image
     channels: list[int]           # detector channel per position
     names: list[str]              # what each detector responds to (ImageNet head), same order
-    contributions: np.ndarray     # (N,) share of the similarity, same order as channels
+    contributions: np.ndarray     # (N,) share of the similarity, same order as channels (exact:
+                                  # with the whole photo's and the centring's they sum to 1)
     query_maps: np.ndarray        # (N, h, w) in [0, 1]
     result_maps: np.ndarray
     query_combined: np.ndarray    # contribution-weighted sum of the maps, in [0, 1]
     result_combined: np.ndarray
+    score: float = 0.0            # the plain similarity (cosine of the two vectors)
+    query_shares: np.ndarray | None = None   # (h, w) each place's share of the score
+    result_shares: np.ndarray | None = None
+    centring: tuple[float, float] = (0.0, 0.0)  # the PCA centring's share, query side and result side
+    query_regions: list[Region] | None = None   # the places that carry the match, strongest first
+    result_regions: list[Region] | None = None
+    links: list[tuple[int, int, float]] | None = None  # (query region, result region, share)
+    query_box: tuple[float, float, float, float] = (0, 0, 0, 0)  # what the network saw, photo pixels
+    result_box: tuple[float, float, float, float] = (0, 0, 0, 0)
+    query_input: tuple[int, int] = (0, 0)  # the network's input size (its map's cells are 32 px of it)
+    result_input: tuple[int, int] = (0, 0)
 
     def ranking(self) -> list[int]:
         """Positions of the detectors, largest contribution first."""
@@ -51,14 +67,40 @@ def explain(lib: Library, query: Source, result_path: str) -> Explanation:
     r = enc.encode_one(Source("result", path=result_path), with_picture=True)
     fq, fr = q.map.astype(np.float32), r.map.astype(np.float32)
     query_rgb, result_rgb = q.picture, r.picture
-    contrib = model.detector_contributions(fq, fr)
+    d = decompose(model, fq, fr)
+    scale = d.score if d.score else 1.0
+    contrib = d.per_region[:len(model.detectors)] / scale  # exact shares of the score (query side)
     q_img, r_img = _display(query_rgb), _display(result_rgb)
     qm = detector_heatmaps(fq, model.detectors, q_img.size)
     rm = detector_heatmaps(fr, model.detectors, r_img.size)
     names = getattr(enc.backbone, "channel_names", None)
     channels = [int(c) for c in model.detectors]
+    region = query.region
+    q_box = (region[0], region[1], region[0] + region[2], region[1] + region[3]) if region else (0, 0, q.width, q.height)
+    r_box = (0, 0, r.width, r.height)
+    q_input, r_input = scaled_size(*query_rgb.size, model.image_size), scaled_size(*result_rgb.size, model.image_size)
+    q_regions = regions(d.query_cells, d.score, q_input, q_box)
+    r_regions = regions(d.result_cells, d.score, r_input, r_box)
     return Explanation(q_img, r_img, channels, [detector_label(c, names) for c in channels], contrib, qm, rm,
-                       combined_heatmap(qm, contrib), combined_heatmap(rm, contrib))
+                       combined_heatmap(qm, contrib), combined_heatmap(rm, contrib), d.score,
+                       d.query_cells / scale, d.result_cells / scale,
+                       (d.query_centring / scale, d.result_centring / scale), q_regions, r_regions,
+                       region_pairs(d.pairs, d.score, q_regions, r_regions), q_box, r_box, q_input, r_input)
+
+
+def explanation_json(ex: Explanation) -> dict:
+    """`sba explain --json`: the score, the detectors with their shares, the regions of each
+    photo (boxes in that photo's own oriented pixels, strongest first) and the pairs linking them."""
+    def region_list(rs: list[Region]) -> list[dict]:
+        return [{"box": list(r.box), "share": round(r.share, 4), "point": list(r.point)} for r in rs]
+
+    return {"score": round(ex.score, 5),
+            "centring_share": {"query": round(ex.centring[0], 4), "result": round(ex.centring[1], 4)},
+            "query_regions": region_list(ex.query_regions or []),
+            "result_regions": region_list(ex.result_regions or []),
+            "pairs": [{"query_region": i, "result_region": j, "share": round(s, 4)} for i, j, s in ex.links or []],
+            "detectors": [{"channel": ex.channels[i], "name": ex.names[i], "share": round(float(ex.contributions[i]), 4)}
+                          for i in ex.ranking()]}
 
 
 @dataclass

@@ -1,21 +1,25 @@
-"""'Why it matches': query and result side by side with a detector's heatmap over both,
-detectors named by what they respond to, and each detector's gallery of library patches."""
+"""'Why it matches': query and result side by side. First what carries the match (the exact share
+of each place, the strongest regions outlined, one colour per pair: this part of the query
+matches that part of the result), then each detector's heatmap with its share, named by what it
+responds to, and its gallery of library patches."""
 from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QIcon, QImage, QKeySequence, QPainter, QPen, QPixmap, QShortcut
 from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem,
                                QSlider, QVBoxLayout, QWidget)
 
-from ..engine.heatmaps import colorize
+from ..engine.heatmaps import colorize, share_heatmap
 from ..library.explain import Explanation
 from .images import pil_to_qimage
 from .query_view import overlay
 
 COMBINED = -1
+MATCH = -2
+# one colour per linked pair of regions, distinct from the inferno overlay's purples and oranges
+PAIR_COLOURS = ["#00e5ff", "#76ff03", "#ff4081", "#ffffff", "#2979ff"]
 GalleryLoader = Callable[[int, Callable[[list], None]], None]  # (position, done(patches))
 
 
@@ -38,17 +42,24 @@ class WhyDialog(QDialog):
         self.detectors = QListWidget()
         self.detectors.setMaximumWidth(320)
         self.detectors.setWordWrap(True)
-        item = QListWidgetItem("Combined (weighted by contribution)")
+        if explanation.query_shares is not None:
+            item = QListWidgetItem("What carries the match (exact)")
+            item.setData(Qt.ItemDataRole.UserRole, MATCH)
+            item.setToolTip("Each place's share of the similarity, computed exactly; outlined: the strongest "
+                            "regions, one colour per pair (this part of the query matches that part of the result)")
+            self.detectors.addItem(item)
+        item = QListWidgetItem("All detectors (weighted by their shares)")
         item.setData(Qt.ItemDataRole.UserRole, COMBINED)
         self.detectors.addItem(item)
-        total = float(np.clip(explanation.contributions, 0, None).sum()) or 1.0
         for pos in explanation.ranking():
             c = float(explanation.contributions[pos])
-            item = QListWidgetItem(f"{100 * c / total:5.1f} %  {explanation.names[pos]}")
+            item = QListWidgetItem(f"{100 * c:5.1f} %  {explanation.names[pos]}")
             item.setData(Qt.ItemDataRole.UserRole, pos)
-            item.setToolTip(f"detector {explanation.channels[pos]} (named by the ImageNet classes it votes for "
-                            f"most): adds {c:+.4f} to the similarity. Click to see where it fires in your library.")
+            item.setToolTip(f"detector {explanation.channels[pos]}: carries {100 * c:.1f} % of the similarity. "
+                            "Click to see where it fires in your library.")
             self.detectors.addItem(item)
+        self.legend = QLabel()
+        self.legend.setWordWrap(True)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(60)
@@ -76,6 +87,7 @@ class WhyDialog(QDialog):
         side.addWidget(self.detectors, 1)
         side.addWidget(QLabel("Opacity"))
         side.addWidget(self.opacity)
+        side.addWidget(self.legend)
         box = QWidget()
         box.setLayout(side)
         top = QHBoxLayout()
@@ -85,8 +97,10 @@ class WhyDialog(QDialog):
         layout.addLayout(top, 1)
         layout.addWidget(self.gallery_title)
         layout.addWidget(self.gallery)
-        self.resize(1100, 700)
-        self.detectors.setCurrentRow(1 if self.detectors.count() > 1 else 0)
+        self.resize(1180, 720)  # fits a 1280 x 800 screen
+        QShortcut(QKeySequence("Ctrl+W"), self, self.close)
+        self.detectors.setFocus()  # arrows walk the list, Esc closes
+        self.detectors.setCurrentRow(0)
 
     def selected(self) -> int:
         item = self.detectors.currentItem()
@@ -94,21 +108,60 @@ class WhyDialog(QDialog):
 
     def render(self) -> None:
         sel, alpha = self.selected(), self.opacity.value() / 100.0
-        if sel == COMBINED:
-            qh, rh = self.ex.query_combined, self.ex.result_combined
+        ex = self.ex
+        if sel == MATCH:
+            qh = share_heatmap(ex.query_shares, ex.query.size, ex.query_input)
+            rh = share_heatmap(ex.result_shares, ex.result.size, ex.result_input)
+            self.legend.setText(self._match_legend())
+        elif sel == COMBINED:
+            qh, rh = ex.query_combined, ex.result_combined
+            self.legend.setText("Brighter: where the detectors that carry this match fire (each photo scaled "
+                                "to its own strongest place).")
         else:
-            qh, rh = self.ex.query_maps[sel], self.ex.result_maps[sel]
-        for lab, base, heat in ((self.query_label, self._q, qh), (self.result_label, self._r, rh)):
+            qh, rh = ex.query_maps[sel], ex.result_maps[sel]
+            self.legend.setText(f"Brighter: where “{ex.names[sel]}” fires. It carries "
+                                f"{100 * float(ex.contributions[sel]):.1f} % of this match.")
+        pictures = []
+        for base, heat in ((self._q, qh), (self._r, rh)):
             rgba = colorize(heat, alpha)
-            img = overlay(base, rgba.tobytes(), rgba.shape[1], rgba.shape[0])
-            lab.setPixmap(QPixmap.fromImage(img))
+            pictures.append(overlay(base, rgba.tobytes(), rgba.shape[1], rgba.shape[0]))
+        if sel == MATCH:
+            self._outline_pairs(*pictures)
+        self.query_label.setPixmap(QPixmap.fromImage(pictures[0]))
+        self.result_label.setPixmap(QPixmap.fromImage(pictures[1]))
         self.last_overlay = (qh, rh)
+
+    def _match_legend(self) -> str:
+        ex = self.ex
+        lines = [f"Similarity {ex.score:.3f}. Brighter: the place carries more of it (each photo scaled to its "
+                 "own strongest place)."]
+        for k, (i, j, share) in enumerate((ex.links or [])[:len(PAIR_COLOURS)]):
+            lines.append(f"<span style='color:{PAIR_COLOURS[k]}'>■</span> query region {i + 1} ↔ result "
+                         f"region {j + 1}: {100 * share:.0f} % of the match")
+        if ex.result_regions:
+            lines.append(f"The result's strongest region alone carries {100 * ex.result_regions[0].share:.0f} %.")
+        return "<br>".join(lines)
+
+    def _outline_pairs(self, query_img: QImage, result_img: QImage) -> None:
+        """The linked regions as outlines, one colour per pair, on both pictures."""
+        ex = self.ex
+        for k, (i, j, _share) in enumerate((ex.links or [])[:len(PAIR_COLOURS)]):
+            for img, region, box in ((query_img, ex.query_regions[i], ex.query_box),
+                                     (result_img, ex.result_regions[j], ex.result_box)):
+                sx = img.width() / max(box[2] - box[0], 1e-6)
+                sy = img.height() / max(box[3] - box[1], 1e-6)
+                x0, y0, x1, y1 = region.box
+                painter = QPainter(img)
+                painter.setPen(QPen(QColor(PAIR_COLOURS[k]), 3 if k == 0 else 2))
+                painter.drawRect(QRectF((x0 - box[0]) * sx + 1, (y0 - box[1]) * sy + 1,
+                                        (x1 - x0) * sx - 2, (y1 - y0) * sy - 2))
+                painter.end()
 
     # ------------------------------------------------------------------ gallery
     def request_gallery(self) -> None:
         sel = self.selected()
         self.gallery.clear()
-        if sel == COMBINED or self.gallery_loader is None:
+        if sel < 0 or self.gallery_loader is None:
             self.gallery_title.setText("Pick a detector to see where it fires most in your library")
             self._gallery_for = None
             return

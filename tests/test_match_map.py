@@ -1,0 +1,85 @@
+"""The exact split of a similarity over places (issue 22): it adds up, on every reduction and on
+real photos, and the regions it finds are where the match is."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sba_desktop.engine.match_map import decompose, region_pairs, regions
+from sba_desktop.engine.sba import DescriptorModel, DescriptorSpec, ReductionSpec
+from tests.conftest import dataset, random_maps
+
+
+@pytest.mark.parametrize("reduction", [ReductionSpec(16), ReductionSpec(16, whiten=0.5, shrink=0.1),
+                                       ReductionSpec(None)])
+@pytest.mark.parametrize("global_weight", [0.0, 2.0])
+def test_every_split_adds_up_to_the_score(reduction, global_weight):
+    maps = list(random_maps(50, c=24, h=5, w=7))
+    model = DescriptorModel.fit(maps, "t", "t@v", 224, DescriptorSpec("sba", 6, global_weight=global_weight), reduction)
+    d = decompose(model, maps[0], maps[1])
+    score = float(model.encode_map(maps[0]) @ model.encode_map(maps[1]))
+    assert d.score == pytest.approx(score, abs=1e-5)
+    assert d.query_cells.sum() + d.query_centring == pytest.approx(score, abs=1e-5)
+    assert d.result_cells.sum() + d.result_centring == pytest.approx(score, abs=1e-5)
+    assert d.pairs.sum() + d.pairs_centring == pytest.approx(score, abs=1e-5)
+    assert d.per_region.sum() + d.query_centring == pytest.approx(score, abs=1e-5)
+    assert len(d.per_region) == 6 + (global_weight > 0)
+
+
+def test_the_random_projection_of_a_small_library_splits_too():
+    maps = list(random_maps(10, c=24, h=4, w=4))  # < 33 photos: a seeded projection, no centring
+    model = DescriptorModel.fit(maps, "t", "t@v", 224, DescriptorSpec("sba", 4), ReductionSpec(8))
+    assert model.kind == "random-projection"
+    d = decompose(model, maps[2], maps[3])
+    assert d.query_cells.sum() == pytest.approx(float(model.encode_map(maps[2]) @ model.encode_map(maps[3])), abs=1e-5)
+    assert d.query_centring == 0.0
+
+
+def test_regions_are_boxes_in_the_photos_pixels():
+    cells = np.zeros((4, 6), np.float32)
+    cells[1, 1], cells[1, 2], cells[2, 2] = 0.3, 0.2, 0.15   # one place of three cells
+    cells[3, 5] = 0.1                                         # a weaker one, apart
+    cells[0, 5] = 0.01                                        # too weak to count
+    rs = regions(cells, 0.8, (192, 128), (100, 50, 100 + 1920, 50 + 1280), level=0.3)
+    assert [r.cells for r in rs] == [[7, 8, 14], [23]]
+    assert rs[0].box == (420.0, 370.0, 1060.0, 1010.0)        # cells x 1..2, y 1..2, at 10 photo px per input px
+    assert rs[0].share == pytest.approx(0.65 / 0.8) and rs[0].point == (420.0 + 160, 370.0 + 160)
+    assert rs[1].box == (100 + 1600, 50 + 960, 100 + 1920, 50 + 1280)  # the last column is cut at the picture's edge
+    pairs = np.zeros((24, 24), np.float32)
+    pairs[7, 23] = 0.4
+    assert region_pairs(pairs, 0.8, rs, rs) == [(0, 1, pytest.approx(0.5))]
+
+
+@pytest.mark.slow
+def test_on_real_photos_the_split_adds_up_to_the_library_search_score(tmp_path, capsys):
+    """A library of 40 UKBench photos: `sba explain` of one object's two shots gives the plain
+    search's score, regions in the photos' pixels, and the shares add up within 1e-4."""
+    from sba_desktop.cli import main
+    from sba_desktop.library.explain import explain
+    from sba_desktop.library.encoding import Source
+    from sba_desktop.library.library import Library
+    from tests.conftest import link_photos, ukbench_names
+
+    photos = tmp_path / "photos"
+    link_photos(dataset("ukbench-dev") / "images", photos, ukbench_names(40))
+    assert main(["index", str(photos)]) == 0
+    capsys.readouterr()
+    query, result = photos / ukbench_names(40)[8], photos / ukbench_names(40)[9]
+    assert main(["explain", str(query), str(result), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    lib = Library.open()
+    hits = {h.path: h.score for h in lib.search(str(query), top=10, expand=False)}
+    assert out["score"] == pytest.approx(hits[str(result)], abs=2e-3)  # the catalog keeps float16 vectors
+    ex = explain(lib, Source("q", path=str(query)), str(result))
+    assert ex.query_shares.sum() + ex.centring[0] == pytest.approx(1.0, abs=1e-4)
+    assert ex.result_shares.sum() + ex.centring[1] == pytest.approx(1.0, abs=1e-4)
+    with Image.open(result) as im:
+        w, h = im.size
+    for r in out["result_regions"]:
+        x0, y0, x1, y1 = r["box"]
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h and 0 < r["share"] <= 1.0
+    assert out["query_regions"] and out["pairs"] and out["pairs"][0]["share"] > 0
+    assert [d["share"] for d in out["detectors"]] == sorted((d["share"] for d in out["detectors"]), reverse=True)
