@@ -10,7 +10,8 @@ library of them would fit it, the default search), beside the original JPEGs. Ro
   heic-320           as the product reads them (the thumbnail stands in: 320 >= 1.4 x 224)
   heic-320-full      the same files decoded in full
   heic-224-thumbnail the 224 px thumbnails used (forced; the product's 1.4x rule decodes in full) --distractors keeps the 5,895 Caltech JPEGs
-around them. Prints mAP per set and format, and the difference to the JPEGs.
+around them too. Prints mAP per set and format (alone, and among the distractors), and the
+difference to the JPEGs. SBA_HEIC_QUALITY (default 90) is the HEIC encoder's quality.
 
     .venv/bin/python scripts/camera_formats_benchmark.py [--sets paris-dev,ukbench-dev]
         [--distractors] [--json out.json]
@@ -42,7 +43,7 @@ from sba_desktop.library.evaluation import (EncodedSet, EvalOptions, PhotoSet, d
                                             encode_maps, folder_photos, load_extractor)
 
 # format name -> (file suffix, maker); "heic-320-full" reads the "heic-320" files in full
-HEIC_QUALITY = int(os.environ.get("SBA_HEIC_QUALITY", "60"))
+HEIC_QUALITY = int(os.environ.get("SBA_HEIC_QUALITY", "90"))
 FORMATS = {
     "heic-320": (".heic", lambda img, p: camera_files.heic(img, p, thumbnail=320, quality=HEIC_QUALITY)),
     "heic-224": (".heic", lambda img, p: camera_files.heic(img, p, thumbnail=224, quality=HEIC_QUALITY)),
@@ -68,7 +69,13 @@ def converted_set(ps: PhotoSet, fmt: str, tmp: Path) -> PhotoSet:
     return PhotoSet(folder.parent, names, ps.groups, ps.labels)
 
 
-def mean_ap(ps: PhotoSet, maps: list, distractor_maps: list, bb, opt: EvalOptions) -> float:
+def mean_ap(ps: PhotoSet, maps: list, distractor_maps: list, bb, opt: EvalOptions) -> tuple[float, float | None]:
+    """(mAP of the set alone, mAP among the distractors or None)."""
+    alone = _mean_ap(ps, maps, [], bb, opt)
+    return alone, (_mean_ap(ps, maps, distractor_maps, bb, opt) if distractor_maps else None)
+
+
+def _mean_ap(ps: PhotoSet, maps: list, distractor_maps: list, bb, opt: EvalOptions) -> float:
     es = EncodedSet(ps, maps + distractor_maps, len(distractor_maps), bb)
     x = default_vectors(es, opt)
     groups = np.concatenate([ps.groups, np.full(len(distractor_maps), -1, np.int64)])
@@ -121,10 +128,13 @@ def main() -> None:
                     finally:
                         decode_module.STAND_IN_MIN = kept
                 print(f"{name} {fmt}: written in {made:.0f} s", flush=True)
-            report["sets"][name] = {k: round(v, 4) for k, v in rows.items()}
-            print(f"\n{name} ({len(ps.names)} photos{' + distractors' if distractor_maps else ''}): mAP")
-            for k, v in rows.items():
-                print(f"  {k:<16} {v:.4f}  {v - rows['jpeg']:+.4f} vs JPEG")
+            report["sets"][name] = {k: {"alone": round(a, 4), "distractors": d if d is None else round(d, 4)}
+                                    for k, (a, d) in rows.items()}
+            print(f"\n{name} ({len(ps.names)} photos; HEIC quality {HEIC_QUALITY}): mAP alone"
+                  + (f" | among {len(distractor_maps)} distractors" if distractor_maps else ""))
+            for k, (a, d) in rows.items():
+                print(f"  {k:<20} {a:.4f} {a - rows['jpeg'][0]:+.4f} vs JPEG"
+                      + (f" | {d:.4f} {d - rows['jpeg'][1]:+.4f}" if d is not None else ""))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
 

@@ -76,7 +76,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="sba-pointing-"))
     os.environ["SBA_DESKTOP_HOME"] = str(tmp / "home")
     from sba_desktop.library.encoding import Source
-    from sba_desktop.library.explain import explain
+    from sba_desktop.library.explain import explain, named_detectors
     from sba_desktop.library.indexer import IndexJob
     from sba_desktop.library.library import Library
 
@@ -96,7 +96,14 @@ def main() -> None:
     IndexJob(lib, [str(library)]).run()
     print(f"library of {len(lib.index)} photos indexed in {time.perf_counter() - t:.0f} s", flush=True)
     backgrounds = [p for p in caltech if p not in in_library]  # photos the library has not seen
-    report: dict = {"cases_per_set": args.cases, "seed": args.seed, "sets": {}}
+    t = time.perf_counter()
+    named = named_detectors(lib)
+    names = lib.photo_encoder().backbone.channel_names or []
+    print(f"detector names that survive their own gallery: {len(named)} of {len(lib.model.detectors)} "
+          f"(checked in {time.perf_counter() - t:.1f} s): "
+          + "; ".join(names[int(lib.model.detectors[p])] for p in sorted(named)), flush=True)
+    report: dict = {"cases_per_set": args.cases, "seed": args.seed, "sets": {},
+                    "named_detectors": len(named), "detectors": len(lib.model.detectors)}
     for name in ("ukbench-dev", "paris-dev"):
         groups = groups_of(name)
         hits = {"regions": 0, "combined_heatmap": 0}

@@ -112,8 +112,13 @@ def test_heatmap_view_renders_overlays(ukbench_library, window, qtbot):
     qh, rh = why.last_overlay
     assert qh.max() == pytest.approx(1.0) and rh.max() == pytest.approx(1.0)  # each scaled to its own peak
     assert "of the match" in why.legend.text() and why.ex.links
+    from sba_desktop.library.explain import named_detectors
+
+    named = with_library(named_detectors)
+    for row in range(2, why.detectors.count()):  # words only where the detector's own gallery agrees
+        pos = why.detectors.item(row).data(Qt.ItemDataRole.UserRole)
+        assert ("detector " in why.detectors.item(row).text()) == (pos not in named)
     why.detectors.setCurrentRow(3)
-    assert "detector" not in why.detectors.item(3).text()  # named, not numbered
     wait(qtbot, window, lambda: why.gallery.count() > 0)   # where it fires in the library
     assert why.gallery.count() <= 12
     patch = why.gallery.item(0).data(Qt.ItemDataRole.UserRole)

@@ -83,3 +83,12 @@ def test_on_real_photos_the_split_adds_up_to_the_library_search_score(tmp_path, 
         assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h and 0 < r["share"] <= 1.0
     assert out["query_regions"] and out["pairs"] and out["pairs"][0]["share"] > 0
     assert [d["share"] for d in out["detectors"]] == sorted((d["share"] for d in out["detectors"]), reverse=True)
+    # names only where the head, run on the detector's own gallery, agrees with them
+    from sba_desktop.library.explain import named_detectors
+
+    named = named_detectors(lib)
+    channels = [int(c) for c in lib.model.detectors]
+    for pos, (channel, label) in enumerate(zip(ex.channels, ex.names)):
+        assert (label == f"detector {channel}") == (pos not in named), (pos, label)
+    assert lib.catalog.get_meta(f"named_detectors:{lib.model.model_id}") == json.dumps(sorted(named))
+    assert channels == ex.channels

@@ -61,7 +61,7 @@ def export(name: str = DEFAULT_BACKBONE, out_dir: str | os.PathLike | None = Non
         head = channel_classes(bb)
         names = names_from_head(head, imagenet_classes()) if head is not None else None
         manifest = {**expected_manifest(info, file_sha256(bb.weights)),
-                    "channel_names": names,
+                    "channel_names": names, "head": head_record(bb, head),
                     "weights_file": info.weight_file, "weights_license": info.license,
                     "onnx_sha256": file_sha256(tmp), "channels": info.channels,
                     "mean": info.mean, "std": info.std, "torch": torch.__version__}
@@ -75,6 +75,24 @@ def export(name: str = DEFAULT_BACKBONE, out_dir: str | os.PathLike | None = Non
             os.unlink(tmp)
     log.info("exported %s to %s", name, target)
     return target
+
+
+def head_record(bb, head: np.ndarray | None) -> dict | None:
+    """The ImageNet classifier (global average pooling, then one linear layer) in the manifest, so
+    the run-time can check a detector's name on its own gallery (library/explain.py): weights
+    (1000 x C) in float16, base64, the bias, and the class names."""
+    import base64
+
+    import torch
+
+    from .backbones import imagenet_classes
+
+    if head is None:
+        return None
+    linear = [m for m in bb.head.modules() if isinstance(m, torch.nn.Linear)][0]
+    weights = linear.weight.detach().numpy().astype(np.float16)
+    return {"weights_f16": base64.b64encode(weights.tobytes()).decode("ascii"), "shape": list(weights.shape),
+            "bias": [round(float(v), 6) for v in linear.bias.detach().numpy()], "classes": imagenet_classes()}
 
 
 def main(argv: list[str] | None = None) -> int:

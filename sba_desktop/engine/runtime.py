@@ -43,6 +43,32 @@ def choose_providers(available: list[str]) -> list[str]:
     return chosen + (["CPUExecutionProvider"] if "CPUExecutionProvider" not in chosen else [])
 
 
+class ImagenetHead:
+    """The backbone's own ImageNet classifier over a feature map: mean over places, one linear
+    layer. Used to check a detector's name on the library's own patches, never to search."""
+
+    def __init__(self, weights: np.ndarray, bias: np.ndarray, classes: list[str]):
+        self.weights, self.bias, self.classes = weights, bias, classes
+
+    @classmethod
+    def from_manifest(cls, record: dict | None) -> "ImagenetHead | None":
+        if not record:
+            return None
+        import base64
+
+        w = np.frombuffer(base64.b64decode(record["weights_f16"]), np.float16).reshape(record["shape"])
+        return cls(w.astype(np.float32), np.asarray(record["bias"], np.float32), list(record["classes"]))
+
+    def top_classes(self, fmap: np.ndarray, k: int = 5) -> list[int]:
+        """The k classes the head gives a C x h x w map, most likely first."""
+        logits = self.weights @ np.asarray(fmap, np.float32).mean(axis=(1, 2)) + self.bias
+        return [int(i) for i in np.argsort(-logits, kind="stable")[:k]]
+
+    def channel_classes(self, channel: int, k: int = 3) -> list[int]:
+        """The k classes a channel votes for most (its name's classes)."""
+        return [int(i) for i in np.argsort(-self.weights[:, channel], kind="stable")[:k]]
+
+
 class OnnxBackbone:
     """Same interface as the torch reference (backbones.Backbone): preprocess + forward."""
 
@@ -58,6 +84,7 @@ class OnnxBackbone:
         self.network = network
         # what each channel responds to, named at export from the ImageNet head (detector_names.py)
         self.channel_names: list[str] | None = network.manifest.get("channel_names")
+        self.imagenet_head = ImagenetHead.from_manifest(network.manifest.get("head"))
         self._ort = ort
         self.threads = threads or os.cpu_count() or 1
         self.providers = choose_providers(ort.get_available_providers())

@@ -3,6 +3,7 @@ regions that carry it, and which part of the query matches which part of the res
 detector's share with its heatmaps."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ from ..engine.match_map import Region, decompose, region_pairs, regions
 from .decode import DecodeError, decode
 from .encoding import Source
 from .library import Library
+from .lock import LibraryBusyError
 
 DISPLAY_SIZE = 512  # long side of the pictures shown side by side
 GALLERY_SIZE = 12   # patches per detector gallery
@@ -75,13 +77,15 @@ def explain(lib: Library, query: Source, result_path: str) -> Explanation:
     rm = detector_heatmaps(fr, model.detectors, r_img.size)
     names = getattr(enc.backbone, "channel_names", None)
     channels = [int(c) for c in model.detectors]
+    named = named_detectors(lib)
     region = query.region
     q_box = (region[0], region[1], region[0] + region[2], region[1] + region[3]) if region else (0, 0, q.width, q.height)
     r_box = (0, 0, r.width, r.height)
     q_input, r_input = scaled_size(*query_rgb.size, model.image_size), scaled_size(*result_rgb.size, model.image_size)
     q_regions = regions(d.query_cells, d.score, q_input, q_box)
     r_regions = regions(d.result_cells, d.score, r_input, r_box)
-    return Explanation(q_img, r_img, channels, [detector_label(c, names) for c in channels], contrib, qm, rm,
+    labels = [detector_label(c, names if pos in named else None) for pos, c in enumerate(channels)]
+    return Explanation(q_img, r_img, channels, labels, contrib, qm, rm,
                        combined_heatmap(qm, contrib), combined_heatmap(rm, contrib), d.score,
                        d.query_cells / scale, d.result_cells / scale,
                        (d.query_centring / scale, d.result_centring / scale), q_regions, r_regions,
@@ -101,6 +105,46 @@ def explanation_json(ex: Explanation) -> dict:
             "pairs": [{"query_region": i, "result_region": j, "share": round(s, 4)} for i, j, s in ex.links or []],
             "detectors": [{"channel": ex.channels[i], "name": ex.names[i], "share": round(float(ex.contributions[i]), 4)}
                           for i in ex.ranking()]}
+
+
+NAME_CHECK_PATCHES = 8  # gallery patches a detector's name is checked on
+NAME_CHECK_AGREE = 0.5  # ... and the share of them the head must see one of the named classes in
+
+
+def named_detectors(lib: Library) -> set[int]:
+    """Positions of the detectors whose words mean something in this library: the ImageNet head,
+    run on the detector's own gallery patches (where it fires most here), puts one of the
+    detector's named classes in its top 5 for at least half of them. The others are shown as
+    "detector N". Checked once per model (a few seconds) and kept in the catalog."""
+    model = lib.model
+    if model is None or model.spec.method != "sba":
+        return set()
+    key = f"named_detectors:{model.model_id}"
+    kept = lib.catalog.get_meta(key)
+    if kept is not None:
+        return set(json.loads(kept))
+    enc = lib.photo_encoder(keep_maps=True)
+    head = getattr(enc.backbone, "imagenet_head", None)
+    if head is None:
+        return set()
+    galleries = {pos: detector_gallery(lib, pos, NAME_CHECK_PATCHES) for pos in range(len(model.detectors))}
+    sources = [Source((pos, i), image=p.image) for pos, ps in galleries.items() for i, p in enumerate(ps)]
+    agree: dict[int, int] = {}
+    for chunk in enc.encode(sources):
+        for e in chunk:
+            if e.map is None:
+                continue
+            pos = e.key[0]
+            wanted = set(head.channel_classes(int(model.detectors[pos])))
+            agree[pos] = agree.get(pos, 0) + bool(wanted & set(head.top_classes(e.map)))
+    named = sorted(pos for pos, ps in galleries.items()
+                   if len(ps) >= 3 and agree.get(pos, 0) >= NAME_CHECK_AGREE * len(ps))
+    try:
+        with lib.writer_lock():
+            lib.catalog.set_meta(key, json.dumps(named))
+    except LibraryBusyError:
+        pass  # another job writes now: checked again next time
+    return set(named)
 
 
 @dataclass
