@@ -292,16 +292,18 @@ def _decode_raw(path: str, target_long_side: int | None,
             if w * h > MAX_PIXELS:
                 raise DecodeError(f"too large ({w}x{h} pixels; limit {MAX_PIXELS // 1_000_000} MP)")
             long_side = needed_long_side(target_long_side, w, h, region)
-            stamp = raw.other.timestamp
-            taken = float(calendar.timegm(stamp.timetuple())) if stamp.year > 1970 else None
-            camera = None
-            rgb = _raw_preview(raw, long_side, flip, stand_in_min)
-            if rgb is not None:
-                rgb, preview_taken, camera = rgb
-                taken = taken or preview_taken
+            preview = _raw_preview(raw, long_side, flip, stand_in_min)
+            if preview is not None:
+                rgb, taken, camera = preview
             else:  # half-size demosaic (one pixel per Bayer quad) when that is still big enough
                 half = bool(long_side) and max(w, h) // 2 >= stand_in_min * long_side
                 rgb = Image.fromarray(raw.postprocess(half_size=half, use_camera_wb=True, output_bps=8))
+                taken, camera = None, None
+            if taken is None and preview is None:
+                # LibRaw's own EXIF reading (rawpy fills `other` by unpacking the RAW data: read it
+                # only once the data is unpacked anyway; 45-65 ms on a 12-MP file otherwise)
+                stamp = raw.other.timestamp
+                taken = float(calendar.timegm(stamp.timetuple())) if stamp.year > 1970 else None
     except DecodeError:
         raise
     except rawpy.LibRawFileUnsupportedError:
