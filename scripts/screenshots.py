@@ -164,9 +164,9 @@ def drive(s: dict, out: Path, only: set[str] | None = None) -> int:
     later(lambda: w().search.model.rowCount() > 0, lambda: QTimer.singleShot(2500, lambda: None))
     later(lambda: len(w().ctx.thumbs._pix) >= 8, lambda: shot("search"))
     later(lambda: True, lambda: w().search.explain(w().search.model.hits[1][0]))
-    later(lambda: w().search.why is not None,
-          lambda: (w().search.why.move(60, 60), w().search.why.detectors.setCurrentRow(1)))
-    later(lambda: w().search.why.gallery.count() > 0, lambda: QTimer.singleShot(1500, lambda: None))
+    later(lambda: w().search.why is not None,  # opens on what carries the match: the shares, pairs outlined
+          lambda: (w().search.why.move(40, 30), w().search.why.detectors.setCurrentRow(0)))
+    later(lambda: True, lambda: QTimer.singleShot(1500, lambda: None))
     later(lambda: True, lambda: shot("why-it-matches"))
     later(lambda: True, lambda: (w().search.why.close(), w().tabs.setCurrentIndex(1),
                                  w().categories.auto_tag(str(s["unsorted"]))))
