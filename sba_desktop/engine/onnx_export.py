@@ -80,19 +80,17 @@ def export(name: str = DEFAULT_BACKBONE, out_dir: str | os.PathLike | None = Non
 def head_record(bb, head: np.ndarray | None) -> dict | None:
     """The ImageNet classifier (global average pooling, then one linear layer) in the manifest, so
     the run-time can check a detector's name on its own gallery (library/explain.py): weights
-    (1000 x C) in float16, base64, the bias, and the class names."""
+    (1000 x C) in float16, base64, and the bias."""
     import base64
 
     import torch
-
-    from .backbones import imagenet_classes
 
     if head is None:
         return None
     linear = [m for m in bb.head.modules() if isinstance(m, torch.nn.Linear)][0]
     weights = linear.weight.detach().numpy().astype(np.float16)
     return {"weights_f16": base64.b64encode(weights.tobytes()).decode("ascii"), "shape": list(weights.shape),
-            "bias": [round(float(v), 6) for v in linear.bias.detach().numpy()], "classes": imagenet_classes()}
+            "bias": [round(float(v), 6) for v in linear.bias.detach().numpy()]}
 
 
 def main(argv: list[str] | None = None) -> int:

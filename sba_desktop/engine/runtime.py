@@ -47,8 +47,8 @@ class ImagenetHead:
     """The backbone's own ImageNet classifier over a feature map: mean over places, one linear
     layer. Used to check a detector's name on the library's own patches, never to search."""
 
-    def __init__(self, weights: np.ndarray, bias: np.ndarray, classes: list[str]):
-        self.weights, self.bias, self.classes = weights, bias, classes
+    def __init__(self, weights: np.ndarray, bias: np.ndarray):
+        self.weights, self.bias = weights, bias
 
     @classmethod
     def from_manifest(cls, record: dict | None) -> "ImagenetHead | None":
@@ -57,7 +57,7 @@ class ImagenetHead:
         import base64
 
         w = np.frombuffer(base64.b64decode(record["weights_f16"]), np.float16).reshape(record["shape"])
-        return cls(w.astype(np.float32), np.asarray(record["bias"], np.float32), list(record["classes"]))
+        return cls(w.astype(np.float32), np.asarray(record["bias"], np.float32))
 
     def top_classes(self, fmap: np.ndarray, k: int = 5) -> list[int]:
         """The k classes the head gives a C x h x w map, most likely first."""

@@ -257,7 +257,7 @@ def to_srgb(rgb: Image.Image, icc_profile: bytes | None) -> Image.Image:
             name = (ImageCms.getProfileDescription(profile) or "").lower()
             if profile.profile.xcolor_space.strip() == "RGB" and "srgb" not in name:
                 transform = ImageCms.buildTransform(profile, ImageCms.createProfile("sRGB"), "RGB", "RGB")
-        except (OSError, ValueError, ImportError, Exception):  # PyCMSError included: keep the pixels
+        except Exception:  # an unreadable profile (PyCMSError, OSError...): keep the pixels
             transform = False
         _srgb_transforms[key] = transform
     if transform is False:
@@ -269,6 +269,12 @@ def to_srgb(rgb: Image.Image, icc_profile: bytes | None) -> Image.Image:
 
 class _UnsupportedRaw(Exception):
     """LibRaw does not know the file (an unsupported camera, or not a RAW file at all)."""
+
+
+def _raw_size(raw) -> tuple[int, int]:
+    """A RAW file's picture size once upright (LibRaw's flip 5 and 6 are quarter turns)."""
+    w, h = raw.sizes.width, raw.sizes.height
+    return (h, w) if raw.sizes.flip in (5, 6) else (w, h)
 
 
 # LibRaw's orientation ("flip") -> the turn that makes a stored picture upright
@@ -286,9 +292,7 @@ def _decode_raw(path: str, target_long_side: int | None,
     try:
         with rawpy.imread(path) as raw:
             flip = raw.sizes.flip
-            w, h = raw.sizes.width, raw.sizes.height
-            if flip in (5, 6):
-                w, h = h, w
+            w, h = _raw_size(raw)
             if w * h > MAX_PIXELS:
                 raise DecodeError(f"too large ({w}x{h} pixels; limit {MAX_PIXELS // 1_000_000} MP)")
             long_side = needed_long_side(target_long_side, w, h, region)
@@ -298,12 +302,11 @@ def _decode_raw(path: str, target_long_side: int | None,
             else:  # half-size demosaic (one pixel per Bayer quad) when that is still big enough
                 half = bool(long_side) and max(w, h) // 2 >= stand_in_min * long_side
                 rgb = Image.fromarray(raw.postprocess(half_size=half, use_camera_wb=True, output_bps=8))
-                taken, camera = None, None
-            if taken is None and preview is None:
-                # LibRaw's own EXIF reading (rawpy fills `other` by unpacking the RAW data: read it
-                # only once the data is unpacked anyway; 45-65 ms on a 12-MP file otherwise)
+                # LibRaw's own EXIF reading: rawpy fills `other` by unpacking the RAW data, so it is
+                # read only here, where the data is unpacked anyway (45-65 ms a 12-MP file otherwise)
                 stamp = raw.other.timestamp
                 taken = float(calendar.timegm(stamp.timetuple())) if stamp.year > 1970 else None
+                camera = None
     except DecodeError:
         raise
     except rawpy.LibRawFileUnsupportedError:
@@ -354,8 +357,7 @@ def photo_size(path: str) -> tuple[int, int]:
             import rawpy
 
             with rawpy.imread(path) as raw:
-                w, h = raw.sizes.width, raw.sizes.height
-                return (h, w) if raw.sizes.flip in (5, 6) else (w, h)
+                return _raw_size(raw)
         except Exception as exc:  # rawpy missing, LibRaw's errors
             raise DecodeError(f"cannot read the photo's size: {exc}") from None
     try:

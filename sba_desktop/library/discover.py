@@ -11,6 +11,7 @@ from .decode import PHOTO_EXTENSIONS, RAW_EXTENSIONS, read_head, sniff
 
 log = logging.getLogger(__name__)
 
+RENDERED_EXTENSIONS = PHOTO_EXTENSIONS - RAW_EXTENSIONS  # what a RAW file's companion may be
 VIDEO_EXTENSIONS = frozenset({".mov", ".mp4", ".m4v", ".avi", ".mkv", ".mts", ".m2ts", ".3gp", ".wmv", ".webm"})
 
 
@@ -19,6 +20,12 @@ class FoundFile:
     path: str        # absolute; may hold undecodable bytes (surrogateescape)
     size: int
     mtime_ns: int
+
+
+def _stem_ext(name: str) -> tuple[str, str]:
+    """('IMG_0001', '.cr2') of 'IMG_0001.CR2': extensions compare in lower case."""
+    stem, ext = os.path.splitext(name)
+    return stem, ext.lower()
 
 
 def walk_photos(root: str, problems: list[tuple[str, str]] | None = None) -> Iterator[FoundFile]:
@@ -56,8 +63,7 @@ def walk_photos(root: str, problems: list[tuple[str, str]] | None = None) -> Ite
                 problems.append((d, f"cannot list folder: {exc.strerror or exc}"))
             continue
         subdirs = []
-        rendered = {os.path.splitext(e.name)[0] for e in entries
-                    if os.path.splitext(e.name)[1].lower() in PHOTO_EXTENSIONS - RAW_EXTENSIONS}
+        rendered = {stem for stem, ext in map(_stem_ext, (e.name for e in entries)) if ext in RENDERED_EXTENSIONS}
         for e in entries:
             if e.name.startswith("."):
                 continue
@@ -67,8 +73,7 @@ def walk_photos(root: str, problems: list[tuple[str, str]] | None = None) -> Ite
                     continue
                 if not e.is_file(follow_symlinks=True):
                     continue
-                stem, ext = os.path.splitext(e.name)
-                ext = ext.lower()
+                stem, ext = _stem_ext(e.name)
                 if ext in RAW_EXTENSIONS and stem in rendered:
                     continue  # the RAW half of a RAW + JPEG pair
                 if ext in VIDEO_EXTENSIONS:
@@ -99,15 +104,15 @@ def raw_companions(path: str) -> list[str]:
     """RAW files with this photo's name in its folder (IMG_0001.CR2 beside IMG_0001.JPG): the
     other half of the photo, which walk_photos does not yield."""
     folder, name = os.path.split(path)
-    stem = os.path.splitext(name)[0]
-    if os.path.splitext(name)[1].lower() in RAW_EXTENSIONS:
+    stem, ext = _stem_ext(name)
+    if ext in RAW_EXTENSIONS:
         return []
     try:
         names = os.listdir(folder or ".")
     except OSError:
         return []
     return sorted(os.path.join(folder, n) for n in names
-                  if n != name and os.path.splitext(n)[0] == stem and os.path.splitext(n)[1].lower() in RAW_EXTENSIONS)
+                  if n != name and _stem_ext(n)[0] == stem and _stem_ext(n)[1] in RAW_EXTENSIONS)
 
 
 def is_under(path: str, folder: str) -> bool:
