@@ -69,13 +69,12 @@ def test_knn_and_logistic_fit_by_hand():
     assert slope > 0
 
 
-def test_the_libraries_hnsw_neighbours_equal_brute_force(tmp_path):
+def test_the_libraries_hnsw_neighbours_equal_brute_force():
     """Past BRUTE_FORCE_LIMIT photos the tagging graph takes its neighbours from a temporary HNSW index."""
-    from sba_desktop.library.library import Library
-    from sba_desktop.library.tagging import _knn
+    from sba_desktop.library.tagging import hnsw_knn
 
     x, _ = clusters(30, 20, seed=3)
-    ids_h, sims_h = _knn(Library.open(tmp_path / "home"))(x, 5)
+    ids_h, sims_h = hnsw_knn(x, 5)
     ids_b, sims_b = brute_force_knn(x, 5)
     order = np.argsort(-sims_b, axis=1)
     ids_b, sims_b = np.take_along_axis(ids_b, order, 1), np.take_along_axis(sims_b, order, 1)
@@ -107,3 +106,48 @@ def test_the_small_library_protocol_keeps_the_rest_of_the_set_out_of_the_library
     assert around["unsorted"] == small["unsorted"] == 24
     assert (around["library"], around["background"]) == ("around", 176)
     assert (small["library"], small["background"]) == ("small", 0)
+
+
+def test_the_small_library_protocol_fits_each_draws_own_model():
+    from sba_desktop.engine.protocols import open_set_protocol
+
+    x, y = clusters(8, 30, seed=5)
+    labels = np.array([f"kind{i}" for i in y])
+    seen = []
+
+    def refit(rows):
+        seen.append(rows)
+        return x[rows]          # the same vectors: the answer must not change
+
+    args = dict(categories=4, examples=10, trials=2, unsorted_per_class=3, rest_in_library=False)
+    assert open_set_protocol(x, labels, **args, refit=refit) == open_set_protocol(x, labels, **args)
+    # each draw's model sees its 40 examples and 24 unsorted photos, nothing else
+    assert [len(r) for r in seen] == [64, 64] and all(len(set(r.tolist())) == 64 for r in seen)
+
+
+def test_confidence_does_not_lie_when_other_kinds_look_like_the_categories():
+    """A small library: 4 categories x 15 examples; the unsorted folder holds 5 photos of each
+    category and 5 of each of 12 other kinds, 8 of them look-alikes of a category. Proposals are
+    fewer, and their confidence says how often they are right."""
+    rng = np.random.default_rng(3)
+    dim = 48
+    base = rng.standard_normal((4, dim))
+    others = np.vstack([base[i % 4] + 0.9 * rng.standard_normal(dim) for i in range(8)]
+                       + [rng.standard_normal(dim) for _ in range(4)])
+    centres = np.vstack([base, others])
+    conf, right = [], []
+    for seed in range(6):
+        r = np.random.default_rng(seed)
+        pts = lambda c, n: centres[c] + 0.6 * r.standard_normal((n, dim))
+        ex = np.vstack([pts(c, 15) for c in range(4)])
+        un = np.vstack([pts(c, 5) for c in range(16)])
+        truth = np.repeat(np.arange(16), 5)
+        norm = lambda v: (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+        props = OpenSetTagger(seed=seed).fit(norm(ex), [str(c) for c in np.repeat(np.arange(4), 15)]).propose(norm(un))
+        for p, t in zip(props, truth):
+            if p.category is not None:
+                conf.append(p.confidence)
+                right.append(p.category == str(t))
+    conf, right = np.array(conf), np.array(right)
+    assert len(conf) > 0 and abs(conf.mean() - right.mean()) <= 0.08, (conf.mean(), right.mean())
+    assert right[conf >= 0.8].mean() >= conf[conf >= 0.8].mean() - 0.08

@@ -6,6 +6,8 @@ the report is eval_format.py.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from .classifier import MNClassifier
@@ -93,7 +95,8 @@ def check_open_set(labels: np.ndarray, categories: int, examples: int) -> None:
 
 def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, examples: int = 10,
                       trials: int = 10, unsorted_per_class: int | None = None,
-                      library: np.ndarray | None = None, rest_in_library: bool = True) -> dict:
+                      library: np.ndarray | None = None, rest_in_library: bool = True,
+                      refit: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
     """The user's situation: `categories` folders of `examples` photos; the unsorted folder holds
     the rest of those categories and every photo of the other categories (which should get none).
     Precision of the proposals made, coverage (in-category photos that get one), rejection
@@ -102,7 +105,9 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
     set is the rest of the library (it joins the graph unlabelled, as `sba tag` does).
     library: vectors of the library's other photos (distractors), part of every draw's background.
     rest_in_library=False (with unsorted_per_class): the small library, where the photos of the set
-    that are neither examples nor unsorted are not in the library at all."""
+    that are neither examples nor unsorted are not in the library at all.
+    refit(rows) -> their vectors from a model fitted on those photos alone: each draw's library
+    gets its own model, as a library of only those photos would (the small library)."""
     from .open_set import OpenSetTagger
 
     classes = sorted(set(labels))
@@ -119,8 +124,14 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
                                    for c in classes])
             if rest_in_library:
                 background = np.setdiff1d(np.setdiff1d(np.arange(len(labels)), ex), rest)
-        around = x[background] if library is None else np.concatenate([x[background], library])
-        props = OpenSetTagger(seed=t).fit(x[ex], labels[ex]).propose(x[rest], around)
+        xs = x
+        if refit is not None:
+            rows = np.concatenate([ex, rest, background])
+            fitted = refit(rows)
+            xs = np.zeros((len(x), fitted.shape[1]), np.float32)
+            xs[rows] = fitted
+        around = xs[background] if library is None else np.concatenate([xs[background], library])
+        props = OpenSetTagger(seed=t).fit(xs[ex], labels[ex]).propose(xs[rest], around)
         made = np.array([p.category is not None for p in props])
         right = np.array([p.closest == lab for p, lab in zip(props, labels[rest])])
         inside = np.isin(labels[rest], known)

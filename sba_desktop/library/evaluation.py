@@ -257,10 +257,13 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
                                 "mAP": round(m_ap, 4), "ns_score": round(ns, 4)})
         elif task == "open-set":
             if v.whitening == "none" and v.reduction.dims and "sweep" not in v.extra:
+                # the small library fits its own model on its photos alone, as the product would
+                refit = (lambda rows, v=v: fit([es.maps[i] for i in rows], bb, opt.image_size, v.spec,
+                                                v.reduction)[0]) if opt.small_library else None
                 results.append({**base, **protocols.open_set_protocol(
                     x[:n_set], ps.labels, opt.open_categories, opt.open_examples, protocols.OPEN_SET_TRIALS,
                     opt.unsorted_per_class, library=_tagging_background(x[n_set:]) if es.distractors else None,
-                    rest_in_library=not opt.small_library)})
+                    rest_in_library=not opt.small_library, refit=refit)})
         else:
             xs = x[:n_set]
             mn, nn1 = protocols.cross_validated_accuracy(xs, ps.labels, opt.k, opt.folds)

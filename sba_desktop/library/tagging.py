@@ -62,16 +62,14 @@ def _vectors(lib: Library, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
     return lib.catalog.vectors(lib.model.model_id, ids)
 
 
-def _knn(lib: Library):
+def hnsw_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Neighbours for large unsorted sets: a temporary HNSW index instead of brute force."""
     from .vindex import VectorIndex
 
-    def knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        idx = VectorIndex(x.shape[1], capacity=len(x))
-        idx.add(np.arange(len(x)), x, threads=os.cpu_count() or 1)
-        ids, sims = idx.search(x, k + 1)
-        return ids[:, 1:], sims[:, 1:]   # the first is the photo itself
-    return knn
+    idx = VectorIndex(x.shape[1], capacity=len(x))
+    idx.add(np.arange(len(x)), x, threads=os.cpu_count() or 1)
+    ids, sims = idx.search(x, k + 1)
+    return ids[:, 1:], sims[:, 1:]   # the first is the photo itself
 
 
 BACKGROUND = 3000  # other library photos that join the tagging graph, unlabelled
@@ -108,7 +106,7 @@ def propose(lib: Library, folder: str, progress: Callable[[int, int], None] | No
         raise UserError("no categories yet: use 'sba categories set ROOT' (subfolders = categories)")
     ex_ids, ex_vecs = _vectors(lib, [i for i, _ in examples])
     label_of = dict(examples)
-    tagger = OpenSetTagger(knn=_knn(lib)).fit(ex_vecs, [label_of[int(i)] for i in ex_ids])
+    tagger = OpenSetTagger(knn=hnsw_knn).fit(ex_vecs, [label_of[int(i)] for i in ex_ids])
     folder = os.path.abspath(os.path.expanduser(folder))
     labelled = set(label_of)
     rows = [r for r in lib.catalog.photos_under(folder).values()
