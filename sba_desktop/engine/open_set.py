@@ -11,7 +11,13 @@ photos of those categories and of others. Three steps, numpy only:
    each other, so little mass reaches them: the total a photo receives is its
    score, the category that sends most is its best guess. (Measured against the
    MN vote: flowers17-dev 12 categories x 10 examples, AUC of right proposals vs
-   photos of other kinds 0.98 vs 0.86.)
+   photos of other kinds 0.98 vs 0.86.) The graph lives in the space the
+   categories define: vectors whitened by the examples' own spread within their
+   categories (shrunk towards the identity), so that the directions in which a
+   category barely varies count more and a look-alike of another kind stands
+   further off (training-free: one covariance of the examples, no network
+   training). Measured, 10 draws: precision among 5,895 other photos 0.944 ->
+   0.987, small library of look-alike flowers 0.80 -> 0.82.
 2. The threshold comes from the user's own examples. Hiding a fifth of the
    examples at a time (stratified folds) shows how the photos of a known category
    score; the proposal threshold is the COVERAGE_QUANTILE (20 %) quantile of the
@@ -47,6 +53,7 @@ BRUTE_FORCE_LIMIT = 20_000   # above this many photos, neighbours come from the 
 PRIOR_UNKNOWN = 0.5          # share of "none" photos assumed before seeing the unsorted set ...
 PRIOR_WEIGHT = 10            # ... worth this many photos (the hidden categories' scores stand for them)
 MIN_CONFIDENCE = 0.5         # a category is proposed only when more likely right than not
+WITHIN_SHRINK = 0.8          # the categories' own spread, shrunk this far towards an even one
 UNKNOWN_PARTS = (1, 2)       # Gaussians tried for the scores of photos of other kinds
 CONFIDENCE_CAP = 0.99        # never certain: calibration sees a few hundred photos at most
 
@@ -225,6 +232,29 @@ def _logistic_fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float = 1e
     return float(beta[0]), float(beta[1])
 
 
+def within_category_whitening(x: np.ndarray, labels: np.ndarray, shrink: float = WITHIN_SHRINK) -> np.ndarray:
+    """A (d, d) linear map that evens out how photos of one category differ from each other:
+    the inverse square root of the examples' pooled within-category covariance, shrunk towards
+    the identity (a few dozen examples in hundreds of dimensions). Directions in which a category
+    barely varies weigh more, so a look-alike of another kind stands further off. Identity when
+    no category has two examples."""
+    x = np.asarray(x, np.float64)
+    groups = [x[labels == c] for c in np.unique(labels)]
+    centred = np.concatenate([g - g.mean(0) for g in groups if len(g) > 1] or [np.zeros((0, x.shape[1]))])
+    d = x.shape[1]
+    cov = centred.T @ centred / max(len(centred) - 1, 1)
+    spread = np.trace(cov) / d
+    if spread <= 0:
+        return np.eye(d)
+    values, vectors = np.linalg.eigh((1 - shrink) * cov / spread + shrink * np.eye(d))
+    return (vectors / np.sqrt(np.maximum(values, 1e-12))) @ vectors.T
+
+
+def _whitened(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    y = np.asarray(x, np.float64) @ w
+    return (y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
 class OpenSetTagger:
     """fit(examples, labels) then propose(unsorted): proposals or None, calibrated."""
 
@@ -257,27 +287,37 @@ class OpenSetTagger:
             return []
         ne, c = len(self._x), len(self.categories)
         parts = [self._x, u] + ([np.asarray(background, np.float32)] if background is not None and len(background) else [])
-        graph = Graph(np.vstack(parts), self.knn)
+        photos = np.vstack(parts)
         seeds = np.arange(ne)
         self._progress = progress or (lambda done, total: None)
-        f = graph.spread(seeds, self._y, c)[ne:ne + len(u)]
+        f = self._graph(photos, seeds).spread(seeds, self._y, c)[ne:ne + len(u)]
         score, best = f.max(1), f.argmax(1)
-        cal = self._calibrate(graph, score)
+        cal = self._calibrate(photos, score)
         self.calibration = cal
         conf = cal.confidence(score)
         return [Proposal(self.categories[b] if s >= cal.threshold else None, self.categories[b], float(p), float(s))
                 for b, s, p in zip(best, score, conf)]
 
-    def _calibrate(self, graph: Graph, score: np.ndarray) -> Calibration:
+    def _graph(self, photos: np.ndarray, seeds: np.ndarray) -> Graph:
+        """The graph in the space whitened by these seed examples' own spread within categories."""
+        return Graph(_whitened(photos, within_category_whitening(photos[seeds], self._y[seeds])), self.knn)
+
+    def _calibrate(self, photos: np.ndarray, score: np.ndarray) -> Calibration:
+        """Hidden examples and hidden categories, each time in a graph whitened without them
+        (whitened with them, hidden examples look closer to their category than new photos do)."""
         y, ne, c = self._y, len(self._y), len(self.categories)
         rng = np.random.default_rng(self.seed)
-        seeds = np.arange(ne)
         fold = np.empty(ne, np.int64)
         for k in range(c):
             idx = np.flatnonzero(y == k)
             fold[idx] = rng.permutation(len(idx)) % HOLDOUT_FOLDS
         hidden_cats = rng.permutation(c)[:MAX_HIDDEN_CATEGORIES] if c > 1 else []
         steps = 1 + HOLDOUT_FOLDS + len(hidden_cats)  # spreads: the proposals', then calibration's
+
+        def spread_without(hide: np.ndarray) -> np.ndarray:
+            seeds = np.flatnonzero(~hide)
+            return self._graph(photos, seeds).spread(seeds, y[seeds], c)[:ne][hide]
+
         self._progress(1, steps)
         pos_s, pos_ok = [], []
         for f in range(HOLDOUT_FOLDS):
@@ -285,14 +325,13 @@ class OpenSetTagger:
             hide = fold == f
             if not hide.any() or hide.all():
                 continue
-            spread = graph.spread(seeds[~hide], y[~hide], c)[:ne][hide]
+            spread = spread_without(hide)
             pos_s.append(spread.max(1))
             pos_ok.append(spread.argmax(1) == y[hide])
         neg_s = []
         for i, k in enumerate(hidden_cats):
             self._progress(2 + HOLDOUT_FOLDS + i, steps)
-            hide = y == k
-            neg_s.append(graph.spread(seeds[~hide], y[~hide], c)[:ne][hide].max(1))
+            neg_s.append(spread_without(y == k).max(1))
         pos_s = np.concatenate(pos_s) if pos_s else np.zeros(0)
         pos_ok = np.concatenate(pos_ok) if pos_ok else np.zeros(0, bool)
         neg_s = np.concatenate(neg_s) if neg_s else np.zeros(0)
