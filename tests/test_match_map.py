@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sba_desktop.engine.match_map import decompose, region_pairs, regions
+from sba_desktop.engine.match_map import decompose, region_pairs, regions, window_sums
 from sba_desktop.engine.sba import DescriptorModel, DescriptorSpec, ReductionSpec
 from tests.conftest import dataset, random_maps
 
@@ -38,19 +38,25 @@ def test_the_random_projection_of_a_small_library_splits_too():
     assert d.query_centring == 0.0
 
 
-def test_regions_are_boxes_in_the_photos_pixels():
-    cells = np.zeros((4, 6), np.float32)
-    cells[1, 1], cells[1, 2], cells[2, 2] = 0.3, 0.2, 0.15   # one place of three cells
-    cells[3, 5] = 0.1                                         # a weaker one, apart
-    cells[0, 5] = 0.01                                        # too weak to count
-    rs = regions(cells, 0.8, (192, 128), (100, 50, 100 + 1920, 50 + 1280), level=0.3)
-    assert [r.cells for r in rs] == [[7, 8, 14], [23]]
-    assert rs[0].box == (420.0, 370.0, 1060.0, 1010.0)        # cells x 1..2, y 1..2, at 10 photo px per input px
-    assert rs[0].share == pytest.approx(0.65 / 0.8) and rs[0].point == (420.0 + 160, 370.0 + 160)
-    assert rs[1].box == (100 + 1600, 50 + 960, 100 + 1920, 50 + 1280)  # the last column is cut at the picture's edge
-    pairs = np.zeros((24, 24), np.float32)
-    pairs[7, 23] = 0.4
-    assert region_pairs(pairs, 0.8, rs, rs) == [(0, 1, pytest.approx(0.5))]
+def test_regions_are_places_of_a_few_cells_in_the_photos_pixels():
+    cells = np.zeros((6, 10), np.float32)
+    cells[2:4, 2:4] = 0.2                                      # an object: four touching cells
+    cells[4, 8] = 0.5                                          # one cell stronger than any of them, alone
+    cells[0, 9] = -0.05                                        # places can count against the match
+    rs = regions(cells, 1.3, (320, 192), (100, 50, 100 + 3200, 50 + 1920), level=0.3)
+    assert len(rs) == 2
+    group, single = rs                                         # the object's 3 x 3 window (0.8) beats 0.5
+    assert {22, 23, 32, 33} <= set(group.cells) and 48 in single.cells
+    assert group.share == pytest.approx(cells.reshape(-1)[group.cells].sum() / 1.3)  # exact, its own cells
+    x0, y0, x1, y1 = group.box
+    assert x0 <= 100 + 2 * 320 and x1 >= 100 + 4 * 320 and y0 <= 50 + 2 * 320 and y1 >= 50 + 4 * 320
+    assert 100 + 1 * 320 <= group.point[0] <= 100 + 5 * 320 and 50 + 1 * 320 <= group.point[1] <= 50 + 5 * 320
+    assert single.point == (100 + 8.5 * 320, 50 + 4.5 * 320)
+    assert single.box == (100 + 7 * 320, 50 + 3 * 320, 100 + 3200, 50 + 1920)  # cut at the picture's edge
+    assert window_sums(cells)[2, 2] == pytest.approx(0.8) and window_sums(cells)[0, 0] == 0.0
+    pairs = np.zeros((60, 60), np.float32)
+    pairs[22, 48] = 0.4
+    assert region_pairs(pairs, 1.3, rs, rs) == [(0, 1, pytest.approx(0.4 / 1.3))]
 
 
 @pytest.mark.slow
