@@ -48,17 +48,12 @@ def colorize(heat: np.ndarray, opacity: float = 0.6) -> np.ndarray:
     return np.concatenate([rgb, a[..., None]], axis=-1).astype(np.uint8)
 
 
-def share_heatmap(cells: np.ndarray, size: tuple[int, int], input_size: tuple[int, int],
-                  stride: int = 32) -> np.ndarray:
+def share_heatmap(cells: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(height, width) in [0, 1]: the places' positive shares of a match, upsampled to the
-    picture shown at `size` and scaled by this photo's own strongest place (a weak map still
-    shows). Each cell covers stride x stride pixels of the network's input (`input_size`); the
-    last row and column may reach past the picture."""
+    picture shown at `size` (the cells tile it evenly, as the regions are placed) and scaled by
+    this photo's own strongest place (a weak map still shows)."""
     width, height = size
-    h, w = np.shape(cells)
-    sx, sy = width / input_size[0], height / input_size[1]
-    full = (max(width, round(w * stride * sx)), max(height, round(h * stride * sy)))
     up = np.asarray(Image.fromarray(np.maximum(np.asarray(cells, np.float32), 0), "F")
-                    .resize(full, Image.Resampling.BILINEAR))[:height, :width]
+                    .resize((width, height), Image.Resampling.BILINEAR))
     peak = float(up.max(initial=0.0))
     return (up / peak).astype(np.float32) if peak > 0 else np.zeros((height, width), np.float32)

@@ -11,7 +11,6 @@ from PIL import Image
 
 from ..engine.detector_names import detector_label
 from ..engine.heatmaps import combined_heatmap, detector_heatmaps
-from ..engine.imaging import scaled_size
 from ..engine.match_map import Region, decompose, region_pairs, regions
 from .decode import DecodeError, decode
 from .encoding import Source
@@ -44,8 +43,6 @@ class Explanation:
     links: list[tuple[int, int, float]] | None = None  # (query region, result region, share)
     query_box: tuple[float, float, float, float] = (0, 0, 0, 0)  # what the network saw, photo pixels
     result_box: tuple[float, float, float, float] = (0, 0, 0, 0)
-    query_input: tuple[int, int] = (0, 0)  # the network's input size (its map's cells are 32 px of it)
-    result_input: tuple[int, int] = (0, 0)
 
     def ranking(self) -> list[int]:
         """Positions of the detectors, largest contribution first."""
@@ -81,15 +78,14 @@ def explain(lib: Library, query: Source, result_path: str) -> Explanation:
     region = query.region
     q_box = (region[0], region[1], region[0] + region[2], region[1] + region[3]) if region else (0, 0, q.width, q.height)
     r_box = (0, 0, r.width, r.height)
-    q_input, r_input = scaled_size(*query_rgb.size, model.image_size), scaled_size(*result_rgb.size, model.image_size)
-    q_regions = regions(d.query_cells, d.score, q_input, q_box)
-    r_regions = regions(d.result_cells, d.score, r_input, r_box)
+    q_regions = regions(d.query_cells, d.score, q_box)
+    r_regions = regions(d.result_cells, d.score, r_box)
     labels = [detector_label(c, names if pos in named else None) for pos, c in enumerate(channels)]
     return Explanation(q_img, r_img, channels, labels, contrib, qm, rm,
                        combined_heatmap(qm, contrib), combined_heatmap(rm, contrib), d.score,
                        d.query_cells / scale, d.result_cells / scale,
                        (d.query_centring / scale, d.result_centring / scale), q_regions, r_regions,
-                       region_pairs(d.pairs, d.score, q_regions, r_regions), q_box, r_box, q_input, r_input)
+                       region_pairs(d.pairs, d.score, q_regions, r_regions), q_box, r_box)
 
 
 def explanation_json(ex: Explanation) -> dict:

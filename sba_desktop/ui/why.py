@@ -110,8 +110,8 @@ class WhyDialog(QDialog):
         sel, alpha = self.selected(), self.opacity.value() / 100.0
         ex = self.ex
         if sel == MATCH:
-            qh = share_heatmap(ex.query_shares, ex.query.size, ex.query_input)
-            rh = share_heatmap(ex.result_shares, ex.result.size, ex.result_input)
+            qh = share_heatmap(ex.query_shares, ex.query.size)
+            rh = share_heatmap(ex.result_shares, ex.result.size)
             self.legend.setText(self._match_legend())
         elif sel == COMBINED:
             qh, rh = ex.query_combined, ex.result_combined
