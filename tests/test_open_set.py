@@ -145,3 +145,10 @@ def test_whitening_evens_out_how_photos_of_a_category_differ():
     assert ratio(within_category_whitening(x, y)) > 1.1 * ratio(np.eye(16))  # the product's shrinkage
     # one example per category: no spread to learn from, nothing changes
     np.testing.assert_array_equal(within_category_whitening(x[::30], y[::30]), np.eye(16))
+
+
+def test_the_graph_is_whitened_only_with_enough_examples_per_category():
+    x, y = clusters(4, 12, seed=4)
+    few = OpenSetTagger().fit(x[np.arange(48) % 12 < 3], y[np.arange(48) % 12 < 3])   # 4 x 3
+    many = OpenSetTagger().fit(x[np.arange(48) % 12 < 8], y[np.arange(48) % 12 < 8])  # 4 x 8
+    assert not few._whiten() and many._whiten()
