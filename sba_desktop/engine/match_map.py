@@ -110,8 +110,9 @@ def regions(cells: np.ndarray, score: float, photo_box: tuple[float, float, floa
     photo's pixels; ranked by their strongest window, each with the exact share of its own cells.
 
     photo_box: where the picture the network saw is in the photo's own pixels (the whole photo,
-    or a query region). The cells tile that picture evenly, as the heatmaps are drawn (a 224 x 168 input has 7 x 6 cells of 32 x 28 px; placing
-    them every 32 px instead pointed worse: 0.84 vs 0.90 on the pointing benchmark)."""
+    or a query region). The cells tile that picture evenly, as the heatmaps are drawn (a 224 x 168
+    input has 7 x 6 cells of 32 x 28 px; placing them every 32 px instead pointed worse: 0.84 vs
+    0.90 on the pointing benchmark)."""
     h, w = cells.shape
     strength = window_sums(cells)
     strongest = float(strength.max(initial=0.0))
