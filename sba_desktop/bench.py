@@ -512,6 +512,7 @@ def run_bench(quick: bool = False, max_vectors: int | None = None, ray: str | No
     first_window = bench_first_window(3)
     tagging = bench_tagging([1000] if quick else [1000, 5000, 20000], Settings().dims)
     duplicates = bench_duplicates(10_000 if quick else min(100_000, max_vectors or 100_000), Settings().dims)
+    galleries = bench_galleries(10_000 if quick else min(100_000, max_vectors or 100_000))
     return {
         "machine": _machine(),
         **st,
@@ -532,6 +533,7 @@ def run_bench(quick: bool = False, max_vectors: int | None = None, ray: str | No
         "first_window_s": round(first_window, 3),
         "tagging": tagging,
         "duplicates": duplicates,
+        "galleries": galleries,
     }
 
 
@@ -577,6 +579,32 @@ def bench_duplicates(n: int, dim: int = 512) -> dict:
         t_again = time.perf_counter() - t
         cat.close()
     return {"photos": n, "pairs": len(first.agreements), "first_s": round(t_first, 1), "again_s": round(t_again, 1)}
+
+
+def bench_galleries(n: int, detectors: int = 25, repeats: int = 3) -> dict:
+    """What an explanation reads from the catalog that grows with the library: the strongest
+    photos of every detector (the galleries its names are checked on, once per model), from a
+    synthetic catalog of n indexed photos. The rest of an explanation (two photos encoded, the
+    exact split) does not depend on the library's size: scripts/pointing_benchmark.py times it."""
+    import tempfile
+
+    from .library.catalog import Catalog
+
+    rng = np.random.default_rng(5)
+    with tempfile.TemporaryDirectory() as tmp:
+        cat = Catalog(Path(tmp) / "peaks.sqlite")
+        with cat.transaction():
+            ids = [cat.upsert_pending(f"/photos/{i:07d}.jpg", 1, 1, None) for i in range(n)]
+        vec = np.zeros(8, np.float32)
+        for i in range(0, n, 5000):
+            peaks = rng.random((min(5000, n - i), detectors, 3)).astype(np.float32)
+            cat.store_results([(pid, vec, 640, 480, p) for pid, p in zip(ids[i:i + 5000], peaks)], [], "m")
+        every = list(range(detectors))
+        one_pass = _median_time(lambda: cat.strongest_peaks("m", every, 8), repeats)
+        one = _median_time(lambda: cat.strongest_peaks("m", [0], 12), repeats)
+        cat.close()
+    return {"photos": n, "detectors": detectors, "all_galleries_s": round(one_pass, 2),
+            "one_gallery_s": round(one, 2)}
 
 
 def bench_tagging(sizes: list[int], dim: int) -> dict:
@@ -655,4 +683,8 @@ def format_bench(r: dict) -> str:
         d = r["duplicates"]
         lines.append(f"duplicates, {d['photos']:,} photos of synthetic looks ({d['pairs']:,} candidate pairs, "
                      f"no copies): first look {d['first_s']} s, next look {d['again_s']} s")
+    if "galleries" in r:
+        g = r["galleries"]
+        lines.append(f"detector galleries, {g['photos']:,} photos: all {g['detectors']} in one pass {g['all_galleries_s']} s "
+                     f"(once per model, for the names check), one {g['one_gallery_s']} s")
     return "\n".join(lines)

@@ -254,10 +254,15 @@ def cmd_explain(args) -> int:
     except DecodeError as exc:
         raise UserError(f"cannot read a photo: {exc}") from None
     out = explanation_json(ex)
+    for m in (out["search"] or {}).get("close_matches", []):
+        m["path"] = _disp(m["path"])
     if args.json:
         print(json.dumps(out))
         return 0
     print(f"similarity {out['score']:.3f} (plain; the default search also weighs each photo's neighbourhood)")
+    if not out["matched"]:
+        print("these photos are no more alike than two photos picked at random from the library: "
+              "there is no match to point at")
     for side in ("query", "result"):
         print(f"{side} regions (x0, y0, x1, y1 in the photo's pixels, share of the similarity):")
         for i, r in enumerate(out[f"{side}_regions"]):
@@ -265,6 +270,11 @@ def cmd_explain(args) -> int:
     print("this part of the query matches that part of the result:")
     for p in out["pairs"]:
         print(f"  query {p['query_region'] + 1} <-> result {p['result_region'] + 1}  {p['share']:.0%}")
+    if out["search"]:
+        sr = out["search"]
+        print(f"in the search with close matches (the default) it scores {sr['score']:.3f}: these two photos "
+              f"carry {sr['these_two']:.3f}" + "".join(f", {m['path']} {m['part']:.3f}"
+                                                        for m in sr["close_matches"][:4]))
     print("strongest detectors:")
     for d in out["detectors"][:5]:
         print(f"  {d['share']:6.1%}  {d['name']}")

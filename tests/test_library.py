@@ -311,7 +311,7 @@ def test_batched_pipeline_loses_nothing_and_matches_one_photo_at_a_time(tmp_path
 
 
 def test_detector_gallery_shows_crops_at_each_photos_peak(tmp_path):
-    from sba_desktop.library.explain import detector_gallery
+    from sba_desktop.library.explain import detector_galleries, detector_gallery
 
     src = dataset("ukbench-dev") / "images"
     names = ukbench_names(40)
@@ -325,6 +325,7 @@ def test_detector_gallery_shows_crops_at_each_photos_peak(tmp_path):
     from scipy.ndimage import uniform_filter
 
     maps = {n: enc.encode_one(Source(n, str(src / n))).map.astype(np.float32) for n in names}
+    together = detector_galleries(lib, (0, 7), top=5)  # one pass over the catalog for both
     for position in (0, 7):
         channel = int(model.detectors[position])
         # the response: 3x3 mean of the detector's map (ReLU6 saturates single cells at 6.0)
@@ -332,6 +333,7 @@ def test_detector_gallery_shows_crops_at_each_photos_peak(tmp_path):
         best = sorted(names, key=lambda n: -float(smooth[n].max()))[:5]
         patches = detector_gallery(lib, position, top=5)
         assert [Path(p.path).name for p in patches] == best  # strongest first, from the library
+        assert [Path(p.path).name for p in together[position]] == best
         for p in patches:
             fmap = smooth[Path(p.path).name]
             y, x = np.unravel_index(int(fmap.argmax()), fmap.shape)

@@ -79,6 +79,12 @@ def test_on_real_photos_the_split_adds_up_to_the_library_search_score(tmp_path, 
     lib = Library.open()
     hits = {h.path: h.score for h in lib.search(str(query), top=10, expand=False)}
     assert out["score"] == pytest.approx(hits[str(result)], abs=2e-3)  # the catalog keeps float16 vectors
+    # the default search's re-ranking on top: its score, split over these two and the close matches
+    default = {h.path: h.score for h in lib.search(str(query), top=10)}
+    assert out["search"]["score"] == pytest.approx(default[str(result)], abs=1e-4)
+    parts = out["search"]["these_two"] + sum(m["part"] for m in out["search"]["close_matches"])
+    assert parts == pytest.approx(out["search"]["score"], abs=1e-4)
+    assert out["search"]["close_matches"] and all(m["path"] != str(result) for m in out["search"]["close_matches"])
     ex = explain(lib, Source("q", path=str(query)), str(result))
     assert ex.query_shares.sum() + ex.centring[0] == pytest.approx(1.0, abs=1e-4)
     assert ex.result_shares.sum() + ex.centring[1] == pytest.approx(1.0, abs=1e-4)
@@ -98,3 +104,15 @@ def test_on_real_photos_the_split_adds_up_to_the_library_search_score(tmp_path, 
         assert (label == f"detector {channel}") == (pos not in named), (pos, label)
     assert lib.catalog.get_meta(f"named_detectors:{lib.model.model_id}") == json.dumps(sorted(named))
     assert channels == ex.channels
+    # the least alike pair of the library is no match: nothing is pointed at, and it says so
+    ids, vecs = lib.catalog.vectors(lib.model.model_id)
+    sims = vecs @ vecs.T
+    a, b = np.unravel_index(int(np.argmin(sims)), sims.shape)
+    paths = lib.catalog.paths([int(ids[a]), int(ids[b])])
+    assert sims[a, b] < 0  # centred on the library's mean, unrelated photos score below 0
+    assert main(["explain", paths[int(ids[a])], paths[int(ids[b])], "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["score"] < 0 and not out["matched"]
+    assert out["query_regions"] == [] and out["result_regions"] == [] and out["pairs"] == []
+    assert main(["explain", paths[int(ids[a])], paths[int(ids[b])]]) == 0
+    assert "no match to point at" in capsys.readouterr().out

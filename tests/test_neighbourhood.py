@@ -106,3 +106,27 @@ def test_retrieval_scores_with_distractors_and_a_subset_of_queries():
                     [0.2, 1.0, 0.0, 0.0, 0.0, 0.0]])   # query 1: its positive first
     m_ap, ns = retrieval_scores(sim, groups, np.array([0, 1]))
     assert m_ap == pytest.approx((0.5 + 1.0) / 2) and ns == pytest.approx(2.0)
+
+
+def test_the_default_search_score_splits_exactly_over_the_photos_it_is_made_of():
+    """Each result's score in the default search equals the sum of the parts the split gives the
+    query, the result and the close matches; a photo not on the shortlist has no split."""
+    x, groups = clustered()
+    idx = VectorIndex(x.shape[1])
+    idx.add(np.arange(len(x)), x)
+    kept = nbh.AugmentedVectors(idx)
+    for q in (x[5], unit(x[9] + 0.3 * x[100])):   # a library photo, and a photo not in it
+        ids, scores = nbh.neighbourhood_search(q, idx, 20, kept)
+        for rid, score in zip(ids[:8], scores[:8]):
+            split = nbh.split_search_score(q, int(rid), idx, kept)
+            assert split.score == pytest.approx(float(score), abs=1e-5)
+            assert sum(split.parts.values()) == pytest.approx(float(score), abs=1e-5)
+            assert split.plain == pytest.approx(float(q @ x[rid]), abs=1e-5)
+            if float(q @ x[rid]) >= nbh.SAME_PHOTO:
+                assert split.parts == {nbh.QUERY: 0.5, int(rid): 0.5}
+            else:
+                # close matches of one's own group carry part of it: the expansion is not a no-op
+                assert set(split.parts) - {nbh.QUERY, int(rid)}
+                assert 5 not in split.parts  # the query photo in the library counts as the query
+    far = int(np.argmin(x @ x[5]))
+    assert nbh.split_search_score(x[5], far, idx, kept) is None

@@ -26,6 +26,7 @@ brute force in `sba eval`, which therefore measures exactly what `sba search` do
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -56,11 +57,17 @@ def expand(vectors: np.ndarray, neighbours: np.ndarray, sims: np.ndarray) -> np.
     s = np.asarray(sims, np.float64)
     if s.shape[1] == 0:
         return x / np.linalg.norm(x, axis=1, keepdims=True)
-    best = s[:, :1]
-    use = np.isfinite(s) & (s > 0) & (s >= RELATIVE * best)
-    w = np.where(use, np.clip(s, 0, None) ** ALPHA, 0.0).astype(np.float32)
+    w = expansion_weights(s)
     out = x + np.einsum("nk,nkd->nd", w, np.asarray(neighbours, np.float32))
     return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
+def expansion_weights(sims: np.ndarray) -> np.ndarray:
+    """Each neighbour's weight in the expanded vector (0 for those the adaptive rule leaves out),
+    (n, k) from similarities (n, k) best first."""
+    s = np.asarray(sims, np.float64)
+    use = np.isfinite(s) & (s > 0) & (s >= RELATIVE * s[:, :1])
+    return np.where(use, np.clip(s, 0, None) ** ALPHA, 0.0).astype(np.float32)
 
 
 def _others(ids: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -120,6 +127,14 @@ class AugmentedVectors:
         if len(ids) == 0:
             return np.zeros((0, 0), np.float32)
         x = self.source.vectors(ids)
+        near_ids, near_sims = self.nearest(ids, x)
+        return _augment_found(x, near_ids, near_sims, self.source)
+
+    def nearest(self, ids: np.ndarray, x: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The nearest photos of each of `ids` the augmented vectors are made of (kept), as
+        source.search would give them: (ids, sims), best first."""
+        ids = np.asarray(ids, np.int64)
+        x = self.source.vectors(ids) if x is None else x
         missing = [k for k, i in enumerate(ids) if int(i) not in self._near]
         if missing:
             if len(self._near) + len(missing) > self.limit:
@@ -133,14 +148,27 @@ class AugmentedVectors:
         for row, i in enumerate(ids):
             f, s = self._near[int(i)]
             near_ids[row, :len(f)], near_sims[row, :len(s)] = f, s
-        return _augment_found(x, near_ids, near_sims, self.source)
+        return near_ids, near_sims
 
 
-def neighbourhood_search(query: np.ndarray, source: VectorSource, top: int,
-                         augmented: AugmentedVectors | None = None,
-                         shortlist: int = SHORTLIST) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, scores) of the `top` best photos for one query vector, best first."""
-    augmented = AugmentedVectors(source) if augmented is None else augmented
+@dataclass
+class _Expansion:
+    """What the default search decided for one query: its nearest photos, the shortlist with
+    their augmented vectors, and the candidates it expanded with a second time."""
+    q: np.ndarray            # (1, d) the plain query vector
+    near: np.ndarray         # the query's nearest photos (ids, sims as searched)
+    near_sims: np.ndarray
+    q1: np.ndarray           # (1, d) the query's own augmented vector
+    cand: np.ndarray         # shortlist ids
+    xa: np.ndarray           # their augmented vectors
+    nb: np.ndarray           # (1, k) positions in cand of the candidates q2 is expanded with
+    nb_sims: np.ndarray
+    q2: np.ndarray           # (1, d) the final query
+    itself: np.ndarray       # ids of the query photo itself or identical copies
+
+
+def _expand_query(query: np.ndarray, source: VectorSource, top: int, augmented: AugmentedVectors,
+                  shortlist: int) -> _Expansion | None:
     q = np.atleast_2d(np.asarray(query, np.float32))
     near, near_sims = source.search(q, NEIGHBOURS + 2)
     itself = near[0][(near[0] >= 0) & (near_sims[0] >= SAME_PHOTO)]  # the query photo, identical copies
@@ -148,17 +176,96 @@ def neighbourhood_search(query: np.ndarray, source: VectorSource, top: int,
     ids, _ = source.search(q1, max(top, shortlist))
     cand = ids[0][ids[0] >= 0]
     if len(cand) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return None
     xa = augmented(cand)
     sims = xa @ q1[0]
-    nb_ids, nb_sims = _others(np.arange(len(cand))[None], sims[None], NEIGHBOURS)
-    q2 = expand(q1, xa[np.clip(nb_ids, 0, None)], nb_sims)  # alpha-QE on the augmented database
-    scores = xa @ q2[0]
+    nb, nb_sims = _others(np.arange(len(cand))[None], sims[None], NEIGHBOURS)
+    q2 = expand(q1, xa[np.clip(nb, 0, None)], nb_sims)  # alpha-QE on the augmented database
+    return _Expansion(q, near, near_sims, q1, cand, xa, nb, nb_sims, q2, itself)
+
+
+def neighbourhood_search(query: np.ndarray, source: VectorSource, top: int,
+                         augmented: AugmentedVectors | None = None,
+                         shortlist: int = SHORTLIST) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, scores) of the `top` best photos for one query vector, best first."""
+    augmented = AugmentedVectors(source) if augmented is None else augmented
+    e = _expand_query(query, source, top, augmented, shortlist)
+    if e is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    scores = e.xa @ e.q2[0]
     # the query photo itself (or an identical copy) is its best match, whatever the expansion did
-    same = np.isin(cand, itself)
+    same = np.isin(e.cand, e.itself)
     scores = np.where(same, 1.0, scores)
     order = np.lexsort((-scores, ~same))[:top]
-    return cand[order].astype(np.int64), scores[order].astype(np.float32)
+    return e.cand[order].astype(np.int64), scores[order].astype(np.float32)
+
+
+QUERY = -1  # the query's key among the photos a search score is split over (library ids are >= 0)
+
+
+@dataclass
+class SearchSplit:
+    """A result's score in the default search split exactly over the photos it is made of: the
+    final query and the result's augmented vector are each a weighted sum of plain vectors (the
+    query's, the result's, their close matches'), so the score is a sum of weighted plain
+    similarities over pairs of those photos; each pair's term is given half to each photo."""
+    score: float                 # the default search's score of the result
+    plain: float                 # the plain similarity of query and result
+    result: int                  # the result's id
+    parts: dict[int, float]      # photo id (QUERY for the query and its identical copies) -> its
+                                 # part; the parts sum to score
+
+
+def split_search_score(query: np.ndarray, result_id: int, source: VectorSource,
+                       augmented: AugmentedVectors | None = None,
+                       shortlist: int = SHORTLIST) -> SearchSplit | None:
+    """How much of `result_id`'s default-search score each photo carries (None when the search
+    would not reach it: it is not on the shortlist)."""
+    augmented = AugmentedVectors(source) if augmented is None else augmented
+    e = _expand_query(query, source, 1, augmented, shortlist)
+    if e is None or result_id not in e.cand:
+        return None
+    plain = float(e.q[0] @ source.vectors(np.asarray([result_id]))[0])
+    if result_id in e.itself:
+        return SearchSplit(1.0, plain, result_id, {QUERY: 0.5, result_id: 0.5})
+
+    def members(x: np.ndarray, key: int, near: np.ndarray, near_sims: np.ndarray) -> dict[int, float]:
+        """An augmented vector as coefficients of plain vectors: L2(x + sum_j w_j n_j)."""
+        ids, sims = _others(near[None], near_sims[None], NEIGHBOURS)
+        w = expansion_weights(sims)[0]
+        coef = {key: 1.0}
+        for i, wi in zip(ids[0], w):
+            if wi > 0:
+                coef[int(i)] = coef.get(int(i), 0.0) + float(wi)
+        raw = x + sum(c * source.vectors(np.asarray([k]))[0] for k, c in coef.items() if k != key)
+        n = float(np.linalg.norm(raw))
+        return {k: c / n for k, c in coef.items()}
+
+    q1 = members(e.q[0], QUERY, e.near[0], e.near_sims[0])
+    near_ids, near_sims = augmented.nearest(e.cand[e.nb[0][np.isfinite(e.nb_sims[0])]])
+    q2_raw: dict[int, float] = dict(q1)
+    for row, (pos, wk) in enumerate(zip(e.nb[0][np.isfinite(e.nb_sims[0])], expansion_weights(e.nb_sims)[0])):
+        if wk <= 0:
+            continue
+        cid = int(e.cand[pos])
+        for k, c in members(source.vectors(np.asarray([cid]))[0], cid, near_ids[row], near_sims[row]).items():
+            q2_raw[k] = q2_raw.get(k, 0.0) + float(wk) * c
+    rid = np.asarray([result_id])
+    r_ids, r_sims = augmented.nearest(rid)
+    result = members(source.vectors(rid)[0], result_id, r_ids[0], r_sims[0])
+
+    keys = sorted(set(q2_raw) | set(result))
+    vec = {k: (e.q[0] if k == QUERY else source.vectors(np.asarray([k]))[0]) for k in keys}
+    q2_norm = float(np.linalg.norm(sum(c * vec[k] for k, c in q2_raw.items())))
+    same = {int(i) for i in e.itself}  # the query photo in the library is the query
+    parts: dict[int, float] = {}
+    for a, ca in q2_raw.items():
+        for b, cb in result.items():
+            term = ca * cb * float(vec[a] @ vec[b]) / q2_norm
+            for k in (a, b):
+                k = QUERY if k in same else k
+                parts[k] = parts.get(k, 0.0) + term / 2
+    return SearchSplit(float(sum(parts.values())), plain, result_id, parts)
 
 
 class BruteForce:

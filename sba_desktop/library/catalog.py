@@ -11,7 +11,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -312,18 +312,31 @@ class Catalog:
         self.db.execute("UPDATE photos SET state='pending', vector=NULL, model_id=NULL, peaks=NULL "
                         "WHERE state IN ('indexed', 'pending')")
 
-    def strongest_peaks(self, model_id: str, detector: int, top: int) -> list[tuple[int, str, float, float, float]]:
-        """The `top` photos where detector position `detector` fires most: (id, path, response, y, x).
-        Reads every indexed photo's peaks (about 0.15 KB each): fine to 10^5 photos, seconds at 10^6."""
-        best: list[tuple[float, int, str, float, float]] = []
+    def strongest_peaks(self, model_id: str, detectors: Sequence[int], top: int
+                        ) -> dict[int, list[tuple[int, str, float, float, float]]]:
+        """For each detector position, the `top` photos where it fires most: (id, path, response,
+        y, x), strongest first. One pass over every indexed photo's peaks (about 0.15 KB each)
+        serves all the detectors asked for."""
+        ids, paths, peaks = [], [], []
         for pid, path, blob in self.db.execute(
                 "SELECT id, path, peaks FROM photos WHERE state='indexed' AND model_id=? AND peaks IS NOT NULL",
                 (model_id,)):
-            p = np.frombuffer(blob, np.float16).reshape(-1, 3)
-            if detector < len(p):
-                best.append((float(p[detector, 0]), pid, dec(path), float(p[detector, 1]), float(p[detector, 2])))
-        best.sort(key=lambda r: -r[0])
-        return [(pid, path, v, y, x) for v, pid, path, y, x in best[:top]]
+            ids.append(pid)
+            paths.append(path)
+            peaks.append(blob)
+        out: dict[int, list[tuple[int, str, float, float, float]]] = {d: [] for d in detectors}
+        if not ids:
+            return out
+        width = min(len(b) for b in peaks) // 6  # detectors per photo (3 float16 each)
+        table = np.frombuffer(b"".join(b[:width * 6] for b in peaks), np.float16).reshape(len(ids), width, 3)
+        for d in detectors:
+            if d >= width:
+                continue
+            response = table[:, d, 0].astype(np.float32)
+            best = np.argsort(-response, kind="stable")[:top]
+            out[d] = [(int(ids[i]), dec(paths[i]), float(response[i]), float(table[i, d, 1]), float(table[i, d, 2]))
+                      for i in best]
+        return out
 
     def vectors(self, model_id: str, ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids, float32 vectors) of the indexed photos of one model, unit length again (they are

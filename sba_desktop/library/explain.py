@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 from PIL import Image
@@ -12,6 +13,7 @@ from PIL import Image
 from ..engine.detector_names import detector_label
 from ..engine.heatmaps import combined_heatmap, detector_heatmaps
 from ..engine.match_map import Region, decompose, region_pairs, regions
+from ..engine.neighbourhood import QUERY
 from .decode import DecodeError, decode
 from .encoding import Source
 from .library import Library
@@ -20,6 +22,15 @@ from .lock import LibraryBusyError
 DISPLAY_SIZE = 512  # long side of the pictures shown side by side
 GALLERY_SIZE = 12   # patches per detector gallery
 PATCH_SHARE = 0.45  # a patch is this share of the photo's short side, centred on the peak
+
+
+@dataclass
+class SearchShares:
+    """The result's score in the default search (with close matches), split exactly over the
+    photos it is made of (engine/neighbourhood.split_search_score)."""
+    score: float                          # the default search's score
+    these_two: float                      # the query's and the result's own part
+    close_matches: list[tuple[str, float]]  # (path, part) of the other photos, largest first
 
 
 @dataclass
@@ -43,6 +54,7 @@ class Explanation:
     links: list[tuple[int, int, float]] | None = None  # (query region, result region, share)
     query_box: tuple[float, float, float, float] = (0, 0, 0, 0)  # what the network saw, photo pixels
     result_box: tuple[float, float, float, float] = (0, 0, 0, 0)
+    search: SearchShares | None = None  # None: the result is not in the library (or out of reach)
 
     def ranking(self) -> list[int]:
         """Positions of the detectors, largest contribution first."""
@@ -78,14 +90,31 @@ def explain(lib: Library, query: Source, result_path: str) -> Explanation:
     region = query.region
     q_box = (region[0], region[1], region[0] + region[2], region[1] + region[3]) if region else (0, 0, q.width, q.height)
     r_box = (0, 0, r.width, r.height)
-    q_regions = regions(d.query_cells, d.score, q_box)
-    r_regions = regions(d.result_cells, d.score, r_box)
+    # a score <= 0 is no more than two photos picked at random share (the vectors are centred on
+    # the library's mean): there is no match to point at, and shares of it would be meaningless
+    matched = d.score > 0
+    q_regions = regions(d.query_cells, d.score, q_box) if matched else []
+    r_regions = regions(d.result_cells, d.score, r_box) if matched else []
     labels = [detector_label(c, names if pos in named else None) for pos, c in enumerate(channels)]
     return Explanation(q_img, r_img, channels, labels, contrib, qm, rm,
                        combined_heatmap(qm, contrib), combined_heatmap(rm, contrib), d.score,
                        d.query_cells / scale, d.result_cells / scale,
                        (d.query_centring / scale, d.result_centring / scale), q_regions, r_regions,
-                       region_pairs(d.pairs, d.score, q_regions, r_regions), q_box, r_box)
+                       region_pairs(d.pairs, d.score, q_regions, r_regions), q_box, r_box,
+                       search_shares(lib, q.vector, result_path))
+
+
+def search_shares(lib: Library, query_vector: np.ndarray, result_path: str) -> SearchShares | None:
+    """The default search's score of the result, split over the query, the result and the close
+    matches the search brought in (the re-ranking explained on top of the plain split)."""
+    split = lib.split_search(query_vector, result_path)
+    if split is None:
+        return None
+    others = {k: v for k, v in split.parts.items() if k not in (QUERY, split.result)}
+    paths = lib.catalog.paths(list(others))
+    these_two = split.score - sum(others.values())
+    return SearchShares(split.score, these_two,
+                        sorted(((paths.get(k, f"photo {k}"), v) for k, v in others.items()), key=lambda t: -t[1]))
 
 
 def explanation_json(ex: Explanation) -> dict:
@@ -94,11 +123,14 @@ def explanation_json(ex: Explanation) -> dict:
     def region_list(rs: list[Region]) -> list[dict]:
         return [{"box": list(r.box), "share": round(r.share, 4), "point": list(r.point)} for r in rs]
 
-    return {"score": round(ex.score, 5),
+    return {"score": round(ex.score, 5), "matched": ex.score > 0,
             "centring_share": {"query": round(ex.centring[0], 4), "result": round(ex.centring[1], 4)},
             "query_regions": region_list(ex.query_regions or []),
             "result_regions": region_list(ex.result_regions or []),
             "pairs": [{"query_region": i, "result_region": j, "share": round(s, 4)} for i, j, s in ex.links or []],
+            "search": None if ex.search is None else {
+                "score": round(ex.search.score, 5), "these_two": round(ex.search.these_two, 5),
+                "close_matches": [{"path": p, "part": round(v, 5)} for p, v in ex.search.close_matches]},
             "detectors": [{"channel": ex.channels[i], "name": ex.names[i], "share": round(float(ex.contributions[i]), 4)}
                           for i in ex.ranking()]}
 
@@ -123,7 +155,7 @@ def named_detectors(lib: Library) -> set[int]:
     head = getattr(enc.backbone, "imagenet_head", None)
     if head is None:
         return set()
-    galleries = {pos: detector_gallery(lib, pos, NAME_CHECK_PATCHES) for pos in range(len(model.detectors))}
+    galleries = detector_galleries(lib, range(len(model.detectors)), NAME_CHECK_PATCHES)
     sources = [Source((pos, i), image=p.image) for pos, ps in galleries.items() for i, p in enumerate(ps)]
     agree: dict[int, int] = {}
     for chunk in enc.encode(sources):
@@ -155,19 +187,27 @@ class Patch:
 def detector_gallery(lib: Library, position: int, top: int = GALLERY_SIZE) -> list[Patch]:
     """The library patches where detector `position` (of the model's N) fires most: a square
     crop around each photo's peak, strongest first. Photos that cannot be read now are left out."""
+    return detector_galleries(lib, [position], top)[position]
+
+
+def detector_galleries(lib: Library, positions: Iterable[int], top: int = GALLERY_SIZE) -> dict[int, list[Patch]]:
+    """detector_gallery for several detectors, from one pass over the catalog."""
+    positions = list(positions)
     model = lib.model
     if model is None or model.spec.method != "sba":
-        return []
-    out = []
-    for pid, path, response, y, x in lib.catalog.strongest_peaks(model.model_id, position, top):
-        try:
-            rgb = decode(path, DISPLAY_SIZE).rgb
-        except (DecodeError, OSError):
-            continue
-        w, h = rgb.size
-        side = max(8, int(PATCH_SHARE * min(w, h)))
-        left = int(min(max(0, x * w - side / 2), w - side))
-        upper = int(min(max(0, y * h - side / 2), h - side))
-        box = (left, upper, left + side, upper + side)
-        out.append(Patch(pid, path, response, box, rgb.crop(box)))
+        return {pos: [] for pos in positions}
+    out: dict[int, list[Patch]] = {}
+    for pos, peaks in lib.catalog.strongest_peaks(model.model_id, positions, top).items():
+        out[pos] = []
+        for pid, path, response, y, x in peaks:
+            try:
+                rgb = decode(path, DISPLAY_SIZE).rgb
+            except (DecodeError, OSError):
+                continue
+            w, h = rgb.size
+            side = max(8, int(PATCH_SHARE * min(w, h)))
+            left = int(min(max(0, x * w - side / 2), w - side))
+            upper = int(min(max(0, y * h - side / 2), h - side))
+            box = (left, upper, left + side, upper + side)
+            out[pos].append(Patch(pid, path, response, box, rgb.crop(box)))
     return out

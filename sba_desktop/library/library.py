@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.neighbourhood import AugmentedVectors, neighbourhood_search
+from ..engine.neighbourhood import AugmentedVectors, SearchSplit, neighbourhood_search, split_search_score
 from ..engine.sba import DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DEFAULT_IMAGE_SIZE, DescriptorModel
 from ..paths import AppPaths, app_paths
 from .catalog import Catalog
@@ -24,6 +24,7 @@ from .vindex import VectorIndex
 
 log = logging.getLogger(__name__)
 
+SHOWN_RESULTS = 200  # results the window shows for a search (the pointing benchmark counts on it too)
 REFIT_GROWTH = 2.0  # a model fitted on fewer than FIT_SAMPLE photos is refitted once the library is
                     # this many times larger (it then describes the whole library, not its first folder)
 
@@ -359,6 +360,18 @@ class Library:
                 ids, scores = found[0], sims[0]
         paths = self.catalog.paths(ids.tolist())
         return [SearchHit(int(i), paths[int(i)], float(s)) for i, s in zip(ids, scores) if int(i) in paths]
+
+    def split_search(self, q: np.ndarray, result_path: str) -> SearchSplit | None:
+        """The default search's score of a library photo for vector q, split over the photos it is
+        made of (engine/neighbourhood.py); None when the photo is not in the library's index or the
+        search would not reach it."""
+        with self._state:
+            pid = self.catalog.photo_id(result_path)
+            if self.index is None or pid is None or pid not in self.index:
+                return None
+            if self._augmented is None:
+                self._augmented = AugmentedVectors(self.index)
+            return split_search_score(q, pid, self.index, self._augmented)
 
     def search(self, image_path: str, top: int = 20, region=None, expand: bool = True) -> list[SearchHit]:
         return self.search_vector(self.encode_query(image_path, region), top, expand)

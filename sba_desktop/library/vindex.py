@@ -71,6 +71,9 @@ class VectorIndex:
     def ids(self) -> set[int]:
         return set(self._live)
 
+    def __contains__(self, photo_id: int) -> bool:
+        return int(photo_id) in self._live
+
     def add(self, ids: np.ndarray, vectors: np.ndarray, threads: int = 1) -> None:
         """Add vectors under photo ids; `threads` > 1 builds in parallel (a bulk load)."""
         if len(ids) == 0:

@@ -2,6 +2,7 @@
 and "why it matches"."""
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QFileDialog, QLabel, QMenu, Q
 
 from ..library.catalog import display
 from ..library.decode import PHOTO_EXTENSIONS
+from ..library.library import SHOWN_RESULTS
 from .context import AppContext
 from .images import photo_qimage
 from .query_view import QueryView
@@ -20,7 +22,6 @@ from .reveal import reveal_in_file_manager
 from .results import PathRole, ResultGrid, ResultsModel
 from .welcome import WelcomePage
 
-TOP_K = 200
 PHOTO_FILTER = f"Photos ({' '.join('*' + e for e in sorted(PHOTO_EXTENSIONS))});;All files (*)"
 
 
@@ -32,6 +33,7 @@ class SearchPanel(QSplitter):
         self.query_path: str | None = None
         self.last_hits: list = []
         self.why = None
+        self._names_checked_for: str | None = None  # the model whose detector names were checked
         self.last_trashed: list = []  # the last move to the trash, for Undo
         self.query_view = QueryView()
         self.query_view.regionSelected.connect(lambda r: self.run_search(region=r))
@@ -136,7 +138,7 @@ class SearchPanel(QSplitter):
             self.ctx.message.emit("Index some photos first (Add folder…)")
             return
         self.ctx.message.emit("Searching…")
-        self.ctx.run(lib.search, self._search_done, self.query_path, TOP_K, region,
+        self.ctx.run(lib.search, self._search_done, self.query_path, SHOWN_RESULTS, region,
                      self.expand_box.isChecked())
 
     def _search_done(self, hits) -> None:
@@ -145,7 +147,20 @@ class SearchPanel(QSplitter):
         self.ctx.message.emit(f"{len(hits)} results")
         if hits:
             self.grid.setCurrentIndex(self.model.index(0))
+            self._check_detector_names()
         self.last_hits = hits
+
+    def _check_detector_names(self) -> None:
+        """Check once per model, in the background, which detectors' words mean something in this
+        library (a few seconds), so the first "Why it matches" does not wait for it."""
+        lib = self.ctx.lib
+        if lib is None or lib.model is None or self._names_checked_for == lib.model.model_id:
+            return
+        from ..library.explain import named_detectors
+
+        self._names_checked_for = lib.model.model_id
+        self.ctx.run(named_detectors, lambda _named: None, lib,
+                     failed=lambda msg: logging.getLogger("sba_desktop.ui").warning("detector names: %s", msg))
 
     # ------------------------------------------------------------------ results
     def current_path(self) -> str | None:
@@ -240,7 +255,7 @@ class SearchPanel(QSplitter):
         def job():
             return explain(lib, Source("query", path=qpath, region=region), result_path)
 
-        self.ctx.message.emit("Computing heatmaps…")
+        self.ctx.message.emit("Explaining the match…")
         self.ctx.run(job, lambda ex: self._show_why(ex, result_path))
 
     def _show_why(self, ex, result_path: str) -> None:

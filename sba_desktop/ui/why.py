@@ -4,6 +4,8 @@ matches that part of the result), then each detector's heatmap with its share, n
 responds to, and its gallery of library patches."""
 from __future__ import annotations
 
+import html
+from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QRectF, QSize, Qt
@@ -12,6 +14,7 @@ from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QListView, QListWid
                                QSlider, QVBoxLayout, QWidget)
 
 from ..engine.heatmaps import colorize, share_heatmap
+from ..library.catalog import display
 from ..library.explain import Explanation
 from .images import pil_to_qimage
 from .query_view import overlay
@@ -21,6 +24,16 @@ MATCH = -2
 # one colour per linked pair of regions, distinct from the inferno overlay's purples and oranges
 PAIR_COLOURS = ["#00e5ff", "#76ff03", "#ff4081", "#ffffff", "#2979ff"]
 GalleryLoader = Callable[[int, Callable[[list], None]], None]  # (position, done(patches))
+
+
+def search_line(shares) -> str:
+    """The default search's score in words: how much these two photos carry, how much the close
+    matches it brought in."""
+    total = shares.score if shares.score else 1.0
+    via = ", ".join(f"{html.escape(Path(display(p)).name)} {100 * v / total:.0f} %" for p, v in shares.close_matches[:3] if v > 0)
+    text = (f"In the search with close matches it scores {shares.score:.3f}: these two photos carry "
+            f"{100 * shares.these_two / total:.0f} %")
+    return text + (f", close matches {via}." if via else ".")
 
 
 class WhyDialog(QDialog):
@@ -135,11 +148,16 @@ class WhyDialog(QDialog):
         ex = self.ex
         lines = [f"Similarity {ex.score:.3f}. Brighter: the place carries more of it (each photo scaled to its "
                  "own strongest place)."]
+        if ex.score <= 0:
+            lines.append("These photos are no more alike than two photos picked at random from your library: "
+                         "there is no match to point at.")
         for k, (i, j, share) in enumerate((ex.links or [])[:len(PAIR_COLOURS)]):
             lines.append(f"<span style='color:{PAIR_COLOURS[k]}'>■</span> query region {i + 1} ↔ result "
                          f"region {j + 1}: {100 * share:.0f} % of the match")
         if ex.result_regions:
             lines.append(f"The result's strongest region alone carries {100 * ex.result_regions[0].share:.0f} %.")
+        if ex.search is not None:
+            lines.append(search_line(ex.search))
         return "<br>".join(lines)
 
     def _outline_pairs(self, query_img: QImage, result_img: QImage) -> None:
