@@ -86,7 +86,7 @@ class Region:
     cells: list[int]                         # flat indices of the map cells it covers
     box: tuple[float, float, float, float]   # x0, y0, x1, y1 in the photo's own pixels
     share: float                             # its part of the score / the score
-    point: tuple[float, float]               # the centre of its strongest cell, photo pixels
+    point: tuple[float, float]               # where its strongest window's match is centred, photo pixels
 
 
 WINDOW = 3  # cells a side of the window a place's strength is summed over
@@ -141,9 +141,17 @@ def regions(cells: np.ndarray, score: float, photo_box: tuple[float, float, floa
         ys, xs = np.divmod(np.asarray(members), w)
         box = (x0 + xs.min() * cw, y0 + ys.min() * ch, x0 + (xs.max() + 1) * cw, y0 + (ys.max() + 1) * ch)
         share = float(cells.reshape(-1)[members].sum()) / score if score else 0.0
-        # the strongest window's centre; among equal windows, the strongest cell
+        # the strongest window (among equal ones, the one on the strongest cell), and where in it
+        # the match is: its positive cells' centre, weighted by their parts (the pointing benchmark:
+        # 0.5-2 points more often inside the object than the window's middle cell)
         peak = members[int(np.lexsort((cells.reshape(-1)[members], strength.reshape(-1)[members]))[-1])]
         py, px = divmod(peak, w)
+        r = WINDOW // 2
+        win = cells[max(0, py - r):py + r + 1, max(0, px - r):px + r + 1]
+        weight = np.maximum(win, 0)
+        if weight.sum() > 0:
+            wy, wx = np.mgrid[max(0, py - r):max(0, py - r) + win.shape[0], max(0, px - r):max(0, px - r) + win.shape[1]]
+            py, px = float((wy * weight).sum() / weight.sum()), float((wx * weight).sum() / weight.sum())
         point = (x0 + (px + 0.5) * cw, y0 + (py + 0.5) * ch)
         out.append((float(strength.reshape(-1)[peak]), Region(members, tuple(round(float(v), 1) for v in box), share,
                                                               tuple(round(float(v), 1) for v in point))))
