@@ -287,6 +287,11 @@ def _member_json(m, keeper: bool) -> dict:
             "agreement": round(m.agreement, 4), "raw_files": [_disp(p) for p in m.companions]}
 
 
+def _count(n: int, noun: str) -> str:
+    """"1 group", "3 groups"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _when(t: float | None) -> str | None:
     return None if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
 
@@ -327,11 +332,11 @@ def cmd_duplicates(args) -> int:
                           f"{(m.format or '?').upper():5s} {_when(m.taken) or '-':19s}  {_disp(m.path)}{raw}")
         spare = sum(m.size for g in report.copies for m in g.others())
         bar(Progress("done", 0, 0))
-        print(f"{len(report.copies)} groups of copies ({sum(len(g.others()) for g in report.copies)} files "
-              f"could go to the trash, {size_text(spare)}), {len(report.similar)} groups of similar shots; "
-              f"{report.photos} photos compared in {report.seconds:.1f} s (threshold {report.threshold})")
+        print(f"{_count(len(report.copies), 'group')} of copies ({_count(sum(len(g.others()) for g in report.copies), 'file')} "
+              f"could go to the trash, {size_text(spare)}), {_count(len(report.similar), 'group')} of similar shots; "
+              f"{_count(report.photos, 'photo')} compared in {report.seconds:.1f} s (threshold {report.threshold})")
         if report.without_time and "similar" in kinds:
-            print(f"{report.without_time} photos have no capture time (EXIF): similar shots among them "
+            print(f"{_count(report.without_time, 'photo')} without a capture time (EXIF): similar shots among them "
                   "cannot be told from other photos of the same thing, so they are not grouped")
     if not args.trash:
         return 0

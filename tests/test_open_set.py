@@ -120,9 +120,14 @@ def test_the_small_library_protocol_fits_each_draws_own_model():
         return x[rows]          # the same vectors: the answer must not change
 
     args = dict(categories=4, examples=10, trials=2, unsorted_per_class=3, rest_in_library=False)
-    assert open_set_protocol(x, labels, **args, refit=refit) == open_set_protocol(x, labels, **args)
+    refitted = open_set_protocol(x, labels, **args, refit=refit)
+    # the figures report the draws' own models' dimensions
+    assert refitted.pop("dims") == x.shape[1]
+    assert refitted == open_set_protocol(x, labels, **args)
     # each draw's model sees its 40 examples and 24 unsorted photos, nothing else
     assert [len(r) for r in seen] == [64, 64] and all(len(set(r.tolist())) == 64 for r in seen)
+    fewer = open_set_protocol(x, labels, **args, refit=lambda rows: x[rows][:, :5])
+    assert fewer["dims"] == 5
 
 
 def test_whitening_evens_out_how_photos_of_a_category_differ():

@@ -113,6 +113,7 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
     classes = sorted(set(labels))
     check_open_set(labels, categories, examples)
     per_trial = []
+    draw_dims = []  # with refit: each draw's own model's dimensions
     confident = {t: [0, 0] for t in CONFIDENCE_LEVELS}   # level -> [right, made], pooled over draws
     for t in range(trials):
         rng = np.random.default_rng(t)
@@ -128,6 +129,7 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
         if refit is not None:
             rows = np.concatenate([ex, rest, background])
             fitted = refit(rows)
+            draw_dims.append(int(fitted.shape[1]))
             xs = np.zeros((len(x), fitted.shape[1]), np.float32)
             xs[rows] = fitted
         around = xs[background] if library is None else np.concatenate([xs[background], library])
@@ -157,7 +159,9 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
             # what a person who accepts "everything above 0.8 / 0.9" gets, pooled over the draws
             **{f"precision_at_{level}": round(right / made, 4) if made else None
                for level, (right, made) in confident.items()},
-            **{f"proposals_at_{level}": round(made / trials, 1) for level, (_, made) in confident.items()}}
+            **{f"proposals_at_{level}": round(made / trials, 1) for level, (_, made) in confident.items()},
+            # each draw's own model (the small library): its dimensions, not the whole set's model's
+            **({"dims": int(np.median(draw_dims))} if draw_dims else {})}
 
 
 CONFIDENCE_LEVELS = (0.8, 0.9)
