@@ -74,9 +74,11 @@ def bayer(img: Image.Image, white: int = 4095, black: int = 64) -> np.ndarray:
     return out
 
 
-def dng(img: Image.Image, path: Path, preview: int | None = 1024, orientation: int = 1) -> Path:
-    """A DNG of the picture's Bayer mosaic; with an embedded preview JPEG of that long side, or
-    none. `orientation` is the TIFF orientation tag (6: the camera was turned clockwise)."""
+def dng(img: Image.Image, path: Path, preview: int | None = 1024, orientation: int = 1,
+        taken: str | None = None) -> Path:
+    """A DNG of the picture's Bayer mosaic; with an embedded preview JPEG of that long side (no
+    EXIF in it, as in many cameras' previews), or none. `orientation` is the TIFF orientation tag
+    (6: the camera was turned clockwise); `taken` "YYYY:MM:DD HH:MM:SS", the DNG's own capture time."""
     from pidng.core import RAW2DNG, DNGTags, Tag
     from pidng.defs import CalibrationIlluminant, CFAPattern, DNGVersion, PhotometricInterpretation
 
@@ -92,7 +94,7 @@ def dng(img: Image.Image, path: Path, preview: int | None = 1024, orientation: i
                        (Tag.CalibrationIlluminant1, CalibrationIlluminant.D65),
                        (Tag.AsShotNeutral, [[1, 1], [1, 1], [1, 1]]), (Tag.BaselineExposure, [[0, 1]]),
                        (Tag.Make, "SBA"), (Tag.Model, "Bayer Test"), (Tag.UniqueCameraModel, "SBA Bayer Test"),
-                       (Tag.DNGVersion, DNGVersion.V1_4)]:
+                       (Tag.DNGVersion, DNGVersion.V1_4)] + ([(Tag.DateTimeOriginal, taken)] if taken else []):
         tags.set(tag, value)
     writer = RAW2DNG()
     writer.options(tags, path="", compress=False)

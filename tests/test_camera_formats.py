@@ -130,6 +130,24 @@ def test_dng_with_and_without_preview_decode_upright_and_see_the_photo(tmp_path,
         assert c > 0.93 and c > cosine(jpeg, other) + 0.1, (name, c, cosine(jpeg, other))
 
 
+def test_a_raw_files_own_exif_gives_its_capture_time_when_the_preview_has_none(tmp_path):
+    """Many cameras' preview JPEGs carry no EXIF: the capture time and camera come from the RAW
+    file's own TIFF directories (without unpacking it), so similar shots can be grouped."""
+    import calendar
+    import time
+
+    img = Image.fromarray(np.random.default_rng(3).integers(0, 255, (300, 400, 3), np.uint8))
+    camera_files.dng(img, tmp_path / "dated.dng", preview=256, taken="2026:05:01 10:20:30")
+    camera_files.dng(img, tmp_path / "undated.dng", preview=256)
+    camera_files.dng(img, tmp_path / "dated_no_preview.dng", preview=None, taken="2026:05:01 10:20:31")
+    when = calendar.timegm(time.strptime("2026:05:01 10:20:30", "%Y:%m:%d %H:%M:%S"))
+    dated = decode(str(tmp_path / "dated.dng"), 128)
+    assert dated.rgb.size[0] < 400  # the preview stood in
+    assert dated.taken == when and dated.camera == "SBA Bayer Test"
+    assert decode(str(tmp_path / "undated.dng"), 128).taken is None
+    assert decode(str(tmp_path / "dated_no_preview.dng"), 128).taken == when + 1
+
+
 def _libraw() -> str:
     import rawpy
 

@@ -122,19 +122,25 @@ def capture_facts(exif: Image.Exif) -> tuple[float | None, str | None]:
 
     taken = None
     try:
-        raw = exif.get_ifd(EXIF_IFD).get(DATETIME_ORIGINAL) or exif.get(DATETIME)
+        # DNG and some RAW files keep the EXIF tags in the main directory, not in an EXIF one
+        raw = exif.get_ifd(EXIF_IFD).get(DATETIME_ORIGINAL) or exif.get(DATETIME_ORIGINAL) or exif.get(DATETIME)
         if isinstance(raw, bytes):
             raw = raw.decode("ascii", "replace")
         if raw:
             taken = float(calendar.timegm(_time.strptime(str(raw).strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")))
-            sub = str(exif.get_ifd(EXIF_IFD).get(SUBSEC_ORIGINAL) or "").strip("\x00 ")
+            if taken < 366 * 86400:  # 1970: no time (LibRaw writes it into the previews it rebuilds)
+                return None, _camera(exif)
+            sub = str(exif.get_ifd(EXIF_IFD).get(SUBSEC_ORIGINAL) or exif.get(SUBSEC_ORIGINAL) or "").strip("\x00 ")
             if sub.isdigit():  # a burst's frames share their second: the fraction tells them apart
                 taken += int(sub) / 10 ** len(sub)
     except (ValueError, TypeError, KeyError, OSError):
         taken = None
+    return taken, _camera(exif)
+
+
+def _camera(exif: Image.Exif) -> str | None:
     make, model = (str(exif.get(t, "")).strip("\x00 ") for t in (MAKE, MODEL))
-    camera = (model if model.lower().startswith(make.lower()) else f"{make} {model}").strip() or None
-    return taken, camera
+    return (model if model.lower().startswith(make.lower()) else f"{make} {model}").strip() or None
 
 
 def is_raw(path: str) -> bool:
@@ -318,7 +324,31 @@ def _decode_raw(path: str, target_long_side: int | None,
         raise DecodeError("RAW image too large for LibRaw") from None
     except (rawpy.LibRawError, OSError, ValueError, MemoryError) as exc:
         raise DecodeError(f"broken RAW: {exc.__class__.__name__.removeprefix('LibRaw')}") from None
+    if taken is None or camera is None:  # a preview without EXIF (many Canon and Nikon files)
+        file_taken, file_camera = _tiff_raw_facts(path)
+        taken = file_taken if taken is None else taken
+        camera = camera or file_camera
     return DecodedPhoto(rgb, w, h, "raw", taken, camera)
+
+
+RAW_HEAD_BYTES = 256 * 1024  # a TIFF-based RAW file's first directories and their EXIF lie within this
+
+
+def _tiff_raw_facts(path: str) -> tuple[float | None, str | None]:
+    """(capture time, camera) from a TIFF-based RAW file's own EXIF (DNG, CR2, NEF, ARW, PEF...):
+    read from the head of the file, without unpacking the RAW data. (None, None) for other kinds."""
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(RAW_HEAD_BYTES)
+        if head[:4] not in (b"II*\x00", b"MM\x00*"):
+            return None, None
+        exif = Image.Exif()
+        exif.load(head)
+        return capture_facts(exif)
+    except (OSError, ValueError, TypeError, KeyError, EOFError, SyntaxError, struct.error):
+        return None, None
 
 
 def _raw_preview(raw, long_side: int | None, flip: int, stand_in_min: float):
