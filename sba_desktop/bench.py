@@ -303,7 +303,7 @@ def bench_stages(n_photos: int, repeats: int, with_torch: bool = True) -> dict:
            "camera_decode_images_per_s": camera["formats"]["jpeg"]["decode_images_per_s"],
            "camera_pipeline_images_per_s": camera["formats"]["jpeg"]["pipeline_images_per_s"],
            **camera,
-           "_model": model, "_query_path": paths[0], "_same_shape": same}
+           "_model": model, "_query_path": paths[0], "_result_path": paths[1], "_same_shape": same}
     return out
 
 
@@ -472,7 +472,7 @@ def run_bench(quick: bool = False, max_vectors: int | None = None, ray: str | No
     load_runtime()  # exported now if it is missing, so no child below pays for (or imports) torch
     if pipeline_only:  # sba bench --pipeline: the indexing pipeline and the camera formats
         st = bench_stages(100 if quick else 500, repeats)
-        for k in ("_model", "_query_path", "_same_shape"):
+        for k in ("_model", "_query_path", "_result_path", "_same_shape"):
             st.pop(k)
         return {"machine": _machine(), **st}
     memory = bench_indexing_memory(quick)  # first, in a child: nothing else loaded yet
@@ -480,6 +480,7 @@ def run_bench(quick: bool = False, max_vectors: int | None = None, ray: str | No
     st = bench_stages(100 if quick else 500, repeats)
     model = st.pop("_model")
     qpath = st.pop("_query_path")
+    rpath = st.pop("_result_path")
     same = st.pop("_same_shape")
     onnx_by_batch = {int(b): r for b, r in st["forward_images_per_s_by_batch"]["onnx"].items()}
     torch_by_batch = bench_torch_forward(same, tuple(onnx_by_batch), repeats)
@@ -507,6 +508,7 @@ def run_bench(quick: bool = False, max_vectors: int | None = None, ray: str | No
         neighbourhood_search(q, idx, 20, kept)
     query()
     q_ms = _median_time(query, 9) * 1000
+    explain_ms = bench_explanation(model, qpath, rpath, idx, kept) * 1000
     for v in search.values():
         v.pop("index", None)
     first_window = bench_first_window(3)
@@ -525,6 +527,7 @@ def run_bench(quick: bool = False, max_vectors: int | None = None, ray: str | No
         "recall_at_10": {k: v["recall_at_10"] for k, v in search.items()},
         "index_sizes": search,
         "query_ms_end_to_end": round(q_ms, 1),
+        "explanation_ms": round(explain_ms, 1),
         "query_at_vectors": qsize,
         "rss_mb_indexing_peak": memory["rss_mb_peak"],
         "rss_mb_idle": round(idle, 1),
@@ -579,6 +582,35 @@ def bench_duplicates(n: int, dim: int = 512) -> dict:
         t_again = time.perf_counter() - t
         cat.close()
     return {"photos": n, "pairs": len(first.agreements), "first_s": round(t_first, 1), "again_s": round(t_again, 1)}
+
+
+def bench_explanation(model, query_path: str, result_path: str, index, kept, repeats: int = 5) -> float:
+    """Seconds (median) for what library/explain.py computes for one result in a library of
+    len(index) vectors, the names check aside (once per model: bench_galleries): both photos
+    encoded with their maps, the exact split, regions, detector heatmaps, and the split of the
+    result's default-search score (the result: the query's best match in that index)."""
+    from .engine.heatmaps import detector_heatmaps
+    from .engine.match_map import decompose, region_pairs, regions
+    from .engine.neighbourhood import neighbourhood_search, split_search_score
+    from .engine.runtime import load_runtime
+    from .library.encoding import PhotoEncoder, Source
+
+    enc = PhotoEncoder(load_runtime(model.backbone), model.image_size, model, workers=1, keep_maps=True)
+
+    def explanation() -> None:
+        q = enc.encode_one(Source("q", query_path), with_picture=True)
+        r = enc.encode_one(Source("r", result_path), with_picture=True)
+        fq, fr = q.map.astype(np.float32), r.map.astype(np.float32)
+        d = decompose(model, fq, fr)
+        qr = regions(d.query_cells, d.score, (0, 0, q.width, q.height))
+        rr = regions(d.result_cells, d.score, (0, 0, r.width, r.height))
+        region_pairs(d.pairs, d.score, qr, rr)
+        detector_heatmaps(fq, model.detectors, (512, 384))
+        detector_heatmaps(fr, model.detectors, (512, 384))
+        ids, _ = neighbourhood_search(q.vector, index, 1, kept)
+        split_search_score(q.vector, int(ids[0]), index, kept)
+    explanation()
+    return _median_time(explanation, repeats)
 
 
 def bench_galleries(n: int, detectors: int = 25, repeats: int = 3) -> dict:
@@ -674,6 +706,8 @@ def format_bench(r: dict) -> str:
                      f"build {v['build_s']} s, save {v['save_s']} s, load {v['load_s']} s, "
                      f"file {v['file_mb']} MB, RSS +{v['rss_mb_loaded']} MB")
     lines += [f"query end to end (decode+encode+neighbourhood search) at {r['query_at_vectors']:,}: {r['query_ms_end_to_end']} ms",
+              f"why it matches at {r['query_at_vectors']:,} (two photos encoded with their maps, the exact split, "
+              f"regions, heatmaps, the default search's split): {r['explanation_ms']} ms",
               f"application idle RSS: {r['rss_mb_idle']} MB",
               f"first window: {r['first_window_s']} s",
               "tagging (12 x 10 examples + N unsorted + 3,000 library photos): "

@@ -104,6 +104,9 @@ def test_heatmap_view_renders_overlays(ukbench_library, window, qtbot):
     names = ukbench_names(48)
     drop_file(window, src / names[0])
     wait(qtbot, window, lambda: window.search.model.rowCount() > 1)
+    # the detector names are checked in the background after the first search, not at the first "why"
+    wait(qtbot, window, lambda: with_library(
+        lambda lib: lib.catalog.get_meta(f"named_detectors:{lib.model.model_id}")) is not None)
     window.search.explain(window.search.model.hits[1][0])
     wait(qtbot, window, lambda: window.search.why is not None)
     why = window.search.why
@@ -112,6 +115,10 @@ def test_heatmap_view_renders_overlays(ukbench_library, window, qtbot):
     qh, rh = why.last_overlay
     assert qh.max() == pytest.approx(1.0) and rh.max() == pytest.approx(1.0)  # each scaled to its own peak
     assert "of the match" in why.legend.text() and why.ex.links
+    # the default search's score, split over these two photos and the close matches it used
+    assert why.ex.search is not None and "In the search with close matches" in why.legend.text()
+    assert why.ex.search.these_two + sum(v for _, v in why.ex.search.close_matches) == \
+        pytest.approx(why.ex.search.score, abs=1e-4)
     from sba_desktop.library.explain import named_detectors
 
     named = with_library(named_detectors)
