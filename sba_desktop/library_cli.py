@@ -263,11 +263,12 @@ def cmd_explain(args) -> int:
     if not out["matched"]:
         print("these photos are no more alike than two photos picked at random from the library: "
               "there is no match to point at")
-    for side in ("query", "result"):
+    for side in ("query", "result") if out["matched"] else ():
         print(f"{side} regions (x0, y0, x1, y1 in the photo's pixels, share of the similarity):")
         for i, r in enumerate(out[f"{side}_regions"]):
             print(f"  {i + 1}. {tuple(round(v) for v in r['box'])}  {r['share']:.0%}")
-    print("this part of the query matches that part of the result:")
+    if out["pairs"]:
+        print("this part of the query matches that part of the result:")
     for p in out["pairs"]:
         print(f"  query {p['query_region'] + 1} <-> result {p['result_region'] + 1}  {p['share']:.0%}")
     if out["search"]:
