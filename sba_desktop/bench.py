@@ -587,28 +587,21 @@ def bench_duplicates(n: int, dim: int = 512) -> dict:
 def bench_explanation(model, query_path: str, result_path: str, index, kept, repeats: int = 5) -> float:
     """Seconds (median) for what library/explain.py computes for one result in a library of
     len(index) vectors, the names check aside (once per model: bench_galleries): both photos
-    encoded with their maps, the exact split, regions, detector heatmaps, and the split of the
+    encoded with their maps, `explanation_of` (split, regions, heatmaps), and the split of the
     result's default-search score (the result: the query's best match in that index)."""
-    from .engine.heatmaps import detector_heatmaps
-    from .engine.match_map import decompose, region_pairs, regions
     from .engine.neighbourhood import neighbourhood_search, split_search_score
     from .engine.runtime import load_runtime
     from .library.encoding import PhotoEncoder, Source
+    from .library.explain import explanation_of, shares_of
 
     enc = PhotoEncoder(load_runtime(model.backbone), model.image_size, model, workers=1, keep_maps=True)
 
     def explanation() -> None:
         q = enc.encode_one(Source("q", query_path), with_picture=True)
         r = enc.encode_one(Source("r", result_path), with_picture=True)
-        fq, fr = q.map.astype(np.float32), r.map.astype(np.float32)
-        d = decompose(model, fq, fr)
-        qr = regions(d.query_cells, d.score, (0, 0, q.width, q.height))
-        rr = regions(d.result_cells, d.score, (0, 0, r.width, r.height))
-        region_pairs(d.pairs, d.score, qr, rr)
-        detector_heatmaps(fq, model.detectors, (512, 384))
-        detector_heatmaps(fr, model.detectors, (512, 384))
         ids, _ = neighbourhood_search(q.vector, index, 1, kept)
-        split_search_score(q.vector, int(ids[0]), index, kept)
+        split = split_search_score(q.vector, int(ids[0]), index, kept)
+        explanation_of(model, q, r, None, None, set(), shares_of(split, {}) if split else None)
     explanation()
     return _median_time(explanation, repeats)
 

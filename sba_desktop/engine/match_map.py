@@ -94,9 +94,8 @@ WINDOW = 3  # cells a side of the window a place's strength is summed over
 
 def window_sums(cells: np.ndarray, size: int = WINDOW) -> np.ndarray:
     """Each cell's part of the score summed over the size x size cells around it (zero beyond the
-    map): the match as places of a few cells, not single cells. Pointing benchmark
-    (scripts/pointing_benchmark.py), strongest place inside the pasted object: single cells
-    0.77-0.81, 3 x 3 windows 0.85-0.90."""
+    map): the match as places of a few cells, not single cells (they point at the pasted object
+    far more often: scripts/pointing_benchmark.py, figures in docs/quality.md)."""
     r = size // 2
     pad = np.pad(cells, r)
     h, w = cells.shape

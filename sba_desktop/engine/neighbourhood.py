@@ -225,43 +225,47 @@ def split_search_score(query: np.ndarray, result_id: int, source: VectorSource,
     e = _expand_query(query, source, 1, augmented, shortlist)
     if e is None or result_id not in e.cand:
         return None
-    plain = float(e.q[0] @ source.vectors(np.asarray([result_id]))[0])
+
+    vectors: dict[int, np.ndarray] = {QUERY: e.q[0]}  # each plain vector read once
+
+    def vector(k: int) -> np.ndarray:
+        if k not in vectors:
+            vectors[k] = source.vectors(np.asarray([k]))[0]
+        return vectors[k]
+
+    plain = float(e.q[0] @ vector(result_id))
     if result_id in e.itself:
         return SearchSplit(1.0, plain, result_id, {QUERY: 0.5, result_id: 0.5})
 
-    def members(x: np.ndarray, key: int, near: np.ndarray, near_sims: np.ndarray) -> dict[int, float]:
-        """An augmented vector as coefficients of plain vectors: L2(x + sum_j w_j n_j)."""
+    def members(key: int, near: np.ndarray, near_sims: np.ndarray) -> dict[int, float]:
+        """An augmented vector as coefficients of plain vectors: L2(x + sum_j w_j n_j), the rule
+        of _augment_found."""
         ids, sims = _others(near[None], near_sims[None], NEIGHBOURS)
-        w = expansion_weights(sims)[0]
         coef = {key: 1.0}
-        for i, wi in zip(ids[0], w):
+        for i, wi in zip(ids[0], expansion_weights(sims)[0]):
             if wi > 0:
                 coef[int(i)] = coef.get(int(i), 0.0) + float(wi)
-        raw = x + sum(c * source.vectors(np.asarray([k]))[0] for k, c in coef.items() if k != key)
-        n = float(np.linalg.norm(raw))
+        n = float(np.linalg.norm(sum(c * vector(k) for k, c in coef.items())))
         return {k: c / n for k, c in coef.items()}
 
-    q1 = members(e.q[0], QUERY, e.near[0], e.near_sims[0])
-    near_ids, near_sims = augmented.nearest(e.cand[e.nb[0][np.isfinite(e.nb_sims[0])]])
+    q1 = members(QUERY, e.near[0], e.near_sims[0])
+    used = e.nb[0][np.isfinite(e.nb_sims[0])]  # the candidates q2 was expanded with (best first)
+    near_ids, near_sims = augmented.nearest(e.cand[used])
     q2_raw: dict[int, float] = dict(q1)
-    for row, (pos, wk) in enumerate(zip(e.nb[0][np.isfinite(e.nb_sims[0])], expansion_weights(e.nb_sims)[0])):
+    for row, (pos, wk) in enumerate(zip(used, expansion_weights(e.nb_sims)[0])):
         if wk <= 0:
             continue
         cid = int(e.cand[pos])
-        for k, c in members(source.vectors(np.asarray([cid]))[0], cid, near_ids[row], near_sims[row]).items():
+        for k, c in members(cid, near_ids[row], near_sims[row]).items():
             q2_raw[k] = q2_raw.get(k, 0.0) + float(wk) * c
-    rid = np.asarray([result_id])
-    r_ids, r_sims = augmented.nearest(rid)
-    result = members(source.vectors(rid)[0], result_id, r_ids[0], r_sims[0])
-
-    keys = sorted(set(q2_raw) | set(result))
-    vec = {k: (e.q[0] if k == QUERY else source.vectors(np.asarray([k]))[0]) for k in keys}
-    q2_norm = float(np.linalg.norm(sum(c * vec[k] for k, c in q2_raw.items())))
+    r_ids, r_sims = augmented.nearest(np.asarray([result_id]))
+    result = members(result_id, r_ids[0], r_sims[0])
+    q2_norm = float(np.linalg.norm(sum(c * vector(k) for k, c in q2_raw.items())))
     same = {int(i) for i in e.itself}  # the query photo in the library is the query
     parts: dict[int, float] = {}
     for a, ca in q2_raw.items():
         for b, cb in result.items():
-            term = ca * cb * float(vec[a] @ vec[b]) / q2_norm
+            term = ca * cb * float(vector(a) @ vector(b)) / q2_norm
             for k in (a, b):
                 k = QUERY if k in same else k
                 parts[k] = parts.get(k, 0.0) + term / 2

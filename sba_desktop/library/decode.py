@@ -9,6 +9,7 @@ import calendar
 import hashlib
 import io
 import os
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -337,8 +338,6 @@ RAW_HEAD_BYTES = 256 * 1024  # a TIFF-based RAW file's first directories and the
 def _tiff_raw_facts(path: str) -> tuple[float | None, str | None]:
     """(capture time, camera) from a TIFF-based RAW file's own EXIF (DNG, CR2, NEF, ARW, PEF...):
     read from the head of the file, without unpacking the RAW data. (None, None) for other kinds."""
-    import struct
-
     try:
         with open(path, "rb") as fh:
             head = fh.read(RAW_HEAD_BYTES)

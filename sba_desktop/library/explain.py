@@ -13,9 +13,10 @@ from PIL import Image
 from ..engine.detector_names import detector_label
 from ..engine.heatmaps import combined_heatmap, detector_heatmaps
 from ..engine.match_map import Region, decompose, region_pairs, regions
-from ..engine.neighbourhood import QUERY
+from ..engine.neighbourhood import QUERY, SearchSplit
+from ..engine.sba import DescriptorModel
 from .decode import DecodeError, decode
-from .encoding import Source
+from .encoding import Encoded, Source
 from .library import Library
 from .lock import LibraryBusyError
 
@@ -76,18 +77,22 @@ def explain(lib: Library, query: Source, result_path: str) -> Explanation:
     enc = lib.photo_encoder(keep_maps=True)
     q = enc.encode_one(query, with_picture=True)
     r = enc.encode_one(Source("result", path=result_path), with_picture=True)
+    return explanation_of(model, q, r, query.region, getattr(enc.backbone, "channel_names", None),
+                          named_detectors(lib), search_shares(lib, q.vector, result_path))
+
+
+def explanation_of(model: DescriptorModel, q: Encoded, r: Encoded, region: tuple[float, float, float, float] | None,
+                   names: list[str] | None, named: set[int], search: SearchShares | None) -> Explanation:
+    """The explanation of two encoded photos (with their maps and pictures): the exact split,
+    regions and pairs, detector heatmaps and labels (words only for the `named` positions)."""
     fq, fr = q.map.astype(np.float32), r.map.astype(np.float32)
-    query_rgb, result_rgb = q.picture, r.picture
     d = decompose(model, fq, fr)
     scale = d.score if d.score else 1.0
     contrib = d.per_region[:len(model.detectors)] / scale  # exact shares of the score (query side)
-    q_img, r_img = _display(query_rgb), _display(result_rgb)
+    q_img, r_img = _display(q.picture), _display(r.picture)
     qm = detector_heatmaps(fq, model.detectors, q_img.size)
     rm = detector_heatmaps(fr, model.detectors, r_img.size)
-    names = getattr(enc.backbone, "channel_names", None)
     channels = [int(c) for c in model.detectors]
-    named = named_detectors(lib)
-    region = query.region
     q_box = (region[0], region[1], region[0] + region[2], region[1] + region[3]) if region else (0, 0, q.width, q.height)
     r_box = (0, 0, r.width, r.height)
     # a score <= 0 is no more than two photos picked at random share (the vectors are centred on
@@ -100,8 +105,7 @@ def explain(lib: Library, query: Source, result_path: str) -> Explanation:
                        combined_heatmap(qm, contrib), combined_heatmap(rm, contrib), d.score,
                        d.query_cells / scale, d.result_cells / scale,
                        (d.query_centring / scale, d.result_centring / scale), q_regions, r_regions,
-                       region_pairs(d.pairs, d.score, q_regions, r_regions), q_box, r_box,
-                       search_shares(lib, q.vector, result_path))
+                       region_pairs(d.pairs, d.score, q_regions, r_regions), q_box, r_box, search)
 
 
 def search_shares(lib: Library, query_vector: np.ndarray, result_path: str) -> SearchShares | None:
@@ -110,10 +114,14 @@ def search_shares(lib: Library, query_vector: np.ndarray, result_path: str) -> S
     split = lib.split_search(query_vector, result_path)
     if split is None:
         return None
+    return shares_of(split, lib.catalog.paths([k for k in split.parts if k not in (QUERY, split.result)]))
+
+
+def shares_of(split: SearchSplit, paths: dict[int, str]) -> SearchShares:
+    """A split of the default search's score in the view's terms: these two photos, and each
+    close match by its path."""
     others = {k: v for k, v in split.parts.items() if k not in (QUERY, split.result)}
-    paths = lib.catalog.paths(list(others))
-    these_two = split.score - sum(others.values())
-    return SearchShares(split.score, these_two,
+    return SearchShares(split.score, split.score - sum(others.values()),
                         sorted(((paths.get(k, f"photo {k}"), v) for k, v in others.items()), key=lambda t: -t[1]))
 
 
