@@ -1,3 +1,3 @@
-from .app import main
+from sba_desktop.app import main
 
 raise SystemExit(main())

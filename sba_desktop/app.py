@@ -6,7 +6,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        from .ui.main import run
+        from sba_desktop.ui.main import run
     except ImportError as exc:  # the window arrives with the GUI issue
         print(f"sba-desktop: the desktop window is not available yet ({exc}); "
               "use the command line: sba --help", file=sys.stderr)

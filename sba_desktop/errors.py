@@ -14,8 +14,31 @@ EXIT_USAGE = 2        # bad arguments (argparse's own code)
 EXIT_INTERRUPTED = 130
 
 
-class UserError(RuntimeError):
-    """An error whose message is meant for the person using the program."""
+class SbaError(RuntimeError):
+    """An error of the product whose message is meant for the person using it.
+    `prefix` says in words what kind of trouble it is (the window shows it before the message)."""
+    prefix = ""
+
+    @property
+    def user_message(self) -> str:
+        text = _one_line(self)
+        return f"{self.prefix}: {text}" if self.prefix else text
+
+
+class UserError(SbaError):
+    """Something the person asked for cannot be done as asked (a wrong folder, a bad number)."""
+
+
+def user_message(exc: BaseException) -> str:
+    """One plain line for any error: the CLI prints it, the window shows it."""
+    if isinstance(exc, SbaError):
+        return exc.user_message
+    text = _one_line(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"Not found: {text}"
+    if isinstance(exc, PermissionError):
+        return f"Permission denied: {text}"
+    return text
 
 
 def _one_line(exc: BaseException) -> str:
@@ -34,11 +57,6 @@ def _quiet_stdout() -> None:
 
 def run_friendly(fn: Callable[[], int]) -> int:
     """Run a command: its errors become one line on stderr and an exit code, never a traceback."""
-    from .engine.registry import MissingWeightsError
-    from .engine.sba import ModelMismatchError
-    from .library.decode import DecodeError
-    from .library.lock import LibraryBusyError
-
     try:
         code = fn()
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
@@ -49,9 +67,9 @@ def run_friendly(fn: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("sba: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (UserError, MissingWeightsError, ModelMismatchError, FileNotFoundError, NotADirectoryError,
-            PermissionError, ValueError, DecodeError, LibraryBusyError, RuntimeError) as exc:
-        print(f"sba: {_one_line(exc)}", file=sys.stderr)
+    except (SbaError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError,
+            RuntimeError) as exc:
+        print(f"sba: {_one_line(exc)}", file=sys.stderr)  # the command's name says the kind
         log.debug("error", exc_info=True)
         return EXIT_ERROR
     except Exception as exc:  # a bug: one line here, the traceback in the log

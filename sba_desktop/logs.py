@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 
-from .paths import AppPaths
+from sba_desktop.paths import AppPaths
 
 _done = False
 

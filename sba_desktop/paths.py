@@ -7,7 +7,7 @@ from pathlib import Path
 
 import platformdirs
 
-from . import APP_NAME
+from sba_desktop import APP_NAME
 
 HOME_ENV = "SBA_DESKTOP_HOME"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Retrieval on the shared sets stored as a phone or a camera stores them (issue 19).
 
-Each photo of the sets is written as (sba_desktop/camera_files.py, in a temporary folder, the
+Each photo of the sets is written as (sba_desktop/lab/camera_files.py, in a temporary folder, the
 shared photos are only read):
 - HEIC with a stored thumbnail of 320 px (what iPhones write) and of 224 px (the network's size);
 - DNG with a 1024 px preview JPEG and DNG with none (LibRaw's demosaic);
@@ -34,12 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = Path(os.environ.get("SBA_DATASETS", ROOT.parent / "shared" / "datasets"))
 
-from sba_desktop import camera_files  # noqa: E402
-from sba_desktop.engine import protocols  # noqa: E402
-from sba_desktop.engine.metrics import retrieval_scores  # noqa: E402
+from sba_desktop.lab import camera_files  # noqa: E402
+from sba_desktop.lab import protocols  # noqa: E402
+from sba_desktop.lab.metrics import retrieval_scores  # noqa: E402
 from sba_desktop.library import decode as decode_module  # noqa: E402
 from sba_desktop.library.encoding import PhotoEncoder  # noqa: E402
-from sba_desktop.library.evaluation import (EncodedSet, EvalOptions, PhotoSet, default_vectors,  # noqa: E402
+from sba_desktop.lab.evaluation import (EncodedSet, EvalOptions, PhotoSet, default_vectors,  # noqa: E402
                                             encode_maps, folder_photos, load_extractor)
 
 # format name -> (file suffix, maker); "heic-320-full" reads the "heic-320" files in full

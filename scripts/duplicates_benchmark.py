@@ -220,8 +220,8 @@ def main() -> int:
     args = ap.parse_args()
 
     from sba_desktop.library.decode import heif_available
-    from sba_desktop.library.duplicates import compare, group
-    from sba_desktop.library.indexer import IndexJob
+    from sba_desktop.jobs.duplicates import compare, group
+    from sba_desktop.jobs.index import IndexJob
     from sba_desktop.library.library import Library
 
     heif_available()  # registers pillow-heif's HEIC writer too

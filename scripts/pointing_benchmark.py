@@ -81,8 +81,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="sba-pointing-"))
     os.environ["SBA_DESKTOP_HOME"] = str(tmp / "home")
     from sba_desktop.library.encoding import Source
-    from sba_desktop.library.explain import explain, named_detectors
-    from sba_desktop.library.indexer import IndexJob
+    from sba_desktop.jobs.explain import explain, named_detectors
+    from sba_desktop.jobs.index import IndexJob
     from sba_desktop.library.library import SHOWN_RESULTS, Library
 
     rng = random.Random(args.seed)

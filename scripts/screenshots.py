@@ -100,9 +100,9 @@ def drive(s: dict, out: Path, only: set[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from sba_desktop.library.indexer import IndexJob
+    from sba_desktop.jobs.index import IndexJob
     from sba_desktop.library.library import Library
-    from sba_desktop.library.tagging import label_from_folders
+    from sba_desktop.jobs.tagging import label_from_folders
 
     app = QApplication(sys.argv)
     from sba_desktop.ui.main import MainWindow

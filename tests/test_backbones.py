@@ -6,7 +6,7 @@ torch = pytest.importorskip("torch", reason="torch (the build extra) is not inst
 from PIL import Image  # noqa: E402
 
 from sba_desktop.engine import registry
-from sba_desktop.engine.backbones import MissingWeightsError, load_backbone
+from sba_desktop.engine.torch_build.backbones import MissingWeightsError, load_backbone
 from sba_desktop.engine.imaging import draft_box, scaled_size, to_rgb
 
 CAT_CLASSES = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from sba_desktop import camera_files
+from sba_desktop.lab import camera_files
 from sba_desktop.library.decode import DecodeError, decode, photo_size
 from sba_desktop.library.discover import raw_companions, walk_photos
 from tests.conftest import dataset

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from sba_desktop.engine.classifier import MNClassifier
-from sba_desktop.engine.metrics import average_precision, retrieval_scores
+from sba_desktop.lab.classifier import MNClassifier
+from sba_desktop.lab.metrics import average_precision, retrieval_scores
 
 
 def test_mn_votes_by_hand():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sba_desktop.library.indexer import IndexJob
+from sba_desktop.jobs.index import IndexJob
 from sba_desktop.library.library import Library
 from tests.conftest import dataset, link_photos, ukbench_names
 
@@ -15,7 +15,7 @@ FIT = 120  # fitted locally on 120 photos (no auto-refit at 200); the other 80 a
 
 @pytest.fixture(scope="module")
 def local_ray():
-    from sba_desktop.library.cluster import connect
+    from sba_desktop.jobs.cluster import connect
 
     connect("local", num_cpus=2)
     yield
@@ -29,7 +29,7 @@ def vectors_by_path(lib: Library) -> dict[str, np.ndarray]:
 
 
 def test_ray_vectors_and_search_equal_the_single_machine(local_ray, tmp_path):
-    from sba_desktop.library.cluster import RayIndexJob
+    from sba_desktop.jobs.cluster import RayIndexJob
 
     photos = tmp_path / "photos"
     link_photos(dataset("ukbench-dev") / "images", photos, ukbench_names(200))
@@ -48,7 +48,7 @@ def test_ray_vectors_and_search_equal_the_single_machine(local_ray, tmp_path):
         hits_l = [h.path for h in local.search(str(photos / q), top=4)]
         assert hits_r == hits_l
     # detector galleries come out the same (the actors keep each photo's peaks too)
-    from sba_desktop.library.explain import detector_gallery
+    from sba_desktop.jobs.explain import detector_gallery
 
     for position in (0, 12):
         assert [p.path for p in detector_gallery(remote, position, 6)] == \
@@ -60,7 +60,7 @@ def test_ray_vectors_and_search_equal_the_single_machine(local_ray, tmp_path):
 
 
 def test_a_killed_ray_run_resumes_without_duplicates(local_ray, tmp_path):
-    from sba_desktop.library.cluster import RayIndexJob
+    from sba_desktop.jobs.cluster import RayIndexJob
 
     photos = tmp_path / "photos"
     link_photos(dataset("ukbench-dev") / "images", photos, ukbench_names(200))

@@ -10,8 +10,9 @@ from PIL import Image, ImageEnhance
 
 from conftest import dataset
 from sba_desktop.engine import copies
-from sba_desktop.library.duplicates import COPY_THRESHOLD, find_duplicates, trash_others
-from sba_desktop.library.indexer import IndexJob
+from sba_desktop.jobs.duplicates import COPY_THRESHOLD, find_duplicates, trash_others
+from sba_desktop.jobs.index import IndexJob
+from sba_desktop.jobs.restore import restore_and_reindex
 from sba_desktop.library.library import Library
 
 # one UKBench object: its four shots are different photos of the same thing
@@ -94,7 +95,7 @@ def test_copies_are_grouped_apart_from_other_shots_and_the_keeper_is_the_origina
     assert {m.path for m in group.others()} == set(made)
     assert all(0 < m.agreement <= 1.0 for m in group.members)
 
-    from sba_desktop.library.duplicates import compare
+    from sba_desktop.jobs.duplicates import compare
 
     assert compare(lib, should_stop=lambda: True) is None  # stopped: no result, nothing half-grouped
     # what was compared is kept: the next look compares nothing again, a changed photo anew
@@ -136,7 +137,7 @@ def test_trash_moves_the_copies_and_undo_brings_them_back(library_with_copies, t
     assert len(lib.index) == 8 and all(lib.catalog.photo_id(p) is None for p in made)
     assert find_duplicates(lib).copies == []
 
-    assert lib.restore_photos(done) == []  # the files go back and their folders are indexed again
+    assert restore_and_reindex(lib, done) == []  # the files go back and their folders are indexed again
     assert all(os.path.exists(p) for p in made) and not os.listdir(trash_home / "files")
     assert len(lib.index) == 13 and len(find_duplicates(lib).copies) == 1
 

@@ -82,8 +82,8 @@ def test_every_format_and_a_region_of_each_store_the_vector_a_search_computes(tm
 
 
 def test_eval_ranks_and_scores_as_a_library_searched_with_sba_search(tmp_path, capsys):
-    from sba_desktop.engine.protocols import similarities
-    from sba_desktop.library.evaluation import EvalOptions, default_vectors, encode_set
+    from sba_desktop.lab.protocols import similarities
+    from sba_desktop.lab.evaluation import EvalOptions, default_vectors, encode_set
 
     names = ukbench_names(40)
     root = tmp_path / "set"

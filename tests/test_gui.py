@@ -13,7 +13,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
 
-from sba_desktop.library.indexer import IndexJob  # noqa: E402
+from sba_desktop.jobs.index import IndexJob  # noqa: E402
 from sba_desktop.library.library import Library  # noqa: E402
 from tests.conftest import dataset, flowers_by_class, link_photos, ukbench_names, with_library  # noqa: E402
 
@@ -119,7 +119,7 @@ def test_heatmap_view_renders_overlays(ukbench_library, window, qtbot):
     assert why.ex.search is not None and "In the search with close matches" in why.legend.text()
     assert why.ex.search.these_two + sum(v for _, v in why.ex.search.close_matches) == \
         pytest.approx(why.ex.search.score, abs=1e-4)
-    from sba_desktop.library.explain import named_detectors
+    from sba_desktop.jobs.explain import named_detectors
 
     named = with_library(named_detectors)
     for row in range(2, why.detectors.count()):  # words only where the detector's own gallery agrees

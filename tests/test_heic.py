@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from sba_desktop.library.decode import decode
-from sba_desktop.library.indexer import IndexJob
+from sba_desktop.jobs.index import IndexJob
 from sba_desktop.library.library import Library
 from tests.conftest import dataset
 

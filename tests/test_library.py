@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sba_desktop.library.indexer import IndexJob
+from sba_desktop.jobs.index import IndexJob
 from sba_desktop.library.library import Library
 from sba_desktop.library.lock import LibraryBusyError
 from tests.conftest import dataset, flowers_by_class, link_photos, ukbench_names
@@ -28,7 +28,7 @@ def test_hostile_corpus_is_indexed_without_a_crash(tmp_path, monkeypatch):
     vanish = root / "vanish.jpg"
     shutil.copy(root / "good.jpg", vanish)
 
-    from sba_desktop.library import indexer
+    from sba_desktop.jobs import index as indexer
 
     real_fingerprint = indexer.fingerprint
 
@@ -174,7 +174,7 @@ def test_categories_from_folders_and_tagging_accuracy(tmp_path):
         link_photos(src / "images", cats / cls, files[:30])  # 30 labelled per category
         link_photos(src / "images", unsorted, files[30:])    # 10 held out per category
         truth.update({f: cls for f in files[30:]})
-    from sba_desktop.library import tagging
+    from sba_desktop.jobs import tagging
     from sba_desktop.library.xmp import read_keywords
 
     lib = Library.open()
@@ -238,7 +238,7 @@ def test_photos_of_no_category_get_none(tmp_path, capsys):
 def test_a_few_unsorted_photos_of_an_unknown_kind_get_none_with_the_library_around(tmp_path):
     """An inbox-sized unsorted folder (3 photos of each of the 17 classes, 5 classes with no
     folder); the rest of the photos sit elsewhere in the library, unlabelled."""
-    from sba_desktop.library import tagging
+    from sba_desktop.jobs import tagging
 
     src = dataset("flowers17-dev") / "images"
     by_class = flowers_by_class()
@@ -311,7 +311,7 @@ def test_batched_pipeline_loses_nothing_and_matches_one_photo_at_a_time(tmp_path
 
 
 def test_detector_gallery_shows_crops_at_each_photos_peak(tmp_path):
-    from sba_desktop.library.explain import detector_galleries, detector_gallery
+    from sba_desktop.jobs.explain import detector_galleries, detector_gallery
 
     src = dataset("ukbench-dev") / "images"
     names = ukbench_names(40)

@@ -66,7 +66,7 @@ def test_on_real_photos_the_split_adds_up_to_the_library_search_score(tmp_path, 
     """A library of 40 UKBench photos: `sba explain` of one object's two shots gives the plain
     search's score, regions in the photos' pixels, and the shares add up within 1e-4."""
     from sba_desktop.cli import main
-    from sba_desktop.library.explain import explain
+    from sba_desktop.jobs.explain import explain
     from sba_desktop.library.encoding import Source
     from sba_desktop.library.library import Library
     from tests.conftest import link_photos, ukbench_names
@@ -98,7 +98,7 @@ def test_on_real_photos_the_split_adds_up_to_the_library_search_score(tmp_path, 
     assert out["query_regions"] and out["pairs"] and out["pairs"][0]["share"] > 0
     assert [d["share"] for d in out["detectors"]] == sorted((d["share"] for d in out["detectors"]), reverse=True)
     # names only where the head, run on the detector's own gallery, agrees with them
-    from sba_desktop.library.explain import named_detectors
+    from sba_desktop.jobs.explain import named_detectors
 
     named = named_detectors(lib)
     channels = [int(c) for c in lib.model.detectors]

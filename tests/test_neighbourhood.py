@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from sba_desktop.engine import neighbourhood as nbh
-from sba_desktop.engine.protocols import similarities
+from sba_desktop.lab.protocols import similarities
 from sba_desktop.library.vindex import VectorIndex
 
 
@@ -63,7 +63,7 @@ def test_eval_rows_are_neighbourhood_search_over_the_whole_set():
 
 
 def test_expansion_helps_groups_and_does_not_hurt_pairs():
-    from sba_desktop.engine.metrics import retrieval_scores
+    from sba_desktop.lab.metrics import retrieval_scores
 
     for per in (2, 6):
         x, groups = clustered(80, per, seed=per)
@@ -98,7 +98,7 @@ def test_kept_neighbourhoods_give_the_searches_of_a_fresh_cache():
 
 
 def test_retrieval_scores_with_distractors_and_a_subset_of_queries():
-    from sba_desktop.engine.metrics import retrieval_scores
+    from sba_desktop.lab.metrics import retrieval_scores
 
     # items 0-3: two groups of two; items 4-5: distractors (never queries, never positives)
     groups = np.array([0, 0, 1, 1, -1, -1])

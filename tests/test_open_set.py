@@ -71,7 +71,7 @@ def test_knn_and_logistic_fit_by_hand():
 
 def test_the_libraries_hnsw_neighbours_equal_brute_force():
     """Past BRUTE_FORCE_LIMIT photos the tagging graph takes its neighbours from a temporary HNSW index."""
-    from sba_desktop.library.tagging import hnsw_knn
+    from sba_desktop.jobs.tagging import hnsw_knn
 
     x, _ = clusters(30, 20, seed=3)
     ids_h, sims_h = hnsw_knn(x, 5)
@@ -83,7 +83,7 @@ def test_the_libraries_hnsw_neighbours_equal_brute_force():
 
 
 def test_protocol_reports_what_accepting_above_a_confidence_gives():
-    from sba_desktop.engine.protocols import open_set_protocol
+    from sba_desktop.lab.protocols import open_set_protocol
 
     x, y = clusters(14, 30, seed=3)
     labels = np.array([f"kind{i}" for i in y])
@@ -95,7 +95,7 @@ def test_protocol_reports_what_accepting_above_a_confidence_gives():
 
 
 def test_the_small_library_protocol_keeps_the_rest_of_the_set_out_of_the_library():
-    from sba_desktop.engine.protocols import open_set_protocol
+    from sba_desktop.lab.protocols import open_set_protocol
 
     x, y = clusters(8, 30, seed=5)
     labels = np.array([f"kind{i}" for i in y])
@@ -109,7 +109,7 @@ def test_the_small_library_protocol_keeps_the_rest_of_the_set_out_of_the_library
 
 
 def test_the_small_library_protocol_fits_each_draws_own_model():
-    from sba_desktop.engine.protocols import open_set_protocol
+    from sba_desktop.lab.protocols import open_set_protocol
 
     x, y = clusters(8, 30, seed=5)
     labels = np.array([f"kind{i}" for i in y])

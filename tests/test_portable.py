@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import dataset, ukbench_names
-from sba_desktop.library.indexer import IndexJob
+from sba_desktop.jobs.index import IndexJob
+from sba_desktop.jobs.restore import restore_and_reindex
 from sba_desktop.library.library import Library
 from sba_desktop.library.lock import LibraryBusyError, WriterLock
 from sba_desktop.library.trash import move_to_trash
@@ -84,7 +85,7 @@ def test_trash_moves_photos_out_of_the_library_and_undo_brings_them_back(tmp_pat
     reopened = Library.open()  # what was saved agrees
     assert reopened.index.ids() == reopened.catalog.indexed_ids(reopened.model.model_id)
 
-    assert lib.restore_photos(done) == []
+    assert restore_and_reindex(lib, done) == []
     assert os.path.exists(victim) and not os.listdir(trash_home / "info")
     IndexJob(lib, [str(folder)]).run()
     assert len(lib.index) == 8 and lib.search(victim, top=1)[0].path == victim

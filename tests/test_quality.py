@@ -1,5 +1,5 @@
 """Retrieval quality on real photos (paris-dev): the floor our measurements justify."""
-from sba_desktop.library.evaluation import EvalOptions, evaluate
+from sba_desktop.lab.evaluation import EvalOptions, evaluate
 from tests.conftest import dataset
 
 

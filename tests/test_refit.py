@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from sba_desktop.library.indexer import IndexJob
+from sba_desktop.jobs.index import IndexJob
 from sba_desktop.library.library import Library
 from tests.conftest import dataset, flowers_by_class, link_photos, ukbench_names
 

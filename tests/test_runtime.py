@@ -21,7 +21,7 @@ def _photos(n=6):
 
 def test_onnx_feature_maps_equal_torch_on_real_photos():
     pytest.importorskip("torch", reason="torch (the build extra) is not installed: the reference network")
-    from sba_desktop.engine.backbones import load_backbone
+    from sba_desktop.engine.torch_build.backbones import load_backbone
 
     ref, onnx = load_backbone(), runtime.load_runtime()
     assert onnx.version == ref.version
@@ -114,7 +114,7 @@ def test_detector_names_come_from_the_real_imagenet_head():
     is active; the runtime (no torch) reads the same names from the export manifest."""
     import torch
 
-    from sba_desktop.engine.backbones import imagenet_classes, load_backbone
+    from sba_desktop.engine.torch_build.backbones import imagenet_classes, load_backbone
 
     bb = load_backbone("efficientnet_lite0")
     names = runtime.load_runtime("efficientnet_lite0").channel_names

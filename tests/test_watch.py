@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from sba_desktop.library.indexer import IndexJob
+from sba_desktop.jobs.index import IndexJob
 from sba_desktop.library.library import Library
-from sba_desktop.library.watcher import ChangeTracker, LibraryWatcher, ignored
+from sba_desktop.jobs.watch import ChangeTracker, LibraryWatcher, ignored
 from tests.conftest import dataset, flowers_by_class, link_photos, ukbench_names, with_library
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -226,7 +226,7 @@ def test_without_file_events_the_folders_are_rescanned(watched_library):
 
 def test_photos_arriving_in_an_inbox_get_category_proposals(tmp_path):
 
-    from sba_desktop.library.tagging import label_from_folders, proposals, set_inbox
+    from sba_desktop.jobs.tagging import label_from_folders, proposals, set_inbox
 
     flowers = dataset("flowers17-dev")
     by = flowers_by_class()

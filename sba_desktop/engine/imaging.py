@@ -91,3 +91,18 @@ def to_input(rgb: Image.Image, long_side: int | None, mean: tuple[float, ...],
     # (x/255 - mean)/std == x * 1/(255 std) - mean/std, in one pass per channel
     x = arr.astype(np.float32) * (1.0 / scale) - np.asarray(mean, np.float32) / np.asarray(std, np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+Region = tuple[float, float, float, float]  # x, y, width, height in the photo's own pixels
+
+
+def crop_region(rgb: Image.Image, region: Region | None) -> Image.Image:
+    """The query rectangle of a picture, in its pixels (clamped to the picture; at least 1x1)."""
+    if region is None:
+        return rgb
+    x, y, w, h = (int(round(v)) for v in region)
+    x0 = min(max(0, x), rgb.width - 1)
+    y0 = min(max(0, y), rgb.height - 1)
+    x1 = min(rgb.width, max(x0 + 1, x + w))
+    y1 = min(rgb.height, max(y0 + 1, y + h))
+    return rgb.crop((x0, y0, x1, y1))

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import pooling
-from .sba import DescriptorModel
+from sba_desktop.engine import pooling
+from sba_desktop.engine.sba import DescriptorModel
 
 
 @dataclass

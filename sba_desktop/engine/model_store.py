@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..paths import app_paths
-from .registry import BackboneInfo, MissingWeightsError, file_sha256, weight_path
+from sba_desktop.paths import app_paths
+from sba_desktop.engine.registry import BackboneInfo, MissingWeightsError, file_sha256, weight_path
 
 MODELS_ENV = "SBA_DESKTOP_MODELS"
 MANIFEST_FORMAT = 1

@@ -10,6 +10,7 @@ import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from sba_desktop.errors import SbaError
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
 
@@ -18,8 +19,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)
 
 
-class MissingWeightsError(RuntimeError):
+class MissingWeightsError(SbaError):
     """The weight file of a backbone is not on this machine."""
+    prefix = "The model's weights are missing"
 
 
 @dataclass(frozen=True)

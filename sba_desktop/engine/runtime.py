@@ -18,9 +18,9 @@ from collections import Counter, OrderedDict
 import numpy as np
 from PIL import Image
 
-from .imaging import to_input
-from .model_store import StoredNetwork, find, writable_dir
-from .registry import DEFAULT_BACKBONE, BackboneInfo, MissingWeightsError, backbone_info
+from sba_desktop.engine.imaging import to_input
+from sba_desktop.engine.model_store import StoredNetwork, find, writable_dir
+from sba_desktop.engine.registry import DEFAULT_BACKBONE, BackboneInfo, MissingWeightsError, backbone_info
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +164,8 @@ def load_runtime(name: str = DEFAULT_BACKBONE, weights_path: str | None = None,
                     why = "; ".join(reasons) or "no exported network found"
                     raise MissingWeightsError(
                         f"the {name} network is not available ({why}). It is built from the weight "
-                        f"file with torch: python -m sba_desktop.engine.onnx_export --backbone {name}")
-                from .onnx_export import export
+                        f"file with torch: python -m sba_desktop.engine.torch_build.onnx_export --backbone {name}")
+                from sba_desktop.engine.torch_build.onnx_export import export
 
                 log.info("exporting %s to ONNX (once) into %s", name, writable_dir())
                 export(name, writable_dir(), weights_path)

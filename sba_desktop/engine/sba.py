@@ -28,7 +28,8 @@ from typing import Sequence
 
 import numpy as np
 
-from . import pooling
+from sba_desktop.engine import pooling
+from sba_desktop.errors import SbaError
 
 FORMAT_VERSION = 1
 MIN_PCA_PHOTOS = 33  # PCA to >= 32 dims needs at least 33 photos
@@ -43,7 +44,7 @@ DEFAULT_IMAGE_SIZE = 224
 METHODS = ("sba", "spoc", "mac", "gem", "crow")
 
 
-class ModelMismatchError(RuntimeError):
+class ModelMismatchError(SbaError):
     """Vectors or a file that belong to another fitted model."""
 
 

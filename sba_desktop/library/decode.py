@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from ..engine.imaging import draft_box, to_rgb
+from sba_desktop.engine.imaging import draft_box, to_rgb
+from sba_desktop.errors import SbaError
 
 # Largest photo we decode: 200 megapixels (a 20,000 x 10,000 panorama fits).
 MAX_PIXELS = 200_000_000
@@ -59,8 +60,9 @@ def _pillow_avif() -> bool:
     return bool(features.check("avif"))
 
 
-class DecodeError(Exception):
+class DecodeError(SbaError):
     """A file that cannot be used as a photo; str() is the reason."""
+    prefix = "This file cannot be used as a photo"
 
 
 def sniff(head: bytes) -> str | None:

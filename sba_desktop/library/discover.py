@@ -7,7 +7,7 @@ import stat
 from dataclasses import dataclass
 from typing import Iterator
 
-from .decode import PHOTO_EXTENSIONS, RAW_EXTENSIONS, read_head, sniff
+from sba_desktop.library.decode import PHOTO_EXTENSIONS, RAW_EXTENSIONS, read_head, sniff
 
 log = logging.getLogger(__name__)
 

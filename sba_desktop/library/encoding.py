@@ -30,11 +30,11 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 from PIL import Image
 
-from ..engine.copies import signature
-from ..engine.encoder import Region, crop_region
-from ..engine.imaging import to_rgb
-from ..engine.sba import DescriptorModel, DescriptorSpec, ReductionSpec
-from .decode import DecodeError, decode
+from sba_desktop.engine.copies import signature
+from sba_desktop.engine.imaging import Region, crop_region
+from sba_desktop.engine.imaging import to_rgb
+from sba_desktop.engine.sba import DescriptorModel, DescriptorSpec, ReductionSpec
+from sba_desktop.library.decode import DecodeError, decode
 
 log = logging.getLogger(__name__)
 

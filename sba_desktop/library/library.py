@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.neighbourhood import AugmentedVectors, SearchSplit, neighbourhood_search, split_search_score
-from ..engine.sba import DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DEFAULT_IMAGE_SIZE, DescriptorModel
-from ..paths import AppPaths, app_paths
-from .catalog import Catalog
-from .encoding import FIT_SAMPLE
-from .lock import WriterLock
-from .trash import Trashed, move_to_trash, restore
-from .vindex import VectorIndex
+from sba_desktop.engine.neighbourhood import AugmentedVectors, SearchSplit, neighbourhood_search, split_search_score
+from sba_desktop.engine.sba import DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DEFAULT_IMAGE_SIZE, DescriptorModel
+from sba_desktop.paths import AppPaths, app_paths
+from sba_desktop.library.catalog import Catalog
+from sba_desktop.library.encoding import FIT_SAMPLE
+from sba_desktop.library.lock import WriterLock
+from sba_desktop.library.trash import Trashed, move_to_trash
+from sba_desktop.library.vindex import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -269,19 +269,6 @@ class Library:
             self.save_index()
         return done
 
-    def restore_photos(self, items: list[Trashed], reindex: bool = True) -> list[Trashed]:
-        """Undo trash_photos: the files go back and (reindex) the library folders that hold them
-        are indexed again, which takes them in (their vectors were forgotten). Returns what could
-        not go back."""
-        failed = restore(items)
-        if reindex:
-            from .discover import is_under
-            from .indexer import IndexJob
-
-            IndexJob(self, folders=[f for f in self.catalog.folders()
-                                    if any(is_under(t.path, f) for t in items)]).run()
-        return failed
-
     # ------------------------------------------------------------------ status
     def status(self) -> dict:
         c = self.catalog.counts()
@@ -319,8 +306,8 @@ class Library:
     def photo_encoder(self, keep_maps: bool = False, workers: int | None = 1):
         """The one encoding pipeline (library/encoding.py) with this library's model; one decoder
         thread by default (a query), `workers=None` for one per core."""
-        from ..engine.runtime import load_runtime
-        from .encoding import PhotoEncoder
+        from sba_desktop.engine.runtime import load_runtime
+        from sba_desktop.library.encoding import PhotoEncoder
 
         if self.model is None:
             raise RuntimeError("the library has no photos indexed yet: add a folder and index it first")
@@ -330,13 +317,13 @@ class Library:
     def encode_query(self, image_path: str, region: tuple[float, float, float, float] | None = None) -> np.ndarray:
         """The vector of a photo file (in the library or not), or of a region of it given in the
         photo's own pixels (after EXIF orientation): exactly what indexing stores for that photo."""
-        from .encoding import Source
+        from sba_desktop.library.encoding import Source
 
         return self.photo_encoder().encode_one(Source("query", path=image_path, region=region)).vector
 
     def encode_image(self, image, region=None) -> np.ndarray:
         """The vector of an image in memory (a pasted picture), or of a region of it."""
-        from .encoding import Source
+        from sba_desktop.library.encoding import Source
 
         return self.photo_encoder().encode_one(Source("query", image=image, region=region)).vector
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import IO
+from sba_desktop.errors import SbaError
 
 # Where the Windows lock sits: past any text the holder writes into the file.
 _WINDOWS_LOCK_OFFSET = 1 << 20
 
 
-class LibraryBusyError(RuntimeError):
+class LibraryBusyError(SbaError):
     """Another process is changing this library right now."""
+    prefix = "The library is busy"
 
 
 def _try_lock(fh: IO[str]) -> bool:

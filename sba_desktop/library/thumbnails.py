@@ -5,7 +5,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from .decode import DecodeError, decode
+from sba_desktop.library.decode import DecodeError, decode
 
 THUMB_SIZE = 256
 

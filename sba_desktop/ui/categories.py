@@ -11,11 +11,11 @@ from PySide6.QtGui import QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QMenu, QMessageBox, QPushButton, QSlider, QVBoxLayout, QWidget)
 
-from ..library.catalog import display
-from .context import AppContext
+from sba_desktop.library.catalog import display
+from sba_desktop.ui.context import AppContext
 
 if TYPE_CHECKING:  # importing tagging at start-up would load numpy and the classifier
-    from ..library.tagging import Proposal
+    from sba_desktop.jobs.tagging import Proposal
 
 NO_CATEGORIES = (
     "<h3>Sort photos into your own categories</h3>"
@@ -110,7 +110,7 @@ class CategoriesPanel(QWidget):
         say = self.ctx.message.emit  # a signal: safe to emit from the worker thread
 
         def job(lib, folder):
-            from ..library.tagging import index_folder
+            from sba_desktop.jobs.tagging import index_folder
 
             index_folder(lib, folder, lambda p: say(f"{message} indexing {p.done}/{p.total}")
                          if p.phase in ("fitting", "encoding") and p.total else None)
@@ -121,7 +121,7 @@ class CategoriesPanel(QWidget):
         self.ctx.jobs.submit(job, done, folder)
 
     def choose_root(self, root: str | None = None) -> None:
-        from ..library.tagging import label_from_folders
+        from sba_desktop.jobs.tagging import label_from_folders
 
         self._index_folder_then(root, "Folder whose subfolders are categories",
                                 lambda lib, folder, _progress: label_from_folders(lib, folder),
@@ -132,7 +132,7 @@ class CategoriesPanel(QWidget):
         self.set_categories(counts)
 
     def auto_tag(self, folder: str | None = None) -> None:
-        from ..library.tagging import propose
+        from sba_desktop.jobs.tagging import propose
 
         self._index_folder_then(folder, "Folder of unsorted photos", propose, self._proposed, "Auto-tagging…")
 
@@ -142,13 +142,13 @@ class CategoriesPanel(QWidget):
         self.set_proposals(proposals)
 
     def decide_label(self, photo_id: int, accepted: bool) -> None:
-        from ..library.tagging import set_accepted
+        from sba_desktop.jobs.tagging import set_accepted
 
         self.ctx.jobs.submit(set_accepted, lambda _: None, photo_id, accepted, own_library=False)
 
     def accept_all(self, min_conf: float) -> None:
         def job(lib, c):
-            from ..library.tagging import accept, proposals
+            from sba_desktop.jobs.tagging import accept, proposals
 
             accept(lib, c)
             return proposals(lib)
@@ -156,7 +156,7 @@ class CategoriesPanel(QWidget):
         self.ctx.jobs.submit(job, self._proposed, min_conf, own_library=False)
 
     def write_xmp(self) -> None:
-        from ..library.tagging import write_xmp
+        from sba_desktop.jobs.tagging import write_xmp
 
         self.ctx.jobs.submit(write_xmp, lambda n: self.ctx.message.emit(f"Wrote {n} XMP sidecars"),
                              own_library=False)
@@ -246,7 +246,7 @@ class CategoriesPanel(QWidget):
 
     def move_to(self, photo_id: int, category: str) -> None:
         """The user's own choice: the photo becomes an accepted example of `category`."""
-        from ..library.tagging import assign
+        from sba_desktop.jobs.tagging import assign
 
         for p in self.proposals:
             if p.photo_id == photo_id:

@@ -6,13 +6,13 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-from ..paths import AppPaths
-from .results import ThumbnailLoader
-from .workers import Worker, submit
+from sba_desktop.paths import AppPaths
+from sba_desktop.ui.results import ThumbnailLoader
+from sba_desktop.ui.workers import Worker, submit
 
 
 def _open_library(home):
-    from ..library.library import Library
+    from sba_desktop.library.library import Library
 
     lib = Library.open(home)
     if lib.model is not None:
@@ -32,7 +32,7 @@ class AppContext(QObject):
         self.lib = None
         self.pool = QThreadPool.globalInstance()
         self.thumbs = ThumbnailLoader(paths.cache, self)
-        from .jobs import WriteJobs
+        from sba_desktop.ui.jobs import WriteJobs
 
         self.jobs = WriteJobs(self, self)  # every job that writes the library, one at a time
 

@@ -16,9 +16,10 @@ from PySide6.QtGui import QColor, QKeySequence, QPen, QPixmap, QShortcut
 from PySide6.QtWidgets import (QDialog, QDoubleSpinBox, QHBoxLayout, QLabel, QListView, QMessageBox, QPushButton,
                                QScrollArea, QStyle, QStyledItemDelegate, QTabWidget, QVBoxLayout, QWidget)
 
-from ..library.catalog import display, size_text
-from .context import AppContext
-from .images import photo_qimage
+from sba_desktop.library.catalog import display, size_text
+from sba_desktop.jobs.restore import restore_and_reindex
+from sba_desktop.ui.context import AppContext
+from sba_desktop.ui.images import photo_qimage
 
 CELL = 150           # width of one photo in a row
 THUMB = 128          # its thumbnail's box
@@ -267,7 +268,7 @@ class DuplicatesPanel(QWidget):
 
     # ------------------------------------------------------------------ finding
     def _library_loaded(self, lib) -> None:
-        from ..library.duplicates import saved_threshold
+        from sba_desktop.jobs.duplicates import saved_threshold
 
         self.threshold.blockSignals(True)
         self.threshold.setValue(saved_threshold(lib))
@@ -275,12 +276,12 @@ class DuplicatesPanel(QWidget):
         self._show_meaning()
 
     def _show_meaning(self) -> None:
-        from ..library.duplicates import threshold_meaning
+        from sba_desktop.jobs.duplicates import threshold_meaning
 
         self.meaning.setText(threshold_meaning(self.threshold.value()))
 
     def find(self) -> None:
-        from ..library.duplicates import compare
+        from sba_desktop.jobs.duplicates import compare
 
         self.find_btn.setEnabled(False)
         self.stop_btn.setVisible(True)
@@ -307,7 +308,7 @@ class DuplicatesPanel(QWidget):
         self._regroup()
 
     def _threshold_changed(self, value: float) -> None:
-        from ..library.duplicates import save_threshold
+        from sba_desktop.jobs.duplicates import save_threshold
 
         self._show_meaning()
         if self.ctx.lib is not None:
@@ -316,7 +317,7 @@ class DuplicatesPanel(QWidget):
             self._regroup()
 
     def _regroup(self) -> None:
-        from ..library.duplicates import group
+        from sba_desktop.jobs.duplicates import group
 
         report = group(self.comparison, self.threshold.value())
         self.copies.set_groups(report.copies)
@@ -373,7 +374,7 @@ class DuplicatesPanel(QWidget):
             "stays. They leave the library; Undo (Ctrl+Z) or your trash brings them back.")
         if ask != QMessageBox.StandardButton.Yes:
             return
-        from ..library.duplicates import trash_selected
+        from sba_desktop.jobs.duplicates import trash_selected
 
         self.ctx.jobs.submit(lambda lib: trash_selected(lib, selection), self._trashed)
 
@@ -401,4 +402,4 @@ class DuplicatesPanel(QWidget):
             self.status.setText("; ".join(msg))
             self.ctx.libraryLoaded.connect(lambda _lib: self.find(), Qt.ConnectionType.SingleShotConnection)
 
-        self.ctx.jobs.submit(lambda lib: lib.restore_photos(items), done)
+        self.ctx.jobs.submit(lambda lib: restore_and_reindex(lib, items), done)

@@ -15,7 +15,7 @@ def pil_to_qimage(img: Image.Image) -> QImage:
 def photo_qimage(path: str, long_side: int | None = None) -> QImage:
     """The photo upright, at least `long_side` pixels on its long side where the decoder may
     reduce it (None: full size); a null QImage when it cannot be read."""
-    from ..library.decode import DecodeError, decode, is_raw
+    from sba_desktop.library.decode import DecodeError, decode, is_raw
 
     if not is_raw(path):  # a DNG is TIFF to Qt, which would show its small first picture
         reader = QImageReader(path)

@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 
 
 def _on_own_library(home, fn: Callable, *args, progress=None):
-    from ..library.library import Library
+    from sba_desktop.library.library import Library
 
     lib = Library.open(home)
     try:

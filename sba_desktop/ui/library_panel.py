@@ -7,12 +7,12 @@ import os
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QListWidget, QProgressBar, QWidget
 
-from ..library.catalog import display
-from .context import AppContext
+from sba_desktop.library.catalog import display
+from sba_desktop.ui.context import AppContext
 
 
 def _run_index(lib, folders, holder: dict, rebuild: bool, progress):
-    from ..library.indexer import IndexJob
+    from sba_desktop.jobs.index import IndexJob
 
     job = IndexJob(lib, folders, progress, rebuild=rebuild)
     holder["job"] = job  # the running job: what Pause and Cancel act on
@@ -82,7 +82,7 @@ class LibraryController(QObject):
 
     # ------------------------------------------------------------------ live folders
     def start_watching(self) -> None:
-        from ..library.watcher import LibraryWatcher
+        from sba_desktop.jobs.watch import LibraryWatcher
 
         jobs = self.ctx.jobs
         self.watcher = LibraryWatcher(self.ctx.home, on_status=self._bridge.status.emit,
@@ -107,7 +107,7 @@ class LibraryController(QObject):
             self.ctx.message.emit(f"Folders changed: {report.changes()}")
 
     def choose_inbox(self) -> None:
-        from ..library.tagging import set_inbox
+        from sba_desktop.jobs.tagging import set_inbox
 
         folder = QFileDialog.getExistingDirectory(self.window, "Inbox: photos arriving here get categories")
         if folder:

@@ -16,15 +16,15 @@ from PySide6.QtCore import QByteArray, QRect, QSettings, QSize, QTimer, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QIcon, QKeySequence
 from PySide6.QtWidgets import QApplication, QDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QToolBar
 
-from .. import APP_NAME, __version__
-from ..library.catalog import Catalog
-from ..logs import setup_logging
-from ..paths import app_paths
-from .categories import CategoriesPanel
-from .context import AppContext
-from .duplicates_view import DuplicatesPanel
-from .library_panel import LibraryController
-from .search_panel import SearchPanel
+from sba_desktop import APP_NAME, __version__
+from sba_desktop.library.catalog import Catalog
+from sba_desktop.logs import setup_logging
+from sba_desktop.paths import app_paths
+from sba_desktop.ui.categories import CategoriesPanel
+from sba_desktop.ui.context import AppContext
+from sba_desktop.ui.duplicates_view import DuplicatesPanel
+from sba_desktop.ui.library_panel import LibraryController
+from sba_desktop.ui.search_panel import SearchPanel
 
 log = logging.getLogger("sba_desktop.ui")
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
@@ -218,8 +218,8 @@ class MainWindow(QMainWindow):
         lib = self.ctx.lib
         if lib is None:
             return
-        from ..engine.registry import BACKBONES
-        from .settings import SettingsDialog
+        from sba_desktop.engine.registry import BACKBONES
+        from sba_desktop.ui.settings import SettingsDialog
 
         dlg = SettingsDialog(lib.settings(), list(BACKBONES), str(self.paths.data.parent), self)
         if dlg.exec() != QDialog.DialogCode.Accepted:

@@ -12,15 +12,16 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QImageReade
 from PySide6.QtWidgets import (QCheckBox, QDialog, QFileDialog, QLabel, QMenu, QMessageBox, QPushButton, QScrollArea,
                                QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
-from ..library.catalog import display
-from ..library.decode import PHOTO_EXTENSIONS
-from ..library.library import SHOWN_RESULTS
-from .context import AppContext
-from .images import photo_qimage
-from .query_view import QueryView
-from .reveal import reveal_in_file_manager
-from .results import PathRole, ResultGrid, ResultsModel
-from .welcome import WelcomePage
+from sba_desktop.library.catalog import display
+from sba_desktop.library.decode import PHOTO_EXTENSIONS
+from sba_desktop.library.library import SHOWN_RESULTS
+from sba_desktop.jobs.restore import restore_and_reindex
+from sba_desktop.ui.context import AppContext
+from sba_desktop.ui.images import photo_qimage
+from sba_desktop.ui.query_view import QueryView
+from sba_desktop.ui.reveal import reveal_in_file_manager
+from sba_desktop.ui.results import PathRole, ResultGrid, ResultsModel
+from sba_desktop.ui.welcome import WelcomePage
 
 PHOTO_FILTER = f"Photos ({' '.join('*' + e for e in sorted(PHOTO_EXTENSIONS))});;All files (*)"
 
@@ -118,8 +119,8 @@ class SearchPanel(QSplitter):
         source_size = None
         if img.isNull():
             # Qt cannot show it (e.g. HEIC): our decoder's thumbnail, regions scaled to the photo
-            from ..library.decode import DecodeError, photo_size
-            from ..library.thumbnails import thumbnail
+            from sba_desktop.library.decode import DecodeError, photo_size
+            from sba_desktop.library.thumbnails import thumbnail
 
             thumb = thumbnail(self.ctx.paths.cache, path, 512)
             img = QImage(str(thumb)) if thumb else QImage()
@@ -156,7 +157,7 @@ class SearchPanel(QSplitter):
         lib = self.ctx.lib
         if lib is None or lib.model is None or self._names_checked_for == lib.model.model_id:
             return
-        from ..library.explain import named_detectors
+        from sba_desktop.jobs.explain import named_detectors
 
         self._names_checked_for = lib.model.model_id
         self.ctx.run(named_detectors, lambda _named: None, lib,
@@ -218,7 +219,7 @@ class SearchPanel(QSplitter):
             self.ctx.libraryLoaded.connect(lambda _lib: self.run_search(region=self.query_view.region()),
                                            Qt.ConnectionType.SingleShotConnection)
 
-        self.ctx.jobs.submit(lambda lib: lib.restore_photos(items), done)
+        self.ctx.jobs.submit(lambda lib: restore_and_reindex(lib, items), done)
 
     def show_large(self, path: str | None) -> None:
         if not path:
@@ -247,8 +248,8 @@ class SearchPanel(QSplitter):
     def explain(self, result_path: str) -> None:
         if self.ctx.lib is None or self.query_path is None:
             return
-        from ..library.encoding import Source
-        from ..library.explain import explain
+        from sba_desktop.library.encoding import Source
+        from sba_desktop.jobs.explain import explain
 
         lib, qpath, region = self.ctx.lib, self.query_path, self.query_view.region()
 
@@ -259,10 +260,10 @@ class SearchPanel(QSplitter):
         self.ctx.run(job, lambda ex: self._show_why(ex, result_path))
 
     def _show_why(self, ex, result_path: str) -> None:
-        from .why import WhyDialog
+        from sba_desktop.ui.why import WhyDialog
 
         self.ctx.message.emit("")
-        from ..library.explain import detector_gallery
+        from sba_desktop.jobs.explain import detector_gallery
 
         lib = self.ctx.lib
 

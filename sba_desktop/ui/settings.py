@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox
 
-from ..library.library import Settings
+from sba_desktop.library.library import Settings
 
 
 class SettingsDialog(QDialog):

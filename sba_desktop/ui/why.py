@@ -13,11 +13,11 @@ from PySide6.QtGui import QColor, QIcon, QImage, QKeySequence, QPainter, QPen, Q
 from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem,
                                QSlider, QVBoxLayout, QWidget)
 
-from ..engine.heatmaps import colorize, share_heatmap
-from ..library.catalog import display
-from ..library.explain import Explanation
-from .images import pil_to_qimage
-from .query_view import overlay
+from sba_desktop.engine.heatmaps import colorize, share_heatmap
+from sba_desktop.library.catalog import display
+from sba_desktop.jobs.explain import Explanation
+from sba_desktop.ui.images import pil_to_qimage
+from sba_desktop.ui.query_view import overlay
 
 COMBINED = -1
 MATCH = -2

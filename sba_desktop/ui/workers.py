@@ -6,6 +6,8 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from sba_desktop.errors import user_message
+
 
 class WorkerSignals(QObject):
     finished = Signal(object)   # the function's return value
@@ -31,7 +33,7 @@ class Worker(QRunnable):
             import logging
 
             logging.getLogger("sba_desktop.ui").error("background task failed:\n%s", traceback.format_exc())
-            self._emit(self.signals.failed, friendly_message(exc))
+            self._emit(self.signals.failed, user_message(exc))
             return
         self._emit(self.signals.finished, result)
 
@@ -41,22 +43,6 @@ class Worker(QRunnable):
             signal.emit(value)
         except RuntimeError:  # the window closed while we worked: nobody to tell
             pass
-
-
-def friendly_message(exc: BaseException) -> str:
-    name = exc.__class__.__name__
-    text = str(exc) or name
-    if name == "MissingWeightsError":
-        return f"The model's weights are missing: {text}"
-    if name == "LibraryBusyError":
-        return f"The library is busy: {text}"
-    if name == "DecodeError":
-        return f"This file cannot be used as a photo: {text}"
-    if isinstance(exc, FileNotFoundError):
-        return f"Not found: {text}"
-    if isinstance(exc, PermissionError):
-        return f"Permission denied: {text}"
-    return text
 
 
 # Signals of running workers stay referenced until their result was delivered: a lambda

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .imaging import to_input
-from .registry import (BACKBONES, DEFAULT_BACKBONE, BackboneInfo, MissingWeightsError,  # noqa: F401
+from sba_desktop.engine.imaging import to_input
+from sba_desktop.engine.registry import (BACKBONES, DEFAULT_BACKBONE, BackboneInfo, MissingWeightsError,  # noqa: F401
                        backbone_info, torch_hub_checkpoints, weight_path)
 
 

@@ -10,15 +10,15 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
-from ..engine.detector_names import detector_label
-from ..engine.heatmaps import combined_heatmap, detector_heatmaps
-from ..engine.match_map import Region, decompose, region_pairs, regions
-from ..engine.neighbourhood import QUERY, SearchSplit
-from ..engine.sba import DescriptorModel
-from .decode import DecodeError, decode
-from .encoding import Encoded, Source
-from .library import Library
-from .lock import LibraryBusyError
+from sba_desktop.engine.detector_names import detector_label
+from sba_desktop.engine.heatmaps import combined_heatmap, detector_heatmaps
+from sba_desktop.engine.match_map import Region, decompose, region_pairs, regions
+from sba_desktop.engine.neighbourhood import QUERY, SearchSplit
+from sba_desktop.engine.sba import DescriptorModel
+from sba_desktop.library.decode import DecodeError, decode
+from sba_desktop.library.encoding import Encoded, Source
+from sba_desktop.library.library import Library
+from sba_desktop.library.lock import LibraryBusyError
 
 DISPLAY_SIZE = 512  # long side of the pictures shown side by side
 GALLERY_SIZE = 12   # patches per detector gallery

@@ -9,11 +9,11 @@ from typing import Callable
 
 import numpy as np
 
-from ..engine.open_set import OpenSetTagger
-from ..errors import UserError
-from .library import Library
-from .discover import raw_companions
-from .xmp import add_keywords
+from sba_desktop.engine.open_set import OpenSetTagger
+from sba_desktop.errors import UserError
+from sba_desktop.library.library import Library
+from sba_desktop.library.discover import raw_companions
+from sba_desktop.library.xmp import add_keywords
 
 
 @dataclass
@@ -64,7 +64,7 @@ def _vectors(lib: Library, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
 
 def hnsw_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Neighbours for large unsorted sets: a temporary HNSW index instead of brute force."""
-    from .vindex import VectorIndex
+    from sba_desktop.library.vindex import VectorIndex
 
     idx = VectorIndex(x.shape[1], capacity=len(x))
     idx.add(np.arange(len(x)), x, threads=os.cpu_count() or 1)
@@ -90,7 +90,7 @@ def _background(lib: Library, exclude: set[int]) -> np.ndarray:
 def index_folder(lib: Library, folder: str, progress=None):
     """Add and index a folder before its photos are labelled or tagged (example folders, an
     unsorted folder): what `sba categories set`, `sba tag FOLDER` and the Categories panel start."""
-    from .indexer import IndexJob
+    from sba_desktop.jobs.index import IndexJob
 
     return IndexJob(lib, [folder], progress).run()
 

@@ -1,7 +1,7 @@
 """Build step: export a backbone's trunk from torch to ONNX, verify it, write its manifest.
 
 Run once per machine (scripts/setup, the bundle build, or the first use when torch is there):
-  python -m sba_desktop.engine.onnx_export [--backbone NAME] [--out DIR]
+  python -m sba_desktop.engine.torch_build.onnx_export [--backbone NAME] [--out DIR]
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .model_store import EXPORT_SETTINGS, expected_manifest, writable_dir
-from .registry import DEFAULT_BACKBONE, backbone_info, file_sha256
+from sba_desktop.engine.model_store import EXPORT_SETTINGS, expected_manifest, writable_dir
+from sba_desktop.engine.registry import DEFAULT_BACKBONE, backbone_info, file_sha256
 
 log = logging.getLogger(__name__)
 TOLERANCE = 1e-3  # max abs difference allowed between ONNX and torch feature maps
@@ -28,7 +28,7 @@ def export(name: str = DEFAULT_BACKBONE, out_dir: str | os.PathLike | None = Non
     import onnxruntime as ort
     import torch
 
-    from .backbones import load_backbone
+    from sba_desktop.engine.torch_build.backbones import load_backbone
 
     info = backbone_info(name)
     out = Path(out_dir) if out_dir else writable_dir()
@@ -55,8 +55,8 @@ def export(name: str = DEFAULT_BACKBONE, out_dir: str | os.PathLike | None = Non
             if not diff <= TOLERANCE:
                 raise RuntimeError(f"ONNX export of {name} differs from torch by {diff} at {shape}")
         del sess
-        from .backbones import channel_classes, imagenet_classes
-        from .detector_names import names_from_head
+        from sba_desktop.engine.torch_build.backbones import channel_classes, imagenet_classes
+        from sba_desktop.engine.detector_names import names_from_head
 
         head = channel_classes(bb)
         names = names_from_head(head, imagenet_classes()) if head is not None else None
@@ -94,7 +94,7 @@ def head_record(bb, head: np.ndarray | None) -> dict | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sba_desktop.engine.onnx_export",
+    ap = argparse.ArgumentParser(prog="python -m sba_desktop.engine.torch_build.onnx_export",
                                  description="Export a backbone to ONNX for the run-time (needs torch).")
     ap.add_argument("--backbone", default=DEFAULT_BACKBONE)
     ap.add_argument("--out", help="folder (default: $SBA_DESKTOP_MODELS or the user cache)")

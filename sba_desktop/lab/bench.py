@@ -96,7 +96,7 @@ def _camera_photos(n: int, tmp: Path, kind: str = "jpeg") -> list[str]:
 
     from PIL import Image
 
-    from . import camera_files as cf
+    from sba_desktop.lab import camera_files as cf
 
     folder = tmp / f"camera-{kind}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -180,15 +180,15 @@ def _decode_rate(paths: list[str], image_size: int, net, workers: int, processes
 
 def _decode_one(path: str, image_size: int, backbone: str) -> tuple:
     """The pipeline's decode + preprocess of one photo (library/encoding.py)."""
-    from .engine.runtime import load_runtime
-    from .library.encoding import PhotoEncoder, Source
+    from sba_desktop.engine.runtime import load_runtime
+    from sba_desktop.library.encoding import PhotoEncoder, Source
 
     return PhotoEncoder(load_runtime(backbone), image_size).prepare(Source(0, path))[0].shape
 
 
 _INDEX_CHILD = """
 import json, sys, time
-from sba_desktop.library.indexer import IndexJob
+from sba_desktop.jobs.index import IndexJob
 from sba_desktop.library.library import Library
 from sba_desktop.engine.sba import DescriptorModel
 from sba_desktop.engine.runtime import load_runtime
@@ -223,13 +223,13 @@ def _index_in_child(folder: Path, home: Path, model_file: Path | None) -> dict:
 def bench_stages(n_photos: int, repeats: int, with_torch: bool = True) -> dict:
     from threadpoolctl import threadpool_limits
 
-    from .engine.runtime import load_runtime
-    from .library.encoding import fit_model, vectors_from_maps
-    from .library.catalog import Catalog
-    from .library.decode import decode
-    from .library.encoding import FORWARD_BATCH
-    from .library.library import Settings
-    from .library.vindex import VectorIndex
+    from sba_desktop.engine.runtime import load_runtime
+    from sba_desktop.library.encoding import fit_model, vectors_from_maps
+    from sba_desktop.library.catalog import Catalog
+    from sba_desktop.library.decode import decode
+    from sba_desktop.library.encoding import FORWARD_BATCH
+    from sba_desktop.library.library import Settings
+    from sba_desktop.library.vindex import VectorIndex
 
     s = Settings()
     net = load_runtime(s.backbone)
@@ -309,7 +309,7 @@ def bench_stages(n_photos: int, repeats: int, with_torch: bool = True) -> dict:
 
 def bench_torch_forward(same: list[np.ndarray], batches: tuple[int, ...], repeats: int) -> dict[int, float]:
     """The same network in torch eager (the reference), images per second by batch."""
-    from .engine.backbones import load_backbone
+    from sba_desktop.engine.torch_build.backbones import load_backbone
 
     return _rate_by_batch(load_backbone().forward, same, batches, repeats)
 
@@ -351,7 +351,7 @@ def bench_idle_rss(home: Path) -> float:
 
 
 def bench_search(sizes: list[int], dim: int, queries: int = 200) -> dict:
-    from .library import vindex
+    from sba_desktop.library import vindex
 
     out = {}
     for n in sizes:
@@ -381,7 +381,7 @@ def bench_search(sizes: list[int], dim: int, queries: int = 200) -> dict:
             t = time.perf_counter()
             idx = vindex.VectorIndex.load(Path(d) / "i.hnsw", dim)
             load_s = time.perf_counter() - t
-        from .engine.neighbourhood import AugmentedVectors, neighbourhood_search
+        from sba_desktop.engine.neighbourhood import AugmentedVectors, neighbourhood_search
 
         # the default search re-ranks a shortlist of 200 with their own neighbourhoods: "cold" makes
         # every augmented vector anew (0.3.0), "kept" keeps them between searches (the library now)
@@ -423,10 +423,10 @@ def bench_first_window(repeats: int) -> float:
 
 def bench_ray(address: str, n_photos: int, repeats: int) -> dict:
     """The Ray path's rate against the local pipeline, same photos, same frozen model, one run."""
-    from .engine.runtime import load_runtime
-    from .library.cluster import RayIndexJob, connect
-    from .library.indexer import IndexJob
-    from .library.library import Library
+    from sba_desktop.engine.runtime import load_runtime
+    from sba_desktop.jobs.cluster import RayIndexJob, connect
+    from sba_desktop.jobs.index import IndexJob
+    from sba_desktop.library.library import Library
 
     tmp = Path(tempfile.mkdtemp(prefix="sba-bench-ray-"))
     paths = _photos(n_photos, tmp)
@@ -462,9 +462,9 @@ def _machine() -> dict:
 
 def run_bench(quick: bool = False, max_vectors: int | None = None, ray: str | None = None,
               pipeline_only: bool = False) -> dict:
-    from .library.vindex import EF_CONSTRUCTION, EF_SEARCH, HNSW_M
+    from sba_desktop.library.vindex import EF_CONSTRUCTION, EF_SEARCH, HNSW_M
 
-    from .engine.runtime import load_runtime
+    from sba_desktop.engine.runtime import load_runtime
 
     repeats = 3 if quick else 5
     if ray:  # the Ray path alone: sba bench --ray ADDRESS
@@ -488,15 +488,15 @@ def run_bench(quick: bool = False, max_vectors: int | None = None, ray: str | No
     vit = bench_vit(repeats)
     sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
     sizes = [n for n in sizes if n <= (max_vectors or n)] or [10_000]
-    from .library.library import Settings
+    from sba_desktop.library.library import Settings
 
     search = bench_search(sizes, Settings().dims, 100 if quick else 200)
 
     # end-to-end query at 100k: decode + encode + neighbourhood search (the default), the
     # library's own query path (one pipeline, the augmented-vector cache kept between searches)
-    from .engine.neighbourhood import AugmentedVectors, neighbourhood_search
-    from .engine.runtime import load_runtime
-    from .library.encoding import PhotoEncoder, Source
+    from sba_desktop.engine.neighbourhood import AugmentedVectors, neighbourhood_search
+    from sba_desktop.engine.runtime import load_runtime
+    from sba_desktop.library.encoding import PhotoEncoder, Source
 
     enc = PhotoEncoder(load_runtime(model.backbone), model.image_size, model, workers=1)
     qsize = max(sizes, key=lambda n: (n <= 100_000, n))  # the query is timed at 100k vectors
@@ -550,12 +550,12 @@ def bench_duplicates(n: int, dim: int = 512) -> dict:
     import threading
     from types import SimpleNamespace
 
-    from .engine.copies import box_blur
+    from sba_desktop.engine.copies import box_blur
 
-    from .library.catalog import Catalog
-    from .library.duplicates import compare
-    from .library.encoding import Looks
-    from .library.vindex import VectorIndex
+    from sba_desktop.library.catalog import Catalog
+    from sba_desktop.jobs.duplicates import compare
+    from sba_desktop.library.encoding import Looks
+    from sba_desktop.library.vindex import VectorIndex
 
     rng = np.random.default_rng(11)
     vecs = clustered_vectors(n, dim, seed=11)
@@ -589,10 +589,10 @@ def bench_explanation(model, query_path: str, result_path: str, index, kept, rep
     len(index) vectors, the names check aside (once per model: bench_galleries): both photos
     encoded with their maps, `explanation_of` (split, regions, heatmaps), and the split of the
     result's default-search score (the result: the query's best match in that index)."""
-    from .engine.neighbourhood import neighbourhood_search, split_search_score
-    from .engine.runtime import load_runtime
-    from .library.encoding import PhotoEncoder, Source
-    from .library.explain import explanation_of, shares_of
+    from sba_desktop.engine.neighbourhood import neighbourhood_search, split_search_score
+    from sba_desktop.engine.runtime import load_runtime
+    from sba_desktop.library.encoding import PhotoEncoder, Source
+    from sba_desktop.jobs.explain import explanation_of, shares_of
 
     enc = PhotoEncoder(load_runtime(model.backbone), model.image_size, model, workers=1, keep_maps=True)
 
@@ -613,7 +613,7 @@ def bench_galleries(n: int, detectors: int = 25, repeats: int = 3) -> dict:
     exact split) does not depend on the library's size: scripts/pointing_benchmark.py times it."""
     import tempfile
 
-    from .library.catalog import Catalog
+    from sba_desktop.library.catalog import Catalog
 
     rng = np.random.default_rng(5)
     with tempfile.TemporaryDirectory() as tmp:
@@ -638,8 +638,8 @@ def bench_tagging(sizes: list[int], dim: int) -> dict:
     (synthetic clustered vectors, the product's HNSW neighbours above 20,000). The largest size
     also runs in a worker thread, as the window runs it, while this thread asks to wake every
     10 ms like an event loop: the longest wait is how long the window could stall."""
-    from .engine.open_set import OpenSetTagger
-    from .library.tagging import BACKGROUND, hnsw_knn
+    from sba_desktop.engine.open_set import OpenSetTagger
+    from sba_desktop.jobs.tagging import BACKGROUND, hnsw_knn
 
     seconds: dict[str, float] = {}
     for n in sizes:

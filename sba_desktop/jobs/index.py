@@ -17,12 +17,12 @@ from typing import Callable, Iterator
 
 from threadpoolctl import threadpool_limits
 
-from ..engine.runtime import load_runtime
-from ..engine.sba import DescriptorModel
-from .decode import fingerprint
-from .discover import is_under, walk_photos
-from .encoding import CHUNK, FIT_SAMPLE, Encoded, PhotoEncoder, Source, fit_model, fit_sample, vectors_from_maps
-from .library import Library
+from sba_desktop.engine.runtime import load_runtime
+from sba_desktop.engine.sba import DescriptorModel
+from sba_desktop.library.decode import fingerprint
+from sba_desktop.library.discover import is_under, walk_photos
+from sba_desktop.library.encoding import CHUNK, FIT_SAMPLE, Encoded, PhotoEncoder, Source, fit_model, fit_sample, vectors_from_maps
+from sba_desktop.library.library import Library
 
 log = logging.getLogger(__name__)
 

@@ -206,8 +206,8 @@ class LibraryWatcher:
 
     # ------------------------------------------------------------------ thread
     def _run(self) -> None:
-        from ..paths import app_paths
-        from .catalog import Catalog
+        from sba_desktop.paths import app_paths
+        from sba_desktop.library.catalog import Catalog
 
         # Between jobs the watcher holds only the catalog (sqlite): the model and the vector index
         # are opened for a job and let go after it, so an idle application keeps one copy of them.
@@ -290,9 +290,9 @@ class LibraryWatcher:
         if not run:
             return
         self._rescan_due.clear()
-        from .indexer import IndexJob
-        from .library import Library
-        from .lock import LibraryBusyError
+        from sba_desktop.jobs.index import IndexJob
+        from sba_desktop.library.library import Library
+        from sba_desktop.library.lock import LibraryBusyError
 
         self._working = True
 
@@ -336,9 +336,9 @@ class LibraryWatcher:
 
     def _tag_inbox(self, lib, report) -> int:
         """Photos that arrived in an inbox folder get category proposals (shown in the review)."""
-        from ..errors import UserError
-        from .discover import is_under
-        from .tagging import inbox_folders, propose
+        from sba_desktop.errors import UserError
+        from sba_desktop.library.discover import is_under
+        from sba_desktop.jobs.tagging import inbox_folders, propose
 
         inboxes = inbox_folders(lib)
         if not inboxes or not report.indexed_ids or not lib.catalog.examples():

@@ -23,8 +23,8 @@ def _progress_printer(label: str):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .eval_format import format_table
-    from .library.evaluation import EvalOptions, evaluate
+    from sba_desktop.lab.report import format_table
+    from sba_desktop.lab.evaluation import EvalOptions, evaluate
 
     opt = EvalOptions(backbone=args.backbone, n_detectors=args.n, dims=args.dims, global_weight=args.global_weight,
                       image_size=args.image_size, whiten_on=args.whiten_on, qe=args.qe,
@@ -46,7 +46,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import format_bench, run_bench
+    from sba_desktop.lab.bench import format_bench, run_bench
 
     report = run_bench(quick=args.quick, max_vectors=args.max_vectors, ray=args.ray, pipeline_only=args.pipeline)
     print(json.dumps(report) if args.json else format_bench(report))
@@ -68,11 +68,11 @@ Photos are never modified; only 'sba tag --write-xmp' writes <photo>.xmp sidecar
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .engine.registry import BACKBONES, DEFAULT_BACKBONE
-    from .engine.classifier import DEFAULT_K
-    from .engine.sba import DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DEFAULT_IMAGE_SIZE
+    from sba_desktop.engine.registry import BACKBONES, DEFAULT_BACKBONE
+    from sba_desktop.lab.classifier import DEFAULT_K
+    from sba_desktop.engine.sba import DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DEFAULT_IMAGE_SIZE
 
-    from . import __version__
+    from sba_desktop import __version__
 
     p = argparse.ArgumentParser(prog="sba", description="sba-desktop on the command line: "
                                 "index photo folders, search by example, tag, evaluate.",
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--home", help="library location (default: platform dirs, or $SBA_DESKTOP_HOME)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    from .library_cli import positive_int
+    from sba_desktop.cli.library import positive_int
 
     e = sub.add_parser("eval", help="measure retrieval / classification quality on a photo set")
     e.add_argument("dir", help="folder with groundtruth.json and images/")
@@ -125,14 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "against the local pipeline")
     b.set_defaults(func=cmd_bench)
 
-    from . import library_cli
+    from sba_desktop.cli import library as library_cli
     library_cli.add_commands(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    from .errors import EXIT_INTERRUPTED, run_friendly
+    from sba_desktop.errors import EXIT_INTERRUPTED, run_friendly
 
     try:
         args = parser.parse_args(argv)

@@ -23,10 +23,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..engine import copies
-from .decode import DecodeError, decode
-from .discover import raw_companions
-from .encoding import Looks
+from sba_desktop.engine import copies
+from sba_desktop.library.decode import DecodeError, decode
+from sba_desktop.library.discover import raw_companions
+from sba_desktop.library.encoding import Looks
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def compare(lib, progress: Callable[[str, int, int], None] | None = None,
             close[key] = max(close.get(key, 0.0), float(s))
             if s >= CANDIDATE_SIMILARITY:
                 pairs.setdefault(key, set()).add(0)
-    from .vindex import VectorIndex
+    from sba_desktop.library.vindex import VectorIndex
 
     squeezed = copies.thumbs(sigs)
     thumbs = copies.unit(squeezed)

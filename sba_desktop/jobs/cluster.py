@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from .encoding import CHUNK, Encoded
-from .indexer import IndexJob, Progress
+from sba_desktop.library.encoding import CHUNK, Encoded
+from sba_desktop.jobs.index import IndexJob, Progress
 
 log = logging.getLogger(__name__)
 
@@ -32,20 +32,20 @@ class EncodeActor:
     """One Ray actor: decodes, runs the network and encodes photos with the fitted model."""
 
     def __init__(self, model_npz: bytes, threads: int):
-        from ..engine.runtime import load_runtime
-        from ..engine.sba import DescriptorModel
+        from sba_desktop.engine.runtime import load_runtime
+        from sba_desktop.engine.sba import DescriptorModel
 
         self.model = DescriptorModel.load(io.BytesIO(model_npz))
         self.net = load_runtime(self.model.backbone, threads=threads)
         if self.net.version != self.model.backbone_version:
             raise RuntimeError(f"worker network {self.net.version} is not the model's "
                                f"{self.model.backbone_version}")
-        from .encoding import PhotoEncoder
+        from sba_desktop.library.encoding import PhotoEncoder
 
         self.encoder = PhotoEncoder(self.net, self.model.image_size, self.model, workers=1)
 
     def __call__(self, batch: dict) -> dict:
-        from .encoding import Source
+        from sba_desktop.library.encoding import Source
 
         n = len(batch["id"])
         vectors = np.zeros((n, self.model.dims), np.float32)

@@ -10,9 +10,9 @@ from typing import Callable
 
 import numpy as np
 
-from .classifier import MNClassifier
-from .metrics import accuracy
-from .neighbourhood import AugmentedVectors, BruteForce, neighbourhood_search
+from sba_desktop.lab.classifier import MNClassifier
+from sba_desktop.lab.metrics import accuracy
+from sba_desktop.engine.neighbourhood import AugmentedVectors, BruteForce, neighbourhood_search
 
 EXPANSIONS = ("none", "adaptive", "aqe10")
 DEFAULT_EXPANSION = "adaptive"  # what `sba search` and the app do unless told --plain
@@ -60,7 +60,7 @@ def _sample_split(labels: np.ndarray, classes: list[str], per_class: int, rng) -
 def few_shot_curve(x: np.ndarray, labels: np.ndarray, k: int, shots=FEW_SHOTS, trials: int = 5) -> list[dict]:
     """Accuracy when each category folder holds only n examples (all categories known): the MN
     vote (K adapted to n, and fixed K), 1-NN, and the tagger's best guess (label spreading)."""
-    from .open_set import OpenSetTagger
+    from sba_desktop.engine.open_set import OpenSetTagger
 
     classes = sorted(set(labels))
     rows = []
@@ -108,7 +108,7 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
     that are neither examples nor unsorted are not in the library at all.
     refit(rows) -> their vectors from a model fitted on those photos alone: each draw's library
     gets its own model, as a library of only those photos would (the small library)."""
-    from .open_set import OpenSetTagger
+    from sba_desktop.engine.open_set import OpenSetTagger
 
     classes = sorted(set(labels))
     check_open_set(labels, categories, examples)

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from .errors import UserError
+from sba_desktop.errors import UserError
 
 
 def positive_int(text: str) -> int:
@@ -52,8 +52,8 @@ def _folder(path: str) -> str:
 
 
 def _open(args):
-    from .library.library import Library
-    from .logs import setup_logging
+    from sba_desktop.library.library import Library
+    from sba_desktop.logs import setup_logging
 
     lib = Library.open(args.home)
     setup_logging(lib.paths)
@@ -61,7 +61,7 @@ def _open(args):
 
 
 def _bar(json_mode: bool):
-    from .library.indexer import Progress
+    from sba_desktop.jobs.index import Progress
 
     tty = sys.stderr.isatty() and not json_mode
 
@@ -83,7 +83,7 @@ def _bar(json_mode: bool):
 
 
 def cmd_index(args) -> int:
-    from .library.indexer import IndexJob
+    from sba_desktop.jobs.index import IndexJob
 
     args.folders = [_folder(f) for f in args.folders]  # all checked before any is added
     lib = _open(args)
@@ -95,7 +95,7 @@ def cmd_index(args) -> int:
 
         if importlib.util.find_spec("ray") is None:
             raise UserError("--ray needs the cluster extra: pip install 'sba-desktop[cluster]'")
-        from .library.cluster import RayIndexJob, connect
+        from sba_desktop.jobs.cluster import RayIndexJob, connect
 
         connect(args.ray)
         job = RayIndexJob(lib, args.folders, _bar(args.json), rebuild=rebuild, actors=args.ray_actors,
@@ -123,7 +123,7 @@ def cmd_index(args) -> int:
 
 
 def _disp(p: str) -> str:
-    from .library.catalog import display
+    from sba_desktop.library.catalog import display
 
     return display(p)
 
@@ -181,7 +181,7 @@ def region_arg(text: str) -> tuple[float, float, float, float]:
 def _query_files(items: list[str]) -> list[str]:
     """Photos named on the command line, folders expanded to their photos (sorted); all checked
     before the library is opened."""
-    from .library.discover import walk_photos
+    from sba_desktop.library.discover import walk_photos
 
     out = []
     for item in items:
@@ -199,7 +199,7 @@ def _query_files(items: list[str]) -> list[str]:
 def cmd_search(args) -> int:
     """One or many queries with one model load: photos are decoded and encoded in batches on
     every core (the indexing pipeline), each answered in turn."""
-    from .library.encoding import Source
+    from sba_desktop.library.encoding import Source
 
     queries = _query_files(args.images)
     if args.region is not None and len(queries) != 1:
@@ -238,9 +238,9 @@ def cmd_search(args) -> int:
 
 def cmd_explain(args) -> int:
     """Why RESULT matches QUERY: the plain score split exactly over the places of both photos."""
-    from .library.decode import DecodeError
-    from .library.encoding import Source
-    from .library.explain import explain, explanation_json
+    from sba_desktop.library.decode import DecodeError
+    from sba_desktop.library.encoding import Source
+    from sba_desktop.jobs.explain import explain, explanation_json
 
     for f in (args.query, args.result):
         if not os.path.isfile(f):
@@ -298,9 +298,9 @@ def _when(t: float | None) -> str | None:
 
 
 def cmd_duplicates(args) -> int:
-    from .library.catalog import size_text
-    from .library.duplicates import SIMILAR_SECONDS, find_duplicates, saved_threshold, trash_others
-    from .library.indexer import Progress
+    from sba_desktop.library.catalog import size_text
+    from sba_desktop.jobs.duplicates import SIMILAR_SECONDS, find_duplicates, saved_threshold, trash_others
+    from sba_desktop.jobs.index import Progress
 
     lib = _open(args)
     args.threshold = saved_threshold(lib) if args.threshold is None else args.threshold
@@ -367,7 +367,7 @@ def cmd_duplicates(args) -> int:
 
 
 def cmd_categories(args) -> int:
-    from .library.tagging import category_folders, index_folder, label_from_folders
+    from sba_desktop.jobs.tagging import category_folders, index_folder, label_from_folders
 
     if args.action == "set":
         if not args.root:
@@ -403,7 +403,7 @@ def _proposal_text(p) -> str:
 
 
 def cmd_tag(args) -> int:
-    from .library import tagging
+    from sba_desktop.jobs import tagging
 
     folder = _folder(args.folder) if args.folder else None
     lib = _open(args)
@@ -443,8 +443,8 @@ def cmd_watch(args) -> int:
     import signal
     import threading
 
-    from .library.lock import LibraryBusyError
-    from .library.watcher import LibraryWatcher
+    from sba_desktop.library.lock import LibraryBusyError
+    from sba_desktop.jobs.watch import LibraryWatcher
 
     lib = _open(args)
     if not lib.catalog.folders():
@@ -483,8 +483,8 @@ def cmd_watch(args) -> int:
 
 
 def cmd_inbox(args) -> int:
-    from .library.discover import is_under
-    from .library.tagging import inbox_folders, set_inbox
+    from sba_desktop.library.discover import is_under
+    from sba_desktop.jobs.tagging import inbox_folders, set_inbox
 
     lib = _open(args)
     if args.folder:

@@ -18,14 +18,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..engine import protocols
-from ..engine.classifier import DEFAULT_K
-from ..engine.metrics import retrieval_scores
-from ..engine.registry import DEFAULT_BACKBONE
-from ..engine.sba import (DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DEFAULT_IMAGE_SIZE, DescriptorModel,
+from sba_desktop.lab import protocols
+from sba_desktop.lab.classifier import DEFAULT_K
+from sba_desktop.lab.metrics import retrieval_scores
+from sba_desktop.engine.registry import DEFAULT_BACKBONE
+from sba_desktop.engine.sba import (DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DEFAULT_IMAGE_SIZE, DescriptorModel,
                           DescriptorSpec, ReductionSpec)
-from .decode import PHOTO_EXTENSIONS
-from .encoding import PhotoEncoder, Source, fit_sample
+from sba_desktop.library.decode import PHOTO_EXTENSIONS
+from sba_desktop.library.encoding import PhotoEncoder, Source, fit_sample
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +100,12 @@ def folder_photos(folder: str | Path) -> list[Path]:
 def load_extractor(backbone: str, runtime: str = "onnx"):
     """The product's onnxruntime network, or the torch reference it is checked against."""
     if runtime == "torch":
-        from ..engine.backbones import load_backbone
+        from sba_desktop.engine.torch_build.backbones import load_backbone
 
         return load_backbone(backbone)
     if runtime != "onnx":
         raise ValueError(f"unknown runtime '{runtime}' (onnx or torch)")
-    from ..engine.runtime import load_runtime
+    from sba_desktop.engine.runtime import load_runtime
 
     return load_runtime(backbone)
 
@@ -152,7 +152,7 @@ def encode_set(root: str | Path, opt: EvalOptions,
 def fit(maps: Sequence[np.ndarray], bb, image_size: int, spec: DescriptorSpec, reduction: ReductionSpec,
         reduction_maps: Sequence[np.ndarray] | None = None) -> tuple[np.ndarray, DescriptorModel]:
     """A model fitted as the library fits one (on its seeded sample), and every photo's vector."""
-    from .encoding import vectors_from_maps
+    from sba_desktop.library.encoding import vectors_from_maps
 
     sample = fit_sample(range(len(maps)))
     model = DescriptorModel.fit([maps[i] for i in sample], bb.name, bb.version, image_size, spec, reduction,
@@ -212,7 +212,7 @@ def _tagging_background(library: np.ndarray) -> np.ndarray:
     most tagging.BACKGROUND."""
     import random
 
-    from .tagging import BACKGROUND
+    from sba_desktop.jobs.tagging import BACKGROUND
 
     if len(library) <= BACKGROUND:
         return library
