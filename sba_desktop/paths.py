@@ -27,6 +27,28 @@ class AppPaths:
     def log_file(self) -> Path:
         return self.logs / "sba-desktop.log"
 
+    # The library's files: every module asks here for their names.
+    @property
+    def catalog_file(self) -> Path:
+        return self.data / "catalog.sqlite"
+
+    @property
+    def index_file(self) -> Path:
+        return self.data / "vectors.hnsw"
+
+    @property
+    def index_model_file(self) -> Path:
+        """Which model's vectors the index file holds (written after the index is saved)."""
+        return self.data / "vectors.hnsw.model"
+
+    def model_file(self, model_id: str) -> Path:
+        return self.data / model_file_name(model_id)
+
+
+def model_file_name(model_id: str) -> str:
+    """A fitted model's file, as the catalog records it (relative to the library's data folder)."""
+    return f"model-{model_id}.npz"
+
 
 def app_paths(home: str | os.PathLike | None = None) -> AppPaths:
     """One option (or SBA_DESKTOP_HOME) moves everything; else the user's platform dirs."""

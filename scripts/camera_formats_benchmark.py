@@ -32,7 +32,9 @@ from PIL import Image, ImageOps
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DATA = Path(os.environ.get("SBA_DATASETS", ROOT.parent / "shared" / "datasets"))
+from sba_desktop.lab.datasets import datasets_root  # noqa: E402
+
+DATA = datasets_root()
 
 from sba_desktop.lab import camera_files  # noqa: E402
 from sba_desktop.lab import protocols  # noqa: E402

@@ -34,7 +34,9 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DATA = Path(os.environ.get("SBA_DATASETS", ROOT.parent / "shared" / "datasets"))
+from sba_desktop.lab.datasets import datasets_root  # noqa: E402
+
+DATA = datasets_root()
 THRESHOLDS = (0.80, 0.84, 0.88, 0.90, 0.92, 0.94)
 
 

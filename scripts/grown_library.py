@@ -20,8 +20,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout without install
+from sba_desktop.lab.datasets import datasets_root  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-DATASETS = Path(os.environ.get("SBA_DESKTOP_DATASETS") or ROOT.parent / "shared" / "datasets")
+DATASETS = datasets_root()
 
 
 def sba(home: Path, *args: str) -> str:

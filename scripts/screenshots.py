@@ -19,8 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout without install
+from sba_desktop.lab.datasets import datasets_root  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "datasets"
+DATA = datasets_root()
 
 
 def link(src: Path, dst: Path, names: list[str]) -> None:

@@ -5,9 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sba_desktop.lab.datasets import datasets_root
+
 # the evaluation photos beside the project (SBA_DESKTOP_DATASETS elsewhere; a missing folder skips)
-DATASETS = Path(os.environ.get("SBA_DESKTOP_DATASETS")
-                or Path(__file__).resolve().parents[1].parent / "shared" / "datasets")
+DATASETS = datasets_root()
 
 
 def dataset(name: str) -> Path:

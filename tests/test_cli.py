@@ -14,6 +14,7 @@ import pytest
 from sba_desktop import __version__
 from sba_desktop.cli import main
 from sba_desktop.library.catalog import Catalog
+from sba_desktop.paths import app_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,7 +95,7 @@ def bad_cases(tmp: Path, photo: str) -> list[tuple[list[str], int, str]]:
         (["search", photo, str(tmp / "nope.jpg")], 1, "no such file"),
         (["search", photo, photo, "--region", "1,2,3,4"], 1, "exactly one query"),
         (["search", photo, "--plain"], 1, "no photos indexed"),
-        (["bench", "--max-vectors", "many"], 2, "invalid"),
+        (["bench", "--max-vectors", "many"], 2, "not a whole number"),
     ]
 
 
@@ -114,7 +115,7 @@ def test_a_failed_command_leaves_the_library_as_it_was(capsys, tmp_path):
     unsorted.mkdir()
     assert run(capsys, "tag", str(unsorted))[0] == 1
     assert run(capsys, "index", str(unsorted), str(tmp_path / "missing"))[0] == 1
-    cat = Catalog(Path(os.environ["SBA_DESKTOP_HOME"]) / "data" / "catalog.sqlite")
+    cat = Catalog(app_paths(os.environ["SBA_DESKTOP_HOME"]).catalog_file)
     assert cat.folders() == []  # neither command added a folder
     cat.close()
 

@@ -350,7 +350,8 @@ def test_a_new_catalog_opened_by_several_threads_at_once_is_migrated_once(tmp_pa
     (before: 'table folders already exists' in most trials with 4 openers)."""
     import threading
 
-    from sba_desktop.library.catalog import SCHEMA_VERSION, Catalog
+    from sba_desktop.library.catalog import Catalog
+    from sba_desktop.library.schema import SCHEMA_VERSION
 
     for trial in range(10):
         path = tmp_path / f"c{trial}.sqlite"

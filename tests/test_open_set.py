@@ -1,6 +1,5 @@
 """The tagger that can say "none of these" (engine/open_set.py), on synthetic clusters."""
 import numpy as np
-import pytest
 
 from sba_desktop.engine.open_set import Graph, OpenSetTagger, _logistic_fit, brute_force_knn
 

@@ -40,7 +40,7 @@ def _basis(model: DescriptorModel) -> np.ndarray | None:
     if model.components is not None:
         return model.components if model.scales is None else model.components / model.scales[:, None]
     if model.projection_seed is not None:
-        return model._projection().T
+        return model.projection().T
     return None
 
 

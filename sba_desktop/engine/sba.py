@@ -208,7 +208,9 @@ class DescriptorModel:
             out[idx] = self.raw_vectors(np.stack([np.asarray(maps[i], np.float32) for i in idx]))
         return out
 
-    def _projection(self) -> np.ndarray:
+    def projection(self) -> np.ndarray:
+        """The random projection that stands in for PCA before a model has seen enough photos
+        (raw dims x dims; fixed by the model's seed)."""
         if self._proj_cache is None:
             rng = np.random.default_rng(self.projection_seed)
             d = self.dims
@@ -225,7 +227,7 @@ class DescriptorModel:
             if self.scales is not None:
                 x = x / self.scales
         elif self.projection_seed is not None:
-            x = x @ self._projection()
+            x = x @ self.projection()
         out = pooling.l2n(x).astype(np.float32, copy=False)
         return out[0] if np.ndim(raw) == 1 else out
 

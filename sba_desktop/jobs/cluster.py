@@ -110,7 +110,7 @@ class RayIndexJob(IndexJob):
         model, pending = work
         paths = self.lib.catalog.paths(pending)
         items = [{"id": pid, "path": paths[pid]} for pid in pending if pid in paths]
-        model_file = self.lib.paths.data / f"model-{model.model_id}.npz"
+        model_file = self.lib.paths.model_file(model.model_id)
         actors = self.actors or max(1, int(ray.available_resources().get("CPU", 1) // self.cpus_per_actor))
         ds = ray.data.from_items(items).map_batches(
             EncodeActor, fn_constructor_args=(model_file.read_bytes(), max(1, int(self.cpus_per_actor))),

@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from sba_desktop.engine import copies
+from sba_desktop.library.catalog import LooksRow
 from sba_desktop.library.decode import DecodeError, decode
 from sba_desktop.library.discover import raw_companions
 from sba_desktop.library.encoding import Looks
@@ -172,7 +173,7 @@ def _stars(edges: dict[tuple[int, int], float]) -> list[tuple[int, dict[int, flo
 @dataclass
 class Comparison:
     """The expensive part of finding duplicates, kept so a new threshold only regroups."""
-    rows: list[tuple]                           # catalog.looks_of_indexed rows (their signatures dropped)
+    rows: list[LooksRow]                        # the photos compared (their signatures dropped)
     agreements: dict[tuple[int, int], float]    # (row a, row b) -> agreement of their pictures
     close: dict[tuple[int, int], float]         # (row a, row b) -> similarity of their vectors
     seconds: float
@@ -188,13 +189,13 @@ def compare(lib, progress: Callable[[str, int, int], None] | None = None,
         return Comparison([], {}, {}, 0.0)
     model_id = lib.model.model_id
     rows = list(lib.catalog.looks_of_indexed(model_id))
-    missing = [r for r in rows if r[6] is None]
+    missing = [r for r in rows if r.signature is None]
     if missing:  # photos indexed before their looks were stored: once, then kept in the catalog
         filled = []
         with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-            for k, (r, lk) in enumerate(zip(missing, pool.map(lambda r: _looks_of(r[1]), missing))):
+            for k, (r, lk) in enumerate(zip(missing, pool.map(lambda r: _looks_of(r.path), missing))):
                 if lk is not None:
-                    filled.append((r[0], lk))
+                    filled.append((r.id, lk))
                 if k % 64 == 0:
                     say("reading photos indexed before", k, len(missing))
                     if stop():
@@ -202,21 +203,19 @@ def compare(lib, progress: Callable[[str, int, int], None] | None = None,
         with lib.catalog.transaction():
             lib.catalog.store_looks(filled)
         rows = list(lib.catalog.looks_of_indexed(model_id))
-    rows = [r for r in rows if r[6] is not None]
+    rows = [r for r in rows if r.signature is not None]
     if len(rows) < 2 or stop():
         return None if stop() else Comparison(rows, {}, {}, time.perf_counter() - t0)
-    ids = np.array([r[0] for r in rows], np.int64)
+    ids = np.array([r.id for r in rows], np.int64)
     pos = {int(pid): k for k, pid in enumerate(ids)}
-    sigs = [r[6] for r in rows]
-    widths = [int(r[4] or r[6].shape[1]) for r in rows]
-    heights = [int(r[5] or r[6].shape[0]) for r in rows]
+    sigs = [r.signature for r in rows]
+    widths = [int(r.width or r.signature.shape[1]) for r in rows]
+    heights = [int(r.height or r.signature.shape[0]) for r in rows]
     pixels = [w * h for w, h in zip(widths, heights)]
 
     # candidates: (a, b) -> quarter turns of b to try against a
     say("finding candidates", 0, len(rows))
-    with lib._state:
-        vecs = lib.index.vectors(ids)
-        nb, sims = lib.index.search(vecs, min(NEIGHBOURS + 1, len(lib.index)), ef=SEARCH_EF)
+    nb, sims = lib.neighbours_of(ids, NEIGHBOURS + 1, ef=SEARCH_EF)
     pairs: dict[tuple[int, int], set[int]] = {}
     close: dict[tuple[int, int], float] = {}
     for a in range(len(ids)):
@@ -334,7 +333,7 @@ def compare(lib, progress: Callable[[str, int, int], None] | None = None,
                     return None
     commit()
     # the grey pictures are not needed to group (100k photos: ~300 MB a window would keep)
-    rows = [r[:6] + (None,) + r[7:] for r in rows]
+    rows = [r._replace(signature=None) for r in rows]
     return Comparison(rows, agreements, close, time.perf_counter() - t0)
 
 
@@ -360,8 +359,8 @@ def group(comparison: Comparison, threshold: float = COPY_THRESHOLD,
 
     def member(k: int, agreement: float = 1.0) -> Member:
         r = rows[k]
-        return Member(int(r[0]), r[1], int(r[4] or 0), int(r[5] or 0), int(r[2]), int(r[3]), r[10], r[8], r[9],
-                      raw_companions(r[1]), agreement)
+        return Member(int(r.id), r.path, int(r.width or 0), int(r.height or 0), int(r.size), int(r.mtime_ns),
+                      r.format, r.taken, r.camera, raw_companions(r.path), agreement)
 
     copy_groups, hidden = [], set()  # hidden: copies that are not their group's keeper
     edges = {k: v for k, v in comparison.agreements.items()
@@ -375,7 +374,7 @@ def group(comparison: Comparison, threshold: float = COPY_THRESHOLD,
         hidden.update(k for i, k in enumerate(order) if i != best)
 
     # similar shots: close vectors, taken seconds apart; of a group of copies only its keeper
-    taken = [r[8] for r in rows]
+    taken = [r.taken for r in rows]
     similar_edges = {}
     for (a, b), s in comparison.close.items():
         if s < SIMILAR_SIMILARITY or taken[a] is None or taken[b] is None or a in hidden or b in hidden:

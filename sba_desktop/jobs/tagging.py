@@ -126,7 +126,7 @@ def propose(lib: Library, folder: str, progress: Callable[[int, int], None] | No
 
 def proposals(lib: Library) -> list[Proposal]:
     rows = lib.catalog.labels(source="auto")
-    paths = lib.catalog.paths([r[0] for r in rows])
+    paths = lib.catalog.paths([r.photo_id for r in rows])
     return [Proposal(pid, paths[pid], None if none and not acc else name, name, conf or 0.0, acc)
             for pid, name, _s, conf, acc, none in rows if pid in paths]
 
@@ -155,8 +155,8 @@ def write_xmp(lib: Library) -> int:
     """Write accepted auto/user labels into XMP sidecars; returns sidecars changed. A RAW + JPEG
     pair is one photo: both files get the keyword, each in its own `<file name>.xmp` (digiKam
     and darktable read a RAW file's keywords there, beside the RAW)."""
-    rows = [r for r in lib.catalog.labels(accepted=True) if r[2] in ("auto", "user")]
-    paths = lib.catalog.paths([r[0] for r in rows])
+    rows = [r for r in lib.catalog.labels(accepted=True) if r.source in ("auto", "user")]
+    paths = lib.catalog.paths([r.photo_id for r in rows])
     changed = 0
     for pid, name, *_ in rows:
         if pid in paths:

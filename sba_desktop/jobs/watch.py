@@ -211,7 +211,7 @@ class LibraryWatcher:
 
         # Between jobs the watcher holds only the catalog (sqlite): the model and the vector index
         # are opened for a job and let go after it, so an idle application keeps one copy of them.
-        catalog = Catalog(app_paths(self.home).ensure().data / "catalog.sqlite")
+        catalog = Catalog(app_paths(self.home).ensure().catalog_file)
         try:
             self._rescan_due.set()  # catch up with what changed while nobody watched
             while not self._stop.is_set():

@@ -11,95 +11,11 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-SCHEMA_VERSION = 4
-
-_MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE folders (
-        id INTEGER PRIMARY KEY,
-        path BLOB NOT NULL UNIQUE,
-        added REAL NOT NULL
-    );
-    CREATE TABLE photos (
-        id INTEGER PRIMARY KEY,
-        path BLOB NOT NULL UNIQUE,
-        size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL,
-        fingerprint TEXT,
-        width INTEGER,
-        height INTEGER,
-        state TEXT NOT NULL DEFAULT 'pending',   -- pending | indexed | skipped
-        reason TEXT,
-        model_id TEXT,
-        vector BLOB,
-        updated REAL NOT NULL
-    );
-    CREATE INDEX photos_state ON photos(state);
-    CREATE INDEX photos_fingerprint ON photos(fingerprint);
-    CREATE TABLE models (
-        id TEXT PRIMARY KEY,
-        file TEXT NOT NULL,
-        description TEXT NOT NULL,
-        dims INTEGER NOT NULL,
-        created REAL NOT NULL
-    );
-    CREATE TABLE categories (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        root BLOB
-    );
-    CREATE TABLE labels (
-        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
-        category_id INTEGER NOT NULL REFERENCES categories(id) ON DELETE CASCADE,
-        source TEXT NOT NULL,          -- folder | auto | user
-        confidence REAL,
-        accepted INTEGER NOT NULL DEFAULT 0,
-        updated REAL NOT NULL,
-        PRIMARY KEY (photo_id, source)
-    );
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
-    """,
-    # an auto label can be "none of these": category_id then holds the closest category
-    # peaks: where each detector of the photo's model fires most (float16 N x 3), for galleries
-    2: """
-    ALTER TABLE labels ADD COLUMN abstained INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE photos ADD COLUMN peaks BLOB;
-    """,
-    # a refit in the background: the next model's vectors wait here while the active model serves
-    # searches; one transaction moves them into photos when every photo has one
-    3: """
-    CREATE TABLE staged (
-        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
-        model_id TEXT NOT NULL,
-        vector BLOB NOT NULL,
-        peaks BLOB,
-        width INTEGER,
-        height INTEGER
-    );
-    """,
-    # what the duplicate finder needs besides the vector (library/duplicates.py): the photo's
-    # small grey picture (engine/copies.py), its EXIF capture time and camera, its format.
-    # Independent of the model: a refit keeps them; a changed file clears them.
-    4: """
-    ALTER TABLE photos ADD COLUMN signature BLOB;
-    ALTER TABLE photos ADD COLUMN signature_width INTEGER;
-    ALTER TABLE photos ADD COLUMN taken REAL;
-    ALTER TABLE photos ADD COLUMN camera TEXT;
-    ALTER TABLE photos ADD COLUMN format TEXT;
-    CREATE TABLE compared (
-        a INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
-        b INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
-        agreement REAL NOT NULL,
-        PRIMARY KEY (a, b)
-    );
-    CREATE INDEX compared_b ON compared(b);
-    """,
-}
-
+from sba_desktop.library.schema import MIGRATIONS, SCHEMA_VERSION
 
 def enc(path: str) -> bytes:
     return os.fsencode(path)
@@ -109,14 +25,36 @@ def dec(blob: bytes) -> str:
     return os.fsdecode(blob)
 
 
-def size_text(n: int) -> str:
-    """A file size as a person reads it."""
-    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} KB"
+class ModelRecord(NamedTuple):
+    """A fitted model the catalog knows: its file (in the library's data folder) and size."""
+    id: str
+    file: str
+    description: str
+    dims: int
 
 
-def display(path: str) -> str:
-    """A path as text a person can read (undecodable bytes shown as U+FFFD)."""
-    return os.fsencode(path).decode("utf-8", "replace")
+class LooksRow(NamedTuple):
+    """What the duplicate finder reads of an indexed photo besides its vector."""
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    width: int | None
+    height: int | None
+    signature: np.ndarray | None   # the small grey picture (engine/copies.py), rows x signature_width
+    signature_width: int | None
+    taken: float | None            # EXIF capture time
+    camera: str | None
+    format: str | None
+
+
+class LabelRow(NamedTuple):
+    photo_id: int
+    category: str
+    source: str                    # folder | auto | user
+    confidence: float | None
+    accepted: bool
+    abstained: bool                # the photo fits none: `category` is only the closest
 
 
 @dataclass
@@ -170,7 +108,7 @@ class Catalog:
         with self.transaction():
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             for v in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[v].split(";"):
+                for statement in MIGRATIONS[v].split(";"):
                     if statement.strip():
                         self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version={v}")
@@ -296,16 +234,15 @@ class Catalog:
     def forget_compared(self) -> None:
         self.db.execute("DELETE FROM compared")
 
-    def looks_of_indexed(self, model_id: str) -> Iterator[tuple]:
-        """(id, path, size, mtime_ns, width, height, signature or None, signature width, taken,
-        camera, format) of every indexed photo of this model."""
+    def looks_of_indexed(self, model_id: str) -> Iterator[LooksRow]:
+        """Every indexed photo of this model, with its looks (signature None when not read yet)."""
         for r in self.db.execute(
                 "SELECT id, path, size, mtime_ns, width, height, signature, signature_width, taken, camera, format "
                 "FROM photos WHERE state='indexed' AND model_id=? ORDER BY id", (model_id,)):
             sig = None
             if r[6] is not None and r[7]:
                 sig = np.frombuffer(r[6], np.uint8).reshape(-1, r[7])
-            yield (r[0], dec(r[1]), *r[2:6], sig, *r[7:])
+            yield LooksRow(r[0], dec(r[1]), *r[2:6], sig, *r[7:])
 
     def reset_vectors(self) -> None:
         """Every photo back to pending (a new model will encode them)."""
@@ -420,20 +357,20 @@ class Catalog:
                         (model_id, file, description, dims, time.time()))
         self.set_meta("active_model" if active else "staged_model", model_id)
 
-    def staged_model(self) -> tuple[str, str, str, int] | None:
+    def staged_model(self) -> ModelRecord | None:
         """The model a refit in progress is preparing, or None."""
         return self._model_row("staged_model")
 
-    def active_model(self) -> tuple[str, str, str, int] | None:
+    def active_model(self) -> ModelRecord | None:
         return self._model_row("active_model")
 
-    def _model_row(self, key: str) -> tuple[str, str, str, int] | None:
-        """(id, file, description, dims) of the model the meta key names, or None."""
+    def _model_row(self, key: str) -> ModelRecord | None:
+        """The model the meta key names, or None."""
         mid = self.get_meta(key)
         if not mid:
             return None
         r = self.db.execute("SELECT id, file, description, dims FROM models WHERE id=?", (mid,)).fetchone()
-        return tuple(r) if r else None  # type: ignore[return-value]
+        return ModelRecord(*r) if r else None
 
     # ------------------------------------------------------------------ categories and labels
     def category_id(self, name: str, root: str | None = None) -> int:
@@ -463,8 +400,7 @@ class Catalog:
             "WHERE l.accepted=1 AND l.source IN ('folder', 'user', 'auto') ORDER BY l.photo_id")]
 
     def labels(self, source: str | None = None, accepted: bool | None = None
-               ) -> list[tuple[int, str, str, float | None, bool, bool]]:
-        """(photo_id, category, source, confidence, accepted, abstained) rows."""
+               ) -> list[LabelRow]:
         q = ("SELECT l.photo_id, c.name, l.source, l.confidence, l.accepted, l.abstained FROM labels l "
              "JOIN categories c ON c.id=l.category_id WHERE 1=1")
         args: list = []
@@ -474,7 +410,8 @@ class Catalog:
         if accepted is not None:
             q += " AND l.accepted=?"
             args.append(int(accepted))
-        return [(a, b, c, d, bool(e), bool(f)) for a, b, c, d, e, f in self.db.execute(q + " ORDER BY l.photo_id", args)]
+        return [LabelRow(a, b, c, d, bool(e), bool(f))
+                for a, b, c, d, e, f in self.db.execute(q + " ORDER BY l.photo_id", args)]
 
     def accept_labels(self, min_confidence: float) -> int:
         cur = self.db.execute("UPDATE labels SET accepted=1, updated=? WHERE source='auto' AND accepted=0 "

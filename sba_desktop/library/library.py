@@ -15,12 +15,12 @@ import numpy as np
 
 from sba_desktop.engine.neighbourhood import AugmentedVectors, SearchSplit, neighbourhood_search, split_search_score
 from sba_desktop.engine.sba import DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DEFAULT_IMAGE_SIZE, DescriptorModel
-from sba_desktop.paths import AppPaths, app_paths
+from sba_desktop.paths import AppPaths, app_paths, model_file_name
 from sba_desktop.library.catalog import Catalog
 from sba_desktop.library.encoding import FIT_SAMPLE
 from sba_desktop.library.lock import WriterLock
 from sba_desktop.library.trash import Trashed, move_to_trash
-from sba_desktop.library.vindex import VectorIndex
+from sba_desktop.library.vindex import EF_SEARCH, VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class Library:
 
     def __init__(self, paths: AppPaths):
         self.paths = paths.ensure()
-        self.catalog = Catalog(self.paths.data / "catalog.sqlite")
+        self.catalog = Catalog(self.paths.catalog_file)
         self.model: DescriptorModel | None = None
         self.index: VectorIndex | None = None
         self.repaired = False
@@ -99,7 +99,7 @@ class Library:
     # ------------------------------------------------------------------ model + index
     @property
     def index_path(self) -> Path:
-        return self.paths.data / "vectors.hnsw"
+        return self.paths.index_file
 
     def writer_lock(self) -> WriterLock:
         return WriterLock(self.paths.data / "writer.lock")
@@ -109,14 +109,14 @@ class Library:
         """Which model's vectors the index file holds (written after the file: a refit killed
         between the catalog's switch and the new index leaves the old id here, and the index is
         rebuilt from the catalog)."""
-        return self.paths.data / "vectors.hnsw.model"
+        return self.paths.index_model_file
 
     def _load_model_and_index(self) -> None:
         active = self.catalog.active_model()
         if not active:
             self.model, self.index = None, None
             return
-        model_id, file, _desc, dims = active
+        model_id, file, dims = active.id, active.file, active.dims
         self.model = self._load_model_file(file, model_id)
         self.index = None
         held = self.index_model_path.read_text().strip() if self.index_model_path.exists() else model_id
@@ -154,7 +154,7 @@ class Library:
 
     def set_model(self, model: DescriptorModel) -> None:
         """Make a freshly fitted model the library's model (its vectors start empty)."""
-        file = f"model-{model.model_id}.npz"
+        file = model_file_name(model.model_id)
         model.save(self.paths.data / file)
         with self._state:
             with self.catalog.transaction():
@@ -208,11 +208,11 @@ class Library:
     def staged_model(self) -> DescriptorModel | None:
         """The model a refit in progress is preparing (it serves nothing until the switch)."""
         staged = self.catalog.staged_model()
-        return self._load_model_file(staged[1], staged[0]) if staged else None
+        return self._load_model_file(staged.file, staged.id) if staged else None
 
     def begin_refit(self, model: DescriptorModel) -> None:
         """A freshly fitted next model: its vectors are staged while the active model serves."""
-        file = f"model-{model.model_id}.npz"
+        file = model_file_name(model.model_id)
         model.save(self.paths.data / file)
         with self.catalog.transaction():
             self.catalog.drop_staged()  # a refit of another model, abandoned
@@ -232,7 +232,7 @@ class Library:
         """One atomic switch: the staged vectors and model become the library's, and the index is
         made anew from them (searches wait for it under the lock, then see the new model)."""
         with self._state:
-            self.catalog.promote_staged(model.model_id, f"model-{model.model_id}.npz", model.describe(),
+            self.catalog.promote_staged(model.model_id, model_file_name(model.model_id), model.describe(),
                                         model.dims)
             ids, vecs = self.catalog.vectors(model.model_id)
             index = VectorIndex(model.dims, capacity=len(ids) + 1024)
@@ -276,7 +276,7 @@ class Library:
         staged = self.catalog.staged_model()
         refit = None
         if staged:
-            refit = {"model": staged[2], "staged": self.catalog.staged_count(staged[0]),
+            refit = {"model": staged.description, "staged": self.catalog.staged_count(staged.id),
                      "total": c["indexed"] + c["pending"]}
         return {"photos": c["photos"], "indexed": len(self.index) if self.index else 0,
                 "pending": c["pending"], "skipped": c["skipped"],
@@ -347,6 +347,13 @@ class Library:
                 ids, scores = found[0], sims[0]
         paths = self.catalog.paths(ids.tolist())
         return [SearchHit(int(i), paths[int(i)], float(s)) for i, s in zip(ids, scores) if int(i) in paths]
+
+    def neighbours_of(self, ids: np.ndarray, k: int, ef: int = EF_SEARCH) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest library photos (ids, similarities) of each of these library photos, by
+        their stored vectors (plain nearest neighbours; each photo is usually its own first)."""
+        with self._state:
+            vecs = self.index.vectors(ids)
+            return self.index.search(vecs, min(k, len(self.index)), ef=ef)
 
     def split_search(self, q: np.ndarray, result_path: str) -> SearchSplit | None:
         """The default search's score of a library photo for vector q, split over the photos it is

@@ -11,7 +11,7 @@ from PySide6.QtGui import QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QMenu, QMessageBox, QPushButton, QSlider, QVBoxLayout, QWidget)
 
-from sba_desktop.library.catalog import display
+from sba_desktop.text import display
 from sba_desktop.ui.context import AppContext
 
 if TYPE_CHECKING:  # importing tagging at start-up would load numpy and the classifier

@@ -8,7 +8,7 @@ from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from sba_desktop.paths import AppPaths
 from sba_desktop.ui.results import ThumbnailLoader
-from sba_desktop.ui.workers import Worker, submit
+from sba_desktop.ui.tasks import Worker, submit
 
 
 def _open_library(home):
@@ -32,7 +32,7 @@ class AppContext(QObject):
         self.lib = None
         self.pool = QThreadPool.globalInstance()
         self.thumbs = ThumbnailLoader(paths.cache, self)
-        from sba_desktop.ui.jobs import WriteJobs
+        from sba_desktop.ui.tasks import WriteJobs
 
         self.jobs = WriteJobs(self, self)  # every job that writes the library, one at a time
 

@@ -16,7 +16,7 @@ from PySide6.QtGui import QColor, QKeySequence, QPen, QPixmap, QShortcut
 from PySide6.QtWidgets import (QDialog, QDoubleSpinBox, QHBoxLayout, QLabel, QListView, QMessageBox, QPushButton,
                                QScrollArea, QStyle, QStyledItemDelegate, QTabWidget, QVBoxLayout, QWidget)
 
-from sba_desktop.library.catalog import display, size_text
+from sba_desktop.text import display, size_text
 from sba_desktop.jobs.restore import restore_and_reindex
 from sba_desktop.ui.context import AppContext
 from sba_desktop.ui.images import photo_qimage

@@ -7,7 +7,7 @@ import os
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QListWidget, QProgressBar, QWidget
 
-from sba_desktop.library.catalog import display
+from sba_desktop.text import display
 from sba_desktop.ui.context import AppContext
 
 

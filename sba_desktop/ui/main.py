@@ -17,6 +17,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QIcon, QKeySequence
 from PySide6.QtWidgets import QApplication, QDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QToolBar
 
 from sba_desktop import APP_NAME, __version__
+from sba_desktop.diagnostics import rss_mb
 from sba_desktop.library.catalog import Catalog
 from sba_desktop.logs import setup_logging
 from sba_desktop.paths import app_paths
@@ -155,14 +156,14 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ library state
     def refresh_status_from_catalog(self) -> None:
         """Read the catalog with sqlite only (no model, no network), so the first window shows state."""
-        cat = Catalog(self.paths.data / "catalog.sqlite")
+        cat = Catalog(self.paths.catalog_file)
         try:
             c = cat.counts()
             model = cat.active_model()
             folders = cat.folders()
         finally:
             cat.close()
-        desc = f"model {model[2]}" if model else "no model yet (fitted at the first indexing)"
+        desc = f"model {model.description}" if model else "no model yet (fitted at the first indexing)"
         self.status_label.setText(f"{c['indexed']} photos indexed, {c['pending']} pending, "
                                   f"{c['skipped']} skipped · {desc}")
         self._show_welcome(c["indexed"], bool(folders))
@@ -187,10 +188,8 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(2000, self._report_idle)
 
     def _report_idle(self) -> None:
-        rss = "n/a"  # measured where the system tells it cheaply (Linux); the release smoke tests
-        if os.path.exists("/proc/self/status"):  # on Windows/macOS only need the window to come up
-            with open("/proc/self/status") as fh:
-                rss = f"{next(int(line.split()[1]) for line in fh if line.startswith('VmRSS:')) / 1024:.1f}"
+        mb = rss_mb()  # read where the system tells it cheaply (Linux); the release smoke tests
+        rss = "n/a" if mb != mb else f"{mb:.1f}"  # on Windows/macOS only need the window to come up
         report_startup(f"idle_rss_mb={rss} torch_loaded={'torch' in sys.modules}")
         QApplication.quit()
 

@@ -8,7 +8,7 @@ from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QObject, 
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView
 
-from sba_desktop.library.catalog import display
+from sba_desktop.text import display
 from sba_desktop.library.thumbnails import THUMB_SIZE, thumbnail
 
 PathRole = Qt.ItemDataRole.UserRole + 1

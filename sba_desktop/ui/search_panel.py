@@ -12,7 +12,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QImageReade
 from PySide6.QtWidgets import (QCheckBox, QDialog, QFileDialog, QLabel, QMenu, QMessageBox, QPushButton, QScrollArea,
                                QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
-from sba_desktop.library.catalog import display
+from sba_desktop.text import display
 from sba_desktop.library.decode import PHOTO_EXTENSIONS
 from sba_desktop.library.library import SHOWN_RESULTS
 from sba_desktop.jobs.restore import restore_and_reindex

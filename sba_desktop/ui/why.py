@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QListView, QListWid
                                QSlider, QVBoxLayout, QWidget)
 
 from sba_desktop.engine.heatmaps import colorize, share_heatmap
-from sba_desktop.library.catalog import display
+from sba_desktop.text import display
 from sba_desktop.jobs.explain import Explanation
 from sba_desktop.ui.images import pil_to_qimage
 from sba_desktop.ui.query_view import overlay

@@ -1,4 +1,5 @@
-"""One coordinator for every job that writes the library, in the window.
+"""Background work for the window: Qt's thread pool for reads (Worker, submit), and one queue
+for every job that writes the library (WriteJobs).
 
 Indexing, rebuilding, the indexing that auto-tagging starts, the watcher's jobs and label changes
 run one at a time, in the order asked, so no two writers meet (no "library busy" between the
@@ -9,12 +10,16 @@ while a job of the window runs, and hands its own jobs to this queue (`run_block
 """
 from __future__ import annotations
 
+import logging
 import threading
+import traceback
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from sba_desktop.errors import user_message
 
 
 def _on_own_library(home, fn: Callable, *args, progress=None):
@@ -137,3 +142,52 @@ class WriteJobs(QObject):
         self._running = None
         (job.failed or self.ctx.failed.emit)(message)
         self._next()
+
+
+class WorkerSignals(QObject):
+    finished = Signal(object)   # the function's return value
+    failed = Signal(str)        # a plain-words message (the traceback goes to the log)
+    progress = Signal(object)
+
+
+class Worker(QRunnable):
+    """Runs fn(*args, progress=emit?) off the GUI thread."""
+
+    def __init__(self, fn: Callable[..., Any], *args, with_progress: bool = False, **kwargs):
+        super().__init__()
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.signals = WorkerSignals()
+        if with_progress:
+            self.kwargs["progress"] = self.signals.progress.emit
+        self.setAutoDelete(True)
+
+    def run(self) -> None:
+        try:
+            result = self.fn(*self.args, **self.kwargs)
+        except Exception as exc:  # shown to the user in plain words, logged in full
+            logging.getLogger("sba_desktop.ui").error("background task failed:\n%s", traceback.format_exc())
+            self._emit(self.signals.failed, user_message(exc))
+            return
+        self._emit(self.signals.finished, result)
+
+    @staticmethod
+    def _emit(signal, value) -> None:
+        try:
+            signal.emit(value)
+        except RuntimeError:  # the window closed while we worked: nobody to tell
+            pass
+
+
+# Signals of running workers stay referenced until their result was delivered: a lambda
+# connected to a signal runs in the sender's context, and a deleted sender drops it.
+_in_flight: set[WorkerSignals] = set()
+
+
+def submit(worker: Worker, pool: QThreadPool | None = None) -> Worker:
+    signals = worker.signals
+    _in_flight.add(signals)
+    # connected last, so it runs after the caller's own slots
+    signals.finished.connect(lambda *_: _in_flight.discard(signals))
+    signals.failed.connect(lambda *_: _in_flight.discard(signals))
+    (pool or QThreadPool.globalInstance()).start(worker)
+    return worker
