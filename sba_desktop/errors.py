@@ -1,8 +1,10 @@
 """Plain-words errors for the command line (no tracebacks in a user's face) and its exit codes."""
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import sqlite3
 import sys
 from typing import Callable
 
@@ -33,12 +35,36 @@ def user_message(exc: BaseException) -> str:
     """One plain line for any error: the CLI prints it, the window shows it."""
     if isinstance(exc, SbaError):
         return exc.user_message
+    if isinstance(exc, sqlite3.DatabaseError):
+        return _sqlite_line(exc)
+    if isinstance(exc, OSError) and exc.errno in _DISK_REFUSALS:
+        from sba_desktop.files import disk_error_line
+
+        return disk_error_line(exc, os.path.dirname(os.fsdecode(exc.filename)) if exc.filename else "the library")
     text = _one_line(exc)
     if isinstance(exc, FileNotFoundError):
         return f"Not found: {text}"
     if isinstance(exc, PermissionError):
         return f"Permission denied: {text}"
+    if isinstance(exc, MemoryError):
+        return "out of memory: close other programs and run the command again"
     return text
+
+
+_DISK_REFUSALS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # a permission error may be a read's
+
+
+def _sqlite_line(exc: sqlite3.DatabaseError) -> str:
+    """SQLite's errors carry no file name: the catalog is the only database."""
+    text = str(exc).lower()
+    if "full" in text:
+        return ("no space left on the disk holding the library's catalog: free some space and run the "
+                "same command again (nothing was changed)")
+    if "readonly" in text or "read-only" in text:
+        return "the library is read-only: this command needs to change it (searches still work)"
+    if "locked" in text or "busy" in text:
+        return "the library is busy (another sba or the window is writing it): try again in a moment"
+    return f"the library's catalog cannot be used: {_one_line(exc)} (sba status checks it)"
 
 
 def _one_line(exc: BaseException) -> str:
@@ -67,13 +93,26 @@ def run_friendly(fn: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("sba: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (SbaError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError,
-            RuntimeError) as exc:
+    except SbaError as exc:
         print(f"sba: {_one_line(exc)}", file=sys.stderr)  # the command's name says the kind
-        log.debug("error", exc_info=True)
+        log.info("error: %s", exc, exc_info=True)
+        return EXIT_ERROR
+    except (FileNotFoundError, NotADirectoryError, PermissionError, ValueError, RuntimeError,
+            sqlite3.DatabaseError, OSError, MemoryError) as exc:
+        plain = isinstance(exc, (sqlite3.DatabaseError, MemoryError)) or getattr(exc, "errno", None) in _DISK_REFUSALS
+        line = user_message(exc) if plain else _one_line(exc)
+        print(f"sba: {line}", file=sys.stderr)  # the command's name says the kind
+        log.warning("error: %s", exc, exc_info=True)
         return EXIT_ERROR
     except Exception as exc:  # a bug: one line here, the traceback in the log
         log.exception("unexpected error")
         print(f"sba: unexpected error: {exc.__class__.__name__}: {_one_line(exc)} "
-              f"(details in the log file)", file=sys.stderr)
+              f"({_where_details()})", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _where_details() -> str:
+    from sba_desktop.logs import log_file
+
+    where = log_file()
+    return f"details in {where}" if where is not None else "no log: its folder cannot be written"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 PACKAGE = Path(__file__).resolve().parents[1] / "sba_desktop"
-FOUNDATION = {"sba_desktop", "sba_desktop.errors", "sba_desktop.paths", "sba_desktop.logs",
+FOUNDATION = {"sba_desktop", "sba_desktop.errors", "sba_desktop.files", "sba_desktop.paths", "sba_desktop.logs",
               "sba_desktop.text", "sba_desktop.diagnostics"}
 FLOOR = {"foundation": 0, "engine": 1, "library": 2, "jobs": 3, "lab": 4, "cli": 5, "ui": 5, "app": 6}
 MAX_LINES = 500

@@ -44,7 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    return run_friendly(lambda: args.func(args))
+
+    def command() -> int:
+        from sba_desktop.logs import setup_logging
+        from sba_desktop.paths import app_paths
+
+        setup_logging(app_paths(args.home))  # before the library opens: whatever fails is logged
+        return args.func(args)
+    return run_friendly(command)
 
 
 if __name__ == "__main__":

@@ -55,15 +55,20 @@ def folder_arg(path: str) -> str:
         raise UserError(f"{path}: no such folder")
     if not os.path.isdir(full):
         raise UserError(f"{path}: not a folder")
+    from sba_desktop.library.discover import check_photo_folder
+
+    check_photo_folder(full)
     return full
 
 
 def open_library(args: argparse.Namespace):
+    """The library, every file of it checked when it opens (library/library.py): one line on
+    stderr per repair. Logging is set up before (cli/__init__.py main)."""
     from sba_desktop.library.library import Library
-    from sba_desktop.logs import setup_logging
 
     lib = Library.open(args.home)
-    setup_logging(lib.paths)
+    for line in lib.repairs:
+        print(f"sba: repaired: {line}", file=sys.stderr)
     return lib
 
 

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from sba_desktop.cli.common import display, open_library, positive_int
+from sba_desktop.cli.common import display, folder_arg, open_library, positive_int
 from sba_desktop.errors import UserError
 
 
@@ -29,7 +29,7 @@ def _query_files(items: list[str]) -> list[str]:
     out = []
     for item in items:
         if os.path.isdir(item):
-            out += sorted(ff.path for ff in walk_photos(item))
+            out += sorted(ff.path for ff in walk_photos(folder_arg(item)))
         elif os.path.isfile(item):
             out.append(item)
         else:

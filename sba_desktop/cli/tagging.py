@@ -66,8 +66,12 @@ def cmd_tag(args) -> int:
         if not args.json:
             print(f"accepted {out['accepted']} proposals with confidence >= {args.min_confidence}")
     if args.write_xmp:
-        out["sidecars_written"] = tagging.write_xmp(lib)
+        left: list[tuple[str, str]] = []
+        out["sidecars_written"] = tagging.write_xmp(lib, left)
+        out["sidecars_left_alone"] = [{"path": display(p), "reason": why} for p, why in left]
         if not args.json:
+            for p, why in left:
+                print(f"  not written {display(p)}.xmp: {why}")
             print(f"wrote keywords into {out['sidecars_written']} XMP sidecars (photos untouched)")
     if not (args.folder or args.accept or args.write_xmp):
         props = tagging.proposals(lib)

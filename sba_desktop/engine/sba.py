@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -30,6 +29,7 @@ import numpy as np
 
 from sba_desktop.engine import pooling
 from sba_desktop.errors import SbaError
+from sba_desktop.files import write_bytes
 
 FORMAT_VERSION = 1
 MIN_PCA_PHOTOS = 33  # PCA to >= 32 dims needs at least 33 photos
@@ -281,7 +281,8 @@ class DescriptorModel:
         }
 
     def save(self, path: str | Path) -> None:
-        """Write the model to one .npz file (atomically: temp file then rename)."""
+        """Write the model to one .npz file (a fresh temporary file renamed over it; none is left
+        behind when the disk refuses: sba_desktop/files.py)."""
         path = Path(path)
         arrays = {"meta": np.frombuffer(json.dumps(self._meta()).encode(), dtype=np.uint8),
                   "detectors": self.detectors}
@@ -291,12 +292,7 @@ class DescriptorModel:
                 arrays[name] = arr
         buf = io.BytesIO()
         np.savez(buf, **arrays)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
+        write_bytes(path, buf.getvalue(), "the fitted model")
 
     @classmethod
     def load(cls, path: str | Path) -> "DescriptorModel":

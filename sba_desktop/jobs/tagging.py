@@ -13,7 +13,7 @@ from sba_desktop.engine.open_set import OpenSetTagger
 from sba_desktop.errors import UserError
 from sba_desktop.library.library import Library
 from sba_desktop.library.discover import raw_companions
-from sba_desktop.library.xmp import add_keywords
+from sba_desktop.library.xmp import SidecarError, add_keywords
 
 
 @dataclass
@@ -151,16 +151,22 @@ def assign(lib: Library, photo_id: int, category: str) -> None:
         lib.catalog.accept_label(photo_id, False)  # the proposal it replaces
 
 
-def write_xmp(lib: Library) -> int:
+def write_xmp(lib: Library, problems: list[tuple[str, str]] | None = None) -> int:
     """Write accepted auto/user labels into XMP sidecars; returns sidecars changed. A RAW + JPEG
     pair is one photo: both files get the keyword, each in its own `<file name>.xmp` (digiKam
-    and darktable read a RAW file's keywords there, beside the RAW)."""
+    and darktable read a RAW file's keywords there, beside the RAW). A sidecar that is left alone
+    (a link, not readable XMP: library/xmp.py) is put in `problems` as (photo, reason) and the
+    others are still written."""
     rows = [r for r in lib.catalog.labels(accepted=True) if r.source in ("auto", "user")]
     paths = lib.catalog.paths([r.photo_id for r in rows])
     changed = 0
     for pid, name, *_ in rows:
-        if pid in paths:
-            changed += sum(add_keywords(p, [name]) for p in [paths[pid], *raw_companions(paths[pid])])
+        for p in [paths[pid], *raw_companions(paths[pid])] if pid in paths else []:
+            try:
+                changed += add_keywords(p, [name])
+            except SidecarError as exc:
+                if problems is not None:
+                    problems.append((p, str(exc)))
     return changed
 
 

@@ -1,4 +1,9 @@
-"""Finding photo files under folders: safe against loops, vanishing files and odd names."""
+"""Finding photo files under folders: safe against loops, vanishing files and odd names.
+
+A photo folder is untrusted input: a link inside it that leads out of it (to `/`, to another
+user's files) is not followed, and the system's virtual folders (/proc, /sys, /dev) are never
+read as photo folders.
+"""
 from __future__ import annotations
 
 import logging
@@ -7,12 +12,30 @@ import stat
 from dataclasses import dataclass
 from typing import Iterator
 
+from sba_desktop.errors import UserError
 from sba_desktop.library.decode import PHOTO_EXTENSIONS, RAW_EXTENSIONS, read_head, sniff
 
 log = logging.getLogger(__name__)
 
 RENDERED_EXTENSIONS = PHOTO_EXTENSIONS - RAW_EXTENSIONS  # what a RAW file's companion may be
 VIDEO_EXTENSIONS = frozenset({".mov", ".mp4", ".m4v", ".avi", ".mkv", ".mts", ".m2ts", ".3gp", ".wmv", ".webm"})
+
+
+# the kernel's views of processes, devices and drivers: endless, changing, never photos
+SYSTEM_FOLDERS = ("/proc", "/sys", "/dev") if os.name == "posix" else ()
+
+
+def system_folder(path: str) -> str | None:
+    """The virtual system folder `path` lies in (after links), or None."""
+    real = os.path.realpath(path)
+    return next((f for f in SYSTEM_FOLDERS if real == f or is_under(real, f)), None)
+
+
+def check_photo_folder(path: str) -> None:
+    """UserError for a folder that must not be read as a photo folder."""
+    found = system_folder(path)
+    if found is not None:
+        raise UserError(f"{path}: {found} is a virtual folder of the system, not a photo folder")
 
 
 @dataclass(frozen=True)
@@ -32,9 +55,10 @@ def walk_photos(root: str, problems: list[tuple[str, str]] | None = None) -> Ite
     """Yield candidate photo files under `root` (recursively).
 
     A file is a candidate when its extension is a photo's, or when it has no
-    extension and its first bytes are a known image format. Directory symlinks
-    are followed once (a loop is visited once); hidden folders are skipped.
-    Unreadable folders are reported in `problems` as (path, reason).
+    extension and its first bytes are a known image format. Links (to folders or files) are
+    followed only when they stay inside `root` (a loop is visited once): the links that lead out
+    of it are reported once in `problems`. Hidden folders and the system's virtual folders are
+    skipped. Unreadable folders are reported in `problems` as (path, reason).
 
     A RAW file beside a JPEG/HEIC of the same name (IMG_0001.CR2 + IMG_0001.JPG, as cameras
     write them) is one photo with two files: only the JPEG/HEIC is yielded (it is the camera's
@@ -44,6 +68,20 @@ def walk_photos(root: str, problems: list[tuple[str, str]] | None = None) -> Ite
     """
     seen_dirs: set[tuple[int, int]] = set()
     stack = [os.path.abspath(root)]
+    real_root = os.path.realpath(root)
+    leaving: list[str] = []
+
+    def inside(path: str) -> bool:
+        real = os.path.realpath(path)
+        return (real == real_root or is_under(real, real_root)) and system_folder(real) is None
+    yield from _walk(stack, seen_dirs, problems, inside, leaving)
+    if leaving and problems is not None:
+        more = f" (and {len(leaving) - 1} more)" if len(leaving) > 1 else ""
+        problems.append((leaving[0], f"a link out of {root}: not followed{more}"))
+
+
+def _walk(stack: list[str], seen_dirs: set[tuple[int, int]], problems: list[tuple[str, str]] | None,
+          inside, leaving: list[str]) -> Iterator[FoundFile]:
     while stack:
         d = stack.pop()
         try:
@@ -68,8 +106,12 @@ def walk_photos(root: str, problems: list[tuple[str, str]] | None = None) -> Ite
             if e.name.startswith("."):
                 continue
             try:
+                if e.is_symlink() and not inside(e.path):
+                    leaving.append(e.path)
+                    continue
                 if e.is_dir(follow_symlinks=True):
-                    subdirs.append(e.path)
+                    if e.path not in SYSTEM_FOLDERS:  # under `/` itself
+                        subdirs.append(e.path)
                     continue
                 if not e.is_file(follow_symlinks=True):
                     continue

@@ -5,21 +5,146 @@ The module comes from chroma-hnswlib's binary wheels (Python 3.11/3.12) or nmsli
 cannot read is rebuilt from the catalog like any torn file (Library._open_index).
 
 The index is a derived file: the catalog holds every vector, so the index can
-always be rebuilt. It is saved atomically (write to a temporary file, then
-rename) and checked against the catalog when the library opens.
+always be rebuilt. hnswlib's own loader checks only the file's size and its native code crashes
+on damaged link lists, so every file is read here first (`check_file`: the header, every link
+list, every level) and refused with a reason before hnswlib sees it; the library also compares
+it with the checksum written at the save, and with the catalog. A save goes into a fresh
+temporary file, is checked the same way (hnswlib does not report write errors: a full disk
+leaves a short file) and only then replaces the old index.
 """
 from __future__ import annotations
 
+import errno
+import math
+import mmap
 import os
+import shutil
+import struct
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import hnswlib
 import numpy as np
 
+from sba_desktop.files import DiskError, disk_error_line, replace_file
+
 # Build/search parameters: measured in `sba bench` (recall@10 >= 0.98 at 1M vectors).
 HNSW_M = 16
 EF_CONSTRUCTION = 200
 EF_SEARCH = 96
+
+# hnswlib's saveIndex: 6 size_t, int maxlevel, uint32 entry point, 3 size_t, double mult, size_t ef
+_HEADER = struct.Struct("<QQQQQQiIQQQdQ")
+_DELETE_MARK = 0x01  # in the third byte of an element's level-0 list header
+_MAX_LEVEL = 64      # mult = 1/ln(M) gives levels far below this for any count of photos
+
+
+def _lengths_block() -> bool:
+    """Whether the installed hnswlib writes a float per element after level 0 (chroma's fork
+    does, nmslib's does not): each build reads only its own layout."""
+    from importlib import metadata
+
+    try:
+        files = metadata.distribution("chroma-hnswlib").files or []
+    except metadata.PackageNotFoundError:
+        return False
+    return any(str(f).startswith("hnswlib.") for f in files)
+
+
+_LENGTHS = _lengths_block()
+
+
+class IndexFileError(ValueError):
+    """An index file that must not be handed to hnswlib (torn, garbled, foreign); str() says why."""
+
+
+@dataclass(frozen=True)
+class IndexFileFacts:
+    count: int            # elements in the file (live and deleted)
+    live: frozenset[int]  # labels not marked deleted
+    size: int             # bytes
+    crc: int              # zlib.crc32 of the whole file
+
+
+def file_checksum(path: str | Path) -> tuple[int, int]:
+    """(size, crc32) of a file, read in pieces."""
+    crc, size = 0, 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            crc = zlib.crc32(chunk, crc)
+            size += len(chunk)
+    return size, crc
+
+
+def check_file(path: str | Path, dim: int) -> IndexFileFacts:
+    """Read an index file through and refuse (IndexFileError) anything hnswlib could crash on:
+    a header that does not fit `dim` and M, a size other than the lists it declares, a link to an
+    element that does not exist or to one without that level, an entry point off its level."""
+    with open(path, "rb") as fh:  # mapped, not read: a million photos' index is gigabytes
+        size = os.fstat(fh.fileno()).st_size
+        if size < _HEADER.size:
+            raise IndexFileError(f"{size} bytes: shorter than an index header")
+        data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    (offset0, max_elements, count, per_element, label_offset, offset_data, max_level, entry,
+     max_m, max_m0, m, mult, _ef) = _HEADER.unpack_from(data, 0)
+    links0 = max_m0 * 4 + 4
+    if (offset0 != 0 or not 0 < m <= 1024 or max_m != m or max_m0 != 2 * m or offset_data != links0
+            or label_offset != links0 + dim * 4 or per_element != label_offset + 8 or count > max_elements
+            or not -1 <= max_level <= _MAX_LEVEL or not math.isfinite(mult)):
+        raise IndexFileError("its header does not describe an index of these vectors")
+    body = _HEADER.size + count * per_element + (4 * count if _LENGTHS else 0)
+    if len(data) < body + 4 * count:
+        raise IndexFileError(f"{len(data)} bytes: the file ends inside its elements")
+    if count == 0:
+        if len(data) != body:
+            raise IndexFileError("an empty index with bytes after its header")
+        return IndexFileFacts(0, frozenset(), len(data), zlib.crc32(data))
+    if not 0 <= entry < count or max_level < 0:
+        raise IndexFileError("its entry point is not one of its elements")
+    rows = np.frombuffer(data, np.uint8, count * per_element, _HEADER.size).reshape(count, per_element)
+    head0 = np.ascontiguousarray(rows[:, :4])
+    n0 = head0[:, :2].copy().view("<u2")[:, 0].astype(np.int64)
+    deleted = (head0[:, 2] & _DELETE_MARK).astype(bool)
+    if (n0 > max_m0).any():
+        raise IndexFileError("an element has more neighbours than the index allows")
+    ids0 = np.ascontiguousarray(rows[:, 4:links0]).view("<u4").reshape(count, max_m0)
+    used0 = np.arange(max_m0)[None, :] < n0[:, None]
+    if (ids0[used0] >= count).any():
+        raise IndexFileError("a link points past the last element")
+    labels = np.ascontiguousarray(rows[:, label_offset:label_offset + 8]).view("<u8")[:, 0]
+    # the upper levels: one size and that many bytes per element, in element order
+    per_level = max_m * 4 + 4
+    levels = np.zeros(count, np.int64)
+    upper: list[tuple[int, int, int]] = []  # (element, level, offset of its list)
+    pos = body
+    unpack = struct.Struct("<I").unpack_from
+    for i in range(count):
+        if pos + 4 > len(data):
+            raise IndexFileError(f"{len(data)} bytes: the file ends inside its upper levels")
+        nbytes = unpack(data, pos)[0]
+        pos += 4
+        if nbytes:
+            if nbytes % per_level or nbytes // per_level > max_level or pos + nbytes > len(data):
+                raise IndexFileError("an element's upper levels do not fit the file")
+            levels[i] = nbytes // per_level
+            upper.extend((i, lv, pos + (lv - 1) * per_level) for lv in range(1, levels[i] + 1))
+            pos += nbytes
+    if pos != len(data):
+        raise IndexFileError(f"{len(data) - pos} bytes after its last element")
+    if levels[entry] != max_level:
+        raise IndexFileError("its entry point is not on the top level")
+    for i, lv, at in upper:
+        n = unpack(data, at)[0] & 0xFFFF
+        if n > max_m:
+            raise IndexFileError("an element has more neighbours than the index allows")
+        ids = np.frombuffer(data, "<u4", n, at + 4).astype(np.int64)
+        if n and ((ids >= count).any() or (levels[ids] < lv).any()):
+            raise IndexFileError("a link points to an element without that level")
+    if len(np.unique(labels)) != count:
+        raise IndexFileError("two elements carry one photo id")
+    live = frozenset(int(v) for v in labels[~deleted])
+    return IndexFileFacts(count, live, len(data), zlib.crc32(data))
 
 
 class VectorIndex:
@@ -33,36 +158,41 @@ class VectorIndex:
 
     # ------------------------------------------------------------------ persistence
     @classmethod
-    def load(cls, path: str | Path, dim: int) -> "VectorIndex":
+    def load(cls, path: str | Path, dim: int, checksum: tuple[int, int] | None = None) -> "VectorIndex":
+        """The index in `path`, read through first (check_file) and compared with the (size,
+        crc32) written at its save when given; IndexFileError says what is wrong with it."""
+        facts = check_file(path, dim)
+        if checksum is not None and (facts.size, facts.crc) != tuple(checksum):
+            raise IndexFileError("its bytes differ from those saved (checksum)")
         self = cls.__new__(cls)
         self.dim = dim
         self._index = hnswlib.Index(space="ip", dim=dim)
         self._index.load_index(str(path), max_elements=0)
         self._index.set_ef(EF_SEARCH)
-        labels = set(int(i) for i in self._index.get_ids_list())
-        deleted = set()
-        # hnswlib has no public "is deleted" query, but get_items refuses deleted labels
-        ordered = sorted(labels)
-        for start in range(0, len(ordered), 4096):
-            chunk = ordered[start:start + 4096]
-            try:
-                self._index.get_items(chunk)
-            except RuntimeError:
-                for i in chunk:
-                    try:
-                        self._index.get_items([i])
-                    except RuntimeError:
-                        deleted.add(i)
-        self._live = labels - deleted
+        self._live = set(facts.live)
         return self
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path) -> tuple[int, int]:
+        """Save into a fresh temporary file, check it through (check_file: a short or torn write
+        is refused, the old file stays) and only then replace `path`; returns its (size, crc32)."""
+        facts: list[IndexFileFacts] = []
+
+        def verify(tmp: str) -> None:
+            f = check_file(tmp, self.dim)
+            if f.live != frozenset(self._live):
+                raise IndexFileError("the saved file does not hold the index's photos")
+            facts.append(f)
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        self._index.save_index(str(tmp))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        tmp.replace(path)
+        need = self._index.get_current_count() * (self.dim * 4 + 8 + HNSW_M * 8 + 8) + 4096
+        try:
+            replace_file(path, lambda tmp: self._index.save_index(tmp), "the search index", verify, need)
+        except IndexFileError:
+            free = _free_bytes(path.parent)
+            if free is not None and free < need:  # hnswlib wrote a short file without a word
+                raise DiskError(disk_error_line(OSError(errno.ENOSPC, "No space left on device"), path.parent,
+                                                "the search index", need)) from None
+            raise
+        return facts[0].size, facts[0].crc
 
     # ------------------------------------------------------------------ contents
     def __len__(self) -> int:
@@ -113,3 +243,10 @@ class VectorIndex:
         threads = 1 if len(q) < 8 else (os.cpu_count() or 1)
         labels, dist = self._index.knn_query(q, k=k, num_threads=threads)
         return labels.astype(np.int64), (1.0 - dist).astype(np.float32)
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None

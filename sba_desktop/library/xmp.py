@@ -3,11 +3,22 @@
 The sidecar is `<photo file name>.xmp` next to the photo (the digiKam /
 darktable convention). The photo file itself is never opened for writing. An
 existing sidecar keeps all its other content; only missing keywords are added.
+
+A photo folder is untrusted: a sidecar name that is a link (or anything but a plain file) is left
+alone, never read or written through, and a sidecar that is not readable XMP is left as it is
+(SidecarError says why); the new content replaces the old through a fresh temporary file
+(sba_desktop/files.py), so a file planted under a temporary name is never written either.
 """
 from __future__ import annotations
 
 import os
+import stat
 import xml.etree.ElementTree as ET
+
+from sba_desktop.errors import SbaError
+from sba_desktop.files import write_bytes
+
+MAX_SIDECAR_BYTES = 16 * 1024 * 1024  # XMP packets are kilobytes; more is not a sidecar
 
 NS = {
     "x": "adobe:ns:meta/",
@@ -29,6 +40,10 @@ def _q(prefix: str, tag: str) -> str:
     return f"{{{NS[prefix]}}}{tag}"
 
 
+class SidecarError(SbaError):
+    """A sidecar that is left alone (a link, not a file, not readable XMP); str() says why."""
+
+
 def sidecar_path(photo_path: str) -> str:
     return photo_path + ".xmp"
 
@@ -40,12 +55,33 @@ def _new_packet() -> ET.ElementTree:
     return ET.ElementTree(meta)
 
 
+def _read_sidecar(path: str) -> ET.ElementTree | None:
+    """The sidecar's XML, None when there is none; SidecarError for one left alone."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        raise SidecarError("the sidecar is a link: left alone (sidecars are never written through links)")
+    if not stat.S_ISREG(st.st_mode):
+        raise SidecarError("the sidecar's name is taken by something that is not a file: left alone")
+    if st.st_size > MAX_SIDECAR_BYTES:
+        raise SidecarError(f"the sidecar is {st.st_size // 1_000_000} MB, not an XMP packet: left alone")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(MAX_SIDECAR_BYTES + 1)
+    except OSError as exc:
+        raise SidecarError(f"the sidecar cannot be read ({exc.strerror or exc}): left alone") from None
+    try:
+        return ET.ElementTree(ET.fromstring(data))
+    except ET.ParseError as exc:
+        raise SidecarError(f"the sidecar is not readable XMP ({exc}): left as it is") from None
+
+
 def read_keywords(photo_path: str) -> list[str]:
-    path = sidecar_path(photo_path)
-    if not os.path.exists(path):
-        return []
-    root = ET.parse(path).getroot()
-    return [li.text or "" for li in _bag_items(root)]
+    tree = _read_sidecar(sidecar_path(photo_path))
+    return [] if tree is None else [li.text or "" for li in _bag_items(tree.getroot())]
 
 
 def _bag_items(root: ET.Element) -> list[ET.Element]:
@@ -57,9 +93,10 @@ def _bag_items(root: ET.Element) -> list[ET.Element]:
 
 
 def add_keywords(photo_path: str, keywords: list[str]) -> bool:
-    """Add keywords to the photo's sidecar (created if absent). True if it changed."""
+    """Add keywords to the photo's sidecar (created if absent). True if it changed;
+    SidecarError (nothing written) for a sidecar left alone."""
     path = sidecar_path(photo_path)
-    tree = ET.parse(path) if os.path.exists(path) else _new_packet()
+    tree = _read_sidecar(path) or _new_packet()
     root = tree.getroot()
     rdf = root if root.tag == _q("rdf", "RDF") else root.find(_q("rdf", "RDF"))
     if rdf is None:
@@ -80,7 +117,5 @@ def add_keywords(photo_path: str, keywords: list[str]) -> bool:
     if not added:
         return False
     ET.indent(tree, space=" ")
-    tmp = path + ".tmp"
-    tree.write(tmp, encoding="utf-8", xml_declaration=True)
-    os.replace(tmp, path)
+    write_bytes(path, ET.tostring(tree.getroot(), encoding="utf-8", xml_declaration=True), "a sidecar")
     return True
