@@ -38,8 +38,6 @@ def user_message(exc: BaseException) -> str:
     if isinstance(exc, sqlite3.DatabaseError):
         return _sqlite_line(exc)
     if isinstance(exc, OSError) and exc.errno in _DISK_REFUSALS:
-        from sba_desktop.files import disk_error_line
-
         return disk_error_line(exc, os.path.dirname(os.fsdecode(exc.filename)) if exc.filename else "the library")
     text = _one_line(exc)
     if isinstance(exc, FileNotFoundError):
@@ -49,6 +47,23 @@ def user_message(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "out of memory: close other programs and run the command again"
     return text
+
+
+def disk_error_line(exc: OSError, folder: str | os.PathLike, what: str = "", need: int | None = None) -> str:
+    """One line for an OSError of a write: which folder, what was being written, what is needed."""
+    folder = os.fsdecode(folder)
+    writing = f" to write {what}" if what else ""
+    code = exc.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        amount = f" (about {need / 1e6:.0f} MB)" if need else ""
+        return (f"no space left in {folder}{writing}: free some space there{amount} and run the same "
+                "command again (nothing was changed)")
+    if code == errno.EROFS:
+        return f"{folder} is on a read-only disk: cannot{writing.replace(' to', '')} there (nothing was changed)"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"no permission to write in {folder}{writing}: allow writing there (nothing was changed)"
+    text = exc.strerror or str(exc)
+    return f"cannot write in {folder}{writing}: {text} (nothing was changed)"
 
 
 _DISK_REFUSALS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # a permission error may be a read's

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from sba_desktop.errors import SbaError
+from sba_desktop.errors import SbaError, disk_error_line
 
 TMP_SUFFIX = ".tmp"
 
@@ -31,23 +31,6 @@ _NEW_FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file (mkstemp
 
 class DiskError(SbaError):
     """The disk refused a write (full, read-only, no permission): what and where, in one line."""
-
-
-def disk_error_line(exc: OSError, folder: str | os.PathLike, what: str = "", need: int | None = None) -> str:
-    """One line for an OSError of a write: which folder, what was being written, what is needed."""
-    folder = os.fsdecode(folder)
-    writing = f" to write {what}" if what else ""
-    code = exc.errno
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        amount = f" (about {need / 1e6:.0f} MB)" if need else ""
-        return (f"no space left in {folder}{writing}: free some space there{amount} and run the same "
-                "command again (nothing was changed)")
-    if code == errno.EROFS:
-        return f"{folder} is on a read-only disk: cannot{writing.replace(' to', '')} there (nothing was changed)"
-    if code in (errno.EACCES, errno.EPERM):
-        return f"no permission to write in {folder}{writing}: allow writing there (nothing was changed)"
-    text = exc.strerror or str(exc)
-    return f"cannot write in {folder}{writing}: {text} (nothing was changed)"
 
 
 def is_disk_refusal(exc: BaseException) -> bool:

@@ -107,3 +107,19 @@ def _tiff_multi() -> bytes:
     a, b = _photo(seed=13), _photo(seed=14)
     a.save(buf, "TIFF", save_all=True, append_images=[b])
     return buf.getvalue()
+
+
+def png_bomb(w: int, h: int) -> bytes:
+    """A real PNG of w x h black RGB pixels, compressed about 1000:1 (14,000 x 14,000 = 196 MP in
+    about 0.6 MB): it decodes fully, which is what makes it a decompression bomb."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    z = zlib.compressobj(9)
+    row = b"\0" * (1 + 3 * w)
+    rows_per_piece = max(1, (1 << 22) // len(row))
+    body = []
+    for start in range(0, h, rows_per_piece):
+        body.append(z.compress(row * min(rows_per_piece, h - start)))
+    body.append(z.flush())
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(body)) + chunk(b"IEND", b"")

@@ -30,8 +30,9 @@ def to_rgb(img: Image.Image, apply_exif: bool = True) -> Image.Image:
     transparency), LA, RGBA, CMYK, YCbCr, LAB, HSV, I;16*, I and F.
     """
     if apply_exif:
-        try:
-            img = ImageOps.exif_transpose(img)
+        try:  # exif_transpose copies even an upright picture: a second full-size copy of a big one
+            if img.getexif().get(0x0112, 1) not in (None, 1):
+                img = ImageOps.exif_transpose(img)
         except Exception:  # a broken EXIF block must not lose the photo
             pass
     mode = img.mode

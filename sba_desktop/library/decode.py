@@ -10,7 +10,9 @@ import hashlib
 import io
 import os
 import struct
+import threading
 import warnings
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
@@ -21,6 +23,63 @@ from sba_desktop.errors import SbaError
 # Largest photo we decode: 200 megapixels (a 20,000 x 10,000 panorama fits).
 MAX_PIXELS = 200_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+# Memory for the pixels of all photos being decoded at once, whatever the number of decoder
+# threads: a photo waits for its share, and one that alone would need more (a PNG declaring
+# 196 MP in 571 KB: a decompression bomb) is skipped with that reason. Its size comes from the
+# header, after JPEG draft scaling, before any pixel is decoded.
+DECODE_BUDGET = 512 * 1024 * 1024
+# A decoded picture this much larger than the network needs is reduced at once (box filter, to
+# at least twice the size, as JPEG draft decoding does), so that it leaves the budget small.
+SHRINK_ABOVE_PIXELS = 16_000_000
+
+
+class _Budget:
+    """Bytes held by decodes in progress (threads wait for room; one alone always fits)."""
+
+    def __init__(self, limit: int):
+        self.limit, self.used = limit, 0
+        self._room = threading.Condition()
+
+    @contextmanager
+    def hold(self, n: int):
+        with self._room:
+            while self.used and self.used + n > self.limit:
+                self._room.wait()
+            self.used += n
+        try:
+            yield
+        finally:
+            with self._room:
+                self.used -= n
+                self._room.notify_all()
+
+
+_budget = _Budget(DECODE_BUDGET)
+
+
+def decode_bytes(mode: str, pixels: int, has_profile: bool) -> int:
+    """Pillow's memory for decoding `pixels` of `mode` into sRGB: the decoded picture (1 byte a
+    pixel for L/P/1, 2 for 16-bit grey, else 4), its RGB copy (none for RGB) and, with a colour
+    profile, the converted copy."""
+    depth = 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+    return pixels * (depth + (0 if mode == "RGB" else 4) + (4 if has_profile else 0))
+
+
+def _share(im: Image.Image, w: int, h: int, profile) -> int:
+    """The decode's share of DECODE_BUDGET; DecodeError for a photo that alone needs more."""
+    need = decode_bytes(im.mode, im.size[0] * im.size[1], bool(profile))
+    if need > DECODE_BUDGET:
+        raise DecodeError(f"declares {w}x{h} pixels: decoding would need {need // 2**20} MB, more than "
+                          f"the {DECODE_BUDGET // 2**20} MB a photo may use (a decompression bomb?)")
+    return need
+
+
+def _shrink(rgb: Image.Image, long_side: int | None) -> Image.Image:
+    if not long_side or rgb.width * rgb.height <= SHRINK_ABOVE_PIXELS:
+        return rgb
+    factor = max(rgb.size) // (2 * long_side)
+    return rgb.reduce(factor) if factor >= 2 else rgb
 
 # Camera RAW files, decoded by LibRaw through rawpy (matched case-insensitively).
 RAW_EXTENSIONS = frozenset({".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf",
@@ -213,12 +272,18 @@ def decode(path: str, target_long_side: int | None = None,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(path) as im, ExitStack() as held:
                 w, h = im.size
                 if w * h > MAX_PIXELS:
                     raise DecodeError(f"too large ({w}x{h} pixels; limit {MAX_PIXELS // 1_000_000} MP)")
                 if w < 1 or h < 1:
                     raise DecodeError("image has no pixels")
+                profile = im.info.get("icc_profile")
+                # JPEG and HEIC decode smaller (draft, a thumbnail): their share is known after the
+                # draft; other formats decode whole, and a PNG's EXIF read already decodes it
+                late = fmt in ("jpeg", "heic", "avif")
+                if not late:
+                    held.enter_context(_budget.hold(_share(im, w, h, profile)))
                 exif = im.getexif()
                 orientation = exif.get(0x0112, 1) if fmt in ("jpeg", "tiff", "webp", "png") else 1
                 taken, camera = capture_facts(exif)
@@ -229,9 +294,11 @@ def decode(path: str, target_long_side: int | None = None,
                     im.draft(im.mode, draft_box(long_side, w, h))
                 elif long_side and fmt in ("heic", "avif"):
                     im.draft(im.mode, _stand_in_box(long_side, w, h, stand_in_min))  # the stored thumbnail, if big enough
+                if late:
+                    held.enter_context(_budget.hold(_share(im, w, h, profile)))
                 im.seek(0)  # GIF / multi-page TIFF: first frame
                 im.load()
-                rgb = to_srgb(to_rgb(im), im.info.get("icc_profile"))
+                rgb = to_srgb(_shrink(to_rgb(im), long_side), profile)
     except DecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -397,7 +464,9 @@ def photo_size(path: str) -> tuple[int, int]:
             heif_available()
         with Image.open(path) as im:
             w, h = im.size
-            orientation = im.getexif().get(0x0112, 1) if fmt in ("jpeg", "tiff", "webp", "png") else 1
+            # a PNG's getexif() decodes every pixel when the EXIF chunk comes after them: a bomb
+            exif_read = fmt in ("jpeg", "tiff", "webp") or fmt == "png" and "exif" in im.info
+            orientation = im.getexif().get(0x0112, 1) if exif_read else 1
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as exc:
         raise DecodeError(f"cannot read the photo's size: {exc}") from None
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)

@@ -27,7 +27,8 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
-from sba_desktop.files import DiskError, disk_error_line, replace_file
+from sba_desktop.errors import disk_error_line
+from sba_desktop.files import DiskError, replace_file
 
 # Build/search parameters: measured in `sba bench` (recall@10 >= 0.98 at 1M vectors).
 HNSW_M = 16
