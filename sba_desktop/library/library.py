@@ -15,12 +15,14 @@ import numpy as np
 
 from sba_desktop.engine.neighbourhood import AugmentedVectors, SearchSplit, neighbourhood_search, split_search_score
 from sba_desktop.engine.sba import DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DEFAULT_IMAGE_SIZE, DescriptorModel
+from sba_desktop.files import write_bytes
 from sba_desktop.paths import AppPaths, app_paths, model_file_name
 from sba_desktop.library.catalog import Catalog
+from sba_desktop.library.discover import check_photo_folder
 from sba_desktop.library.encoding import FIT_SAMPLE
 from sba_desktop.library.lock import WriterLock
 from sba_desktop.library.trash import Trashed, move_to_trash
-from sba_desktop.library.vindex import EF_SEARCH, VectorIndex
+from sba_desktop.library.vindex import EF_SEARCH, IndexFileError, VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,8 @@ class Library:
         self.model: DescriptorModel | None = None
         self.index: VectorIndex | None = None
         self.repaired = False
+        self.repairs: list[str] = []  # one line per damaged file found at the open, and what was rebuilt
+        self.writable = True
         self._state = threading.RLock()
         self._augmented: AugmentedVectors | None = None  # the default search's cache, kept between searches
         self._load_model_and_index()
@@ -119,15 +123,32 @@ class Library:
         model_id, file, dims = active.id, active.file, active.dims
         self.model = self._load_model_file(file, model_id)
         self.index = None
-        held = self.index_model_path.read_text().strip() if self.index_model_path.exists() else model_id
+        held, checksum = self._index_record(model_id)
         if self.index_path.exists() and held == model_id:
             try:
-                self.index = VectorIndex.load(self.index_path, dims)
-            except Exception as exc:  # a torn or foreign index file: rebuild it
-                log.warning("index file unreadable (%s); rebuilding from the catalog", exc)
+                self.index = VectorIndex.load(self.index_path, dims, checksum)
+            except (IndexFileError, OSError, RuntimeError) as exc:  # torn, garbled, foreign: rebuild it
+                self.repairs.append(f"the search index {self.index_path} was damaged ({exc}): "
+                                    "rebuilt from the catalog's vectors")
+                log.warning("index file refused (%s); rebuilding from the catalog", exc)
         elif self.index_path.exists():
             log.warning("index file holds another model's vectors (%s); rebuilding from the catalog", held)
         self._reconcile()
+        if self.repairs and self.writable:
+            self.save_index()
+
+    def _index_record(self, model_id: str) -> tuple[str, tuple[int, int] | None]:
+        """(model id, (size, crc32) or None) the index file was saved with: its record file holds
+        "<model id> <size> <crc32>" (older libraries: the id alone, checked without a sum)."""
+        try:
+            parts = self.index_model_path.read_text().split()
+        except FileNotFoundError:
+            return model_id, None
+        except (OSError, UnicodeDecodeError):
+            return "", None
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            return parts[0], (int(parts[1]), int(parts[2]))
+        return (parts[0] if parts else ""), None
 
     def _load_model_file(self, file: str, model_id: str) -> DescriptorModel:
         model = DescriptorModel.load(self.paths.data / file)
@@ -197,12 +218,14 @@ class Library:
                 self._augmented = None
 
     def save_index(self) -> None:
+        """The index file (checked before it replaces the old one: vindex.py), then its record:
+        a save killed between the two leaves a sum that does not match, and the index is rebuilt
+        from the catalog at the next open."""
         with self._state:
             if self.index is not None and self.model is not None:
-                self.index.save(self.index_path)
-                tmp = self.index_model_path.with_name(self.index_model_path.name + ".tmp")
-                tmp.write_text(self.model.model_id)
-                tmp.replace(self.index_model_path)
+                size, crc = self.index.save(self.index_path)
+                write_bytes(self.index_model_path, f"{self.model.model_id} {size} {crc}\n".encode(),
+                            "the search index's checksum")
 
     # ------------------------------------------------------------------ refit (the next model)
     def staged_model(self) -> DescriptorModel | None:
@@ -245,6 +268,7 @@ class Library:
         folder = os.path.abspath(os.path.expanduser(folder))
         if not os.path.isdir(folder):
             raise FileNotFoundError(f"not a folder: {folder}")
+        check_photo_folder(folder)
         self.catalog.add_folder(folder)
         return folder
 
