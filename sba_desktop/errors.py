@@ -82,6 +82,11 @@ def _sqlite_line(exc: sqlite3.DatabaseError) -> str:
     return f"the library's catalog cannot be used: {_one_line(exc)} (sba status checks it)"
 
 
+def one_line(exc: BaseException) -> str:
+    """An error's text on one line, at most 300 characters."""
+    return _one_line(exc)
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or exc.__class__.__name__
     return text if len(text) <= 300 else text[:297] + "..."

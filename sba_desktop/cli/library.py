@@ -60,10 +60,14 @@ def cmd_rebuild(args) -> int:
 def cmd_status(args) -> int:
     lib = open_library(args)
     s = lib.status()
+    s["health"] = lib.health()  # repairs made at the open, SQLite's full check of the catalog
     if args.json:
         print(json.dumps(s))
     else:
         print(f"library: {s['home']}")
+        print("health: " + ("every file checked, all sound" if not s["health"] else s["health"][0]))
+        for line in s["health"][1:]:
+            print(f"health: {line}")
         print(f"photos: {s['photos']} ({s['indexed']} indexed, {s['pending']} pending, {s['skipped']} skipped)")
         print(f"model: {s['model']}")
         for f in s["folders"]:

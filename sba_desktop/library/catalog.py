@@ -70,9 +70,19 @@ class PhotoRow:
 
 
 class Catalog:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, read_only: bool = False):
+        """read_only: a library on a read-only disk or folder; it answers, never changes (a
+        write fails with SQLite's "readonly database", which errors.py puts in words)."""
         self.path = Path(path)
+        self.read_only = read_only
         # the GUI hands one library between its worker threads (one at a time)
+        if read_only:
+            self.db = _connect_read_only(self.path)
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                raise RuntimeError(f"the library's catalog {self.path} is read-only and from another version of "
+                                   f"sba-desktop (schema {version}): open it once where it can be written")
+            return
         self.db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
         self._set_wal()
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -444,6 +454,19 @@ class _Tx:
         if self.outer:
             self.db.execute("ROLLBACK" if exc_type else "COMMIT")
         return False
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A catalog that cannot be written: read as it is (mode=ro uses its WAL when SQLite can;
+    on a read-only disk without its -shm file only `immutable` opens it)."""
+    uri = Path(path).resolve().as_uri()
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=30.0, isolation_level=None,
+                               check_same_thread=False)
 
 
 def _chunks(items: list, n: int) -> Iterator[list]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +17,11 @@ import numpy as np
 
 from sba_desktop.engine.neighbourhood import AugmentedVectors, SearchSplit, neighbourhood_search, split_search_score
 from sba_desktop.engine.sba import DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DEFAULT_IMAGE_SIZE, DescriptorModel
-from sba_desktop.files import write_bytes
+from sba_desktop.errors import SbaError, one_line as _one_line
+from sba_desktop.files import remove_stale_temps, write_bytes
 from sba_desktop.paths import AppPaths, app_paths, model_file_name
 from sba_desktop.library.catalog import Catalog
+from sba_desktop.library.health import health_check, open_catalog, save_backup
 from sba_desktop.library.discover import check_photo_folder
 from sba_desktop.library.encoding import FIT_SAMPLE
 from sba_desktop.library.lock import WriterLock
@@ -51,6 +55,17 @@ class SearchHit:
     score: float
 
 
+def _writable(paths: AppPaths) -> bool:
+    """Whether the library's data folder (and its catalog) can be written; a new library's is made."""
+    catalog = paths.catalog_file
+    if not paths.data.exists():
+        try:
+            paths.data.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return False
+    return os.access(paths.data, os.W_OK) and (not catalog.exists() or os.access(catalog, os.W_OK))
+
+
 class Library:
     """Open with `Library.open()`; everything lives under `paths.data`.
 
@@ -59,23 +74,70 @@ class Library:
     orders those changes against searches, so a search never reads an index being changed."""
 
     def __init__(self, paths: AppPaths):
-        self.paths = paths.ensure()
-        self.catalog = Catalog(self.paths.catalog_file)
+        """Every file is checked as it opens (library/health.py for the catalog, vindex.py for
+        the index, the model's own load): a damaged one is rebuilt from what is intact, with one
+        line in `repairs`. A library that cannot be written (a read-only disk or folder) opens
+        read-only and still answers searches."""
+        self.paths = paths
+        self.writable = _writable(paths)
+        if self.writable:
+            paths.ensure()
+        self.catalog, self.repairs = open_catalog(paths, read_only=not self.writable)
         self.model: DescriptorModel | None = None
         self.index: VectorIndex | None = None
         self.repaired = False
-        self.repairs: list[str] = []  # one line per damaged file found at the open, and what was rebuilt
-        self.writable = True
         self._state = threading.RLock()
         self._augmented: AugmentedVectors | None = None  # the default search's cache, kept between searches
         self._load_model_and_index()
+        if self.writable:
+            self._remove_stale_temps()
+        self.backup_user_data()
+
+    def _remove_stale_temps(self) -> None:
+        """Temporary files left by a killed or older writer: the fixed names older versions used
+        (model-*.npz.tmp kept a full disk full), and this version's own unique ones once a day old
+        (a younger one may be another writer's save in progress)."""
+        day_ago = time.time() - 86400
+
+        def stale(name: str) -> bool:
+            if not name.startswith("."):
+                return True
+            try:
+                return os.lstat(self.paths.data / name).st_mtime < day_ago
+            except OSError:
+                return False
+        removed = remove_stale_temps(self.paths.data, stale)
+        if removed:
+            log.info("removed temporary files left behind: %s", ", ".join(removed))
 
     @classmethod
     def open(cls, home: str | os.PathLike | None = None) -> "Library":
         return cls(app_paths(home))
 
     def close(self) -> None:
+        self.backup_user_data()
         self.catalog.close()
+
+    def backup_user_data(self) -> None:
+        """The copy of what only the user made, beside the catalog (library/health.py), when it
+        changed; a disk that refuses it is logged, never in the way of the command."""
+        if not self.writable:
+            return
+        try:
+            save_backup(self.catalog, self.paths.data)
+        except (OSError, sqlite3.Error, SbaError) as exc:
+            log.warning("the backup of the user's data was not written: %s", exc)
+
+    def health(self) -> list[str]:
+        """What `sba status` says of the library's files: the repairs made when it opened, and
+        SQLite's full check of the catalog (empty: all sound)."""
+        out = list(self.repairs)
+        trouble = health_check(self.catalog)
+        if trouble:
+            out.append(f"the catalog is damaged ({trouble}): the next command that can write the library repairs it")
+        if not self.writable:
+            out.append(f"the library is read-only ({self.paths.data}): searches work, nothing can be changed")
+        return out
 
     # ------------------------------------------------------------------ settings
     def settings(self) -> Settings:
@@ -121,7 +183,11 @@ class Library:
             self.model, self.index = None, None
             return
         model_id, file, dims = active.id, active.file, active.dims
-        self.model = self._load_model_file(file, model_id)
+        try:
+            self.model = self._load_model_file(file, model_id)
+        except Exception as exc:  # missing, torn, garbled, foreign (zip, numpy, json and our own errors)
+            self._model_lost(file, exc)
+            return
         self.index = None
         held, checksum = self._index_record(model_id)
         if self.index_path.exists() and held == model_id:
@@ -149,6 +215,24 @@ class Library:
         if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
             return parts[0], (int(parts[1]), int(parts[2]))
         return (parts[0] if parts else ""), None
+
+    def _model_lost(self, file: str, exc: BaseException) -> None:
+        """The model file cannot be read: its vectors cannot be searched (a query cannot be
+        encoded like them), so the photos go back to pending and the next indexing fits a new
+        model from the photos. Categories and accepted tags are kept."""
+        log.warning("model file %s unusable: %r", file, exc)
+        self.model, self.index = None, None
+        what = "missing" if isinstance(exc, FileNotFoundError) else f"damaged ({_one_line(exc)})"
+        if not self.writable:
+            self.repairs.append(f"the model file {file} is {what}, and the library is read-only: searches need a "
+                                "writable library where 'sba index' can fit a new model")
+            return
+        with self.catalog.transaction():
+            self.catalog.reset_vectors()
+            self.catalog.drop_staged()
+            self.catalog.set_meta("active_model", None)
+        self.repairs.append(f"the model file {file} was {what}: its photos are pending again, and the next "
+                            "'sba index' fits a new model from them (categories and accepted tags are kept)")
 
     def _load_model_file(self, file: str, model_id: str) -> DescriptorModel:
         model = DescriptorModel.load(self.paths.data / file)
