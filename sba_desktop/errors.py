@@ -31,12 +31,13 @@ class UserError(SbaError):
     """Something the person asked for cannot be done as asked (a wrong folder, a bad number)."""
 
 
-def user_message(exc: BaseException) -> str:
-    """One plain line for any error: the CLI prints it, the window shows it."""
+def user_message(exc: BaseException, library_folder: str | os.PathLike | None = None) -> str:
+    """One plain line for any error: the CLI prints it, the window shows it. `library_folder`:
+    where the library's catalog lives (SQLite's errors name no file)."""
     if isinstance(exc, SbaError):
         return exc.user_message
     if isinstance(exc, sqlite3.DatabaseError):
-        return _sqlite_line(exc)
+        return _sqlite_line(exc, library_folder)
     if isinstance(exc, OSError) and exc.errno in _DISK_REFUSALS:
         return disk_error_line(exc, os.path.dirname(os.fsdecode(exc.filename)) if exc.filename else "the library")
     text = _one_line(exc)
@@ -55,26 +56,26 @@ def disk_error_line(exc: OSError, folder: str | os.PathLike, what: str = "", nee
     writing = f" to write {what}" if what else ""
     code = exc.errno
     if code in (errno.ENOSPC, errno.EDQUOT):
-        amount = f" (about {need / 1e6:.0f} MB)" if need else ""
+        amount = f" (about {need / 1e6:.0f} MB)" if need and need >= 1e6 else ""
         return (f"no space left in {folder}{writing}: free some space there{amount} and run the same "
-                "command again (nothing was changed)")
+                "command again (nothing is lost)")
     if code == errno.EROFS:
-        return f"{folder} is on a read-only disk: cannot{writing.replace(' to', '')} there (nothing was changed)"
+        return f"{folder} is on a read-only disk: cannot{writing.replace(' to', '')} there (nothing is lost)"
     if code in (errno.EACCES, errno.EPERM):
-        return f"no permission to write in {folder}{writing}: allow writing there (nothing was changed)"
+        return f"no permission to write in {folder}{writing}: allow writing there (nothing is lost)"
     text = exc.strerror or str(exc)
-    return f"cannot write in {folder}{writing}: {text} (nothing was changed)"
+    return f"cannot write in {folder}{writing}: {text} (nothing is lost)"
 
 
 _DISK_REFUSALS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # a permission error may be a read's
 
 
-def _sqlite_line(exc: sqlite3.DatabaseError) -> str:
+def _sqlite_line(exc: sqlite3.DatabaseError, folder: str | os.PathLike | None = None) -> str:
     """SQLite's errors carry no file name: the catalog is the only database."""
     text = str(exc).lower()
-    if "full" in text:
-        return ("no space left on the disk holding the library's catalog: free some space and run the "
-                "same command again (nothing was changed)")
+    where = os.fsdecode(folder) if folder else "the disk holding the library's catalog"
+    if "full" in text or "i/o error" in text and folder and _free_bytes(folder) < 1 << 20:
+        return disk_error_line(OSError(errno.ENOSPC, "No space left on device"), where, "the catalog")
     if "readonly" in text or "read-only" in text:
         return "the library is read-only: this command needs to change it (searches still work)"
     if "locked" in text or "busy" in text:
@@ -85,6 +86,15 @@ def _sqlite_line(exc: sqlite3.DatabaseError) -> str:
 def one_line(exc: BaseException) -> str:
     """An error's text on one line, at most 300 characters."""
     return _one_line(exc)
+
+
+def _free_bytes(folder: str | os.PathLike) -> int:
+    import shutil
+
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 1 << 62
 
 
 def _one_line(exc: BaseException) -> str:
@@ -101,8 +111,9 @@ def _quiet_stdout() -> None:
         pass
 
 
-def run_friendly(fn: Callable[[], int]) -> int:
-    """Run a command: its errors become one line on stderr and an exit code, never a traceback."""
+def run_friendly(fn: Callable[[], int], library_folder: str | os.PathLike | None = None) -> int:
+    """Run a command: its errors become one line on stderr and an exit code, never a traceback
+    (`library_folder` names the folder in SQLite's errors)."""
     try:
         code = fn()
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
@@ -120,7 +131,7 @@ def run_friendly(fn: Callable[[], int]) -> int:
     except (FileNotFoundError, NotADirectoryError, PermissionError, ValueError, RuntimeError,
             sqlite3.DatabaseError, OSError, MemoryError) as exc:
         plain = isinstance(exc, (sqlite3.DatabaseError, MemoryError)) or getattr(exc, "errno", None) in _DISK_REFUSALS
-        line = user_message(exc) if plain else _one_line(exc)
+        line = user_message(exc, library_folder) if plain else _one_line(exc)
         print(f"sba: {line}", file=sys.stderr)  # the command's name says the kind
         log.warning("error: %s", exc, exc_info=True)
         return EXIT_ERROR

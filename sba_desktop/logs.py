@@ -22,6 +22,7 @@ def setup_logging(paths: AppPaths, level: int = logging.INFO) -> Path | None:
     if _done:
         return _log_file
     _done = True
+    logging.raiseExceptions = False  # a log write the disk refuses (full) is dropped, never printed
     root = logging.getLogger("sba_desktop")
     root.setLevel(level)
     try:

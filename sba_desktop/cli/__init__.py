@@ -45,13 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 
-    def command() -> int:
-        from sba_desktop.logs import setup_logging
-        from sba_desktop.paths import app_paths
+    from sba_desktop.logs import setup_logging
+    from sba_desktop.paths import app_paths
 
-        setup_logging(app_paths(args.home))  # before the library opens: whatever fails is logged
+    paths = app_paths(args.home)
+
+    def command() -> int:
+        setup_logging(paths)  # before the library opens: whatever fails is logged
         return args.func(args)
-    return run_friendly(command)
+    return run_friendly(command, paths.data)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,14 @@ def open_catalog(paths: AppPaths, read_only: bool) -> tuple[Catalog, list[str]]:
     line per repair."""
     path = paths.catalog_file
     try:
-        catalog = Catalog(path, read_only=read_only)
+        try:
+            catalog = Catalog(path, read_only=read_only)
+        except sqlite3.OperationalError as exc:
+            # a full disk refuses even the WAL's index file: the library still answers, read-only
+            if read_only or not path.exists() or is_damage(exc):
+                raise
+            log.warning("catalog opened read-only: %s", exc)
+            catalog, read_only = Catalog(path, read_only=True), True
         trouble = _probe(catalog, full=False) if path.exists() else None
     except sqlite3.DatabaseError as exc:
         if not is_damage(exc):

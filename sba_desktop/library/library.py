@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -83,6 +84,7 @@ class Library:
         if self.writable:
             paths.ensure()
         self.catalog, self.repairs = open_catalog(paths, read_only=not self.writable)
+        self.writable = not self.catalog.read_only
         self.model: DescriptorModel | None = None
         self.index: VectorIndex | None = None
         self.repaired = False
@@ -136,7 +138,10 @@ class Library:
         if trouble:
             out.append(f"the catalog is damaged ({trouble}): the next command that can write the library repairs it")
         if not self.writable:
-            out.append(f"the library is read-only ({self.paths.data}): searches work, nothing can be changed")
+            full = shutil.disk_usage(self.paths.data).free < 1 << 20
+            out.append(f"{'the disk holding the library is full' if full else 'the library is read-only'} "
+                       f"({self.paths.data}): searches work, nothing can be changed"
+                       + (" until space is freed" if full else ""))
         return out
 
     # ------------------------------------------------------------------ settings
