@@ -51,8 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     paths = app_paths(args.home)
 
     def command() -> int:
+        from sba_desktop.cli.common import close_libraries
+
         setup_logging(paths)  # before the library opens: whatever fails is logged
-        return args.func(args)
+        try:
+            return args.func(args)
+        finally:
+            close_libraries()
     return run_friendly(command, paths.data)
 
 

@@ -11,7 +11,7 @@ from typing import Callable
 from sba_desktop.errors import UserError
 from sba_desktop.text import display
 
-__all__ = ["bounded", "count", "display", "folder_arg", "open_library", "positive_float", "positive_int",
+__all__ = ["bounded", "close_libraries", "count", "display", "folder_arg", "open_library", "positive_float", "positive_int",
            "progress_bar", "unit_float", "when"]
 
 
@@ -69,7 +69,24 @@ def open_library(args: argparse.Namespace):
     lib = Library.open(args.home)
     for line in lib.repairs:
         print(f"sba: repaired: {line}", file=sys.stderr)
+    _opened.append(lib)
     return lib
+
+
+_opened: list = []
+
+
+def close_libraries() -> None:
+    """Close what the command opened (its end: the backup of the user's data follows the
+    command's changes, library/health.py); a close the disk refuses is logged only."""
+    while _opened:
+        lib = _opened.pop()
+        try:
+            lib.close()
+        except Exception:  # the command's own outcome stands
+            import logging
+
+            logging.getLogger(__name__).warning("closing the library failed", exc_info=True)
 
 
 def progress_bar(json_mode: bool):

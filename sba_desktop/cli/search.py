@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -16,7 +17,7 @@ def region_arg(text: str) -> tuple[float, float, float, float]:
         parts = [float(v) for v in text.split(",")]
     except ValueError:
         parts = []
-    if len(parts) != 4 or parts[2] <= 0 or parts[3] <= 0:
+    if len(parts) != 4 or not all(math.isfinite(v) for v in parts) or parts[2] <= 0 or parts[3] <= 0:
         raise argparse.ArgumentTypeError("needs x,y,w,h with positive width and height, e.g. 120,80,300,200")
     return tuple(parts)
 

@@ -460,13 +460,18 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     """A catalog that cannot be written: read as it is (mode=ro uses its WAL when SQLite can;
     on a read-only disk without its -shm file only `immutable` opens it)."""
     uri = Path(path).resolve().as_uri()
-    try:
-        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
-        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return db
-    except sqlite3.OperationalError:
-        return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=30.0, isolation_level=None,
-                               check_same_thread=False)
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size > 0:  # changes not yet in the file: SQLite must read the WAL
+        try:
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30.0, isolation_level=None,
+                                 check_same_thread=False)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            pass
+    # nothing can write it: read as it is, and write nothing (not even SQLite's -shm file)
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=30.0, isolation_level=None,
+                           check_same_thread=False)
 
 
 def _chunks(items: list, n: int) -> Iterator[list]:

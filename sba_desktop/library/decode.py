@@ -86,7 +86,7 @@ RAW_EXTENSIONS = frozenset({".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".ar
                             ".orf", ".rw2", ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".kdc", ".mrw",
                             ".rwl", ".mos", ".dcr"})
 PHOTO_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff",
-                              ".bmp", ".dib", ".gif", ".heic", ".heif", ".avif"}) | RAW_EXTENSIONS
+                              ".bmp", ".dib", ".gif", ".heic", ".heif", ".avif", ".jxl"}) | RAW_EXTENSIONS
 
 # A smaller picture stored in the file (a HEIC thumbnail, a RAW file's preview JPEG) stands in for
 # the photo when its long side is at least this many times the size asked for. Measured on HEIC
@@ -110,6 +110,22 @@ def heif_available() -> bool:
         except Exception:
             _heif_ready = False
     return _heif_ready
+
+
+_jxl_ready: bool | None = None
+
+
+def jxl_available() -> bool:
+    """JPEG XL through pillow-jxl-plugin (a dependency; its import registers it with Pillow)."""
+    global _jxl_ready
+    if _jxl_ready is None:
+        try:
+            import pillow_jxl  # type: ignore  # noqa: F401
+
+            _jxl_ready = True
+        except Exception:
+            _jxl_ready = False
+    return _jxl_ready
 
 
 def _pillow_avif() -> bool:
@@ -138,6 +154,8 @@ def sniff(head: bytes) -> str | None:
         return "bmp"
     if head[:6] in (b"GIF87a", b"GIF89a"):
         return "gif"
+    if head.startswith(b"\xff\x0a") or head.startswith(b"\x00\x00\x00\x0cJXL \r\n\x87\n"):
+        return "jxl"  # a bare JPEG XL codestream, or its ISO container
     if head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand in (b"avif", b"avis"):
@@ -269,6 +287,8 @@ def decode(path: str, target_long_side: int | None = None,
         raise DecodeError("not a photo (content is no known image format)")
     if fmt == "heic" and not heif_available() or fmt == "avif" and not (_pillow_avif() or heif_available()):
         raise DecodeError(f"{fmt.upper()} cannot be decoded here: pillow-heif is not installed or does not load")
+    if fmt == "jxl" and not jxl_available():
+        raise DecodeError("JPEG XL cannot be decoded here: pillow-jxl-plugin is not installed or does not load")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -462,6 +482,8 @@ def photo_size(path: str) -> tuple[int, int]:
         fmt = sniff(read_head(path))
         if fmt in ("heic", "avif"):
             heif_available()
+        elif fmt == "jxl":
+            jxl_available()
         with Image.open(path) as im:
             w, h = im.size
             # a PNG's getexif() decodes every pixel when the EXIF chunk comes after them: a bomb

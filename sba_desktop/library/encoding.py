@@ -20,6 +20,7 @@ The steps, each in one place:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 from collections import deque
@@ -125,6 +126,16 @@ def raw_and_peaks(model: DescriptorModel, maps: Sequence[np.ndarray]) -> tuple[n
     return raw, peaks
 
 
+def _meets(region: tuple[float, float, float, float], width: int, height: int) -> bool:
+    """Whether a region (x, y, w, h) covers some of a width x height photo."""
+    x, y, w, h = region
+    return all(map(math.isfinite, region)) and w > 0 and h > 0 and x < width and y < height and x + w > 0 and y + h > 0
+
+
+def _box_text(region: tuple[float, float, float, float]) -> str:
+    return ",".join(f"{v:g}" for v in region)
+
+
 class PhotoEncoder:
     """Photos -> feature maps -> vectors, with one backbone at one image size.
 
@@ -160,6 +171,8 @@ class PhotoEncoder:
             if src.region is None:
                 looks = Looks.of(photo)
         region = src.region
+        if region is not None and not _meets(region, width, height):
+            raise DecodeError(f"the region {_box_text(region)} lies outside the photo ({width}x{height} pixels)")
         if region is not None and rgb.size != (width, height):
             # the decoder gave a reduced picture (JPEG draft, a thumbnail): bring the region to it
             sx, sy = rgb.width / width, rgb.height / height
