@@ -334,3 +334,40 @@ def test_a_failure_is_one_line_with_its_details_in_the_log(capsys, lib):
     assert code == 1 and err.count("\n") == 1
     where = log_file()
     assert where is not None and where.is_file() and where.stat().st_size > 0
+
+
+def test_forgetting_a_nested_folder_keeps_what_a_watched_parent_holds(capsys, tmp_path):
+    photos = tmp_path / "photos"
+    names = ukbench_names(6)
+    images = dataset("ukbench-dev") / "images"
+    link_photos(images, photos / "sorted" / "first", names[:3])
+    link_photos(images, photos / "sorted" / "second", names[3:])
+    home = ["--home", str(tmp_path / "home")]
+    assert sba(capsys, *home, "index", str(photos))[0] == 0
+    assert sba(capsys, *home, "categories", "set", str(photos / "sorted"))[0] == 0
+    before = sba(capsys, *home, "categories", "list")[1]
+    assert "first: 3 examples" in before
+    code, out, _ = sba(capsys, *home, "forget", str(photos / "sorted"))
+    assert code == 0 and "0 photos removed" in out
+    assert sba(capsys, *home, "categories", "list")[1] == before
+    assert "6 indexed" in sba(capsys, *home, "status")[1]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file names")
+def test_odd_file_names_are_printed_exactly_one_line_each(capsys, tmp_path):
+    import codecs
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    source = dataset("ukbench-dev") / "images"
+    odd = [b"line\nbreak.jpg", b"not-utf8-\xff\xfe.jpg", b"back\\slash.jpg", b"tab\there.jpg"]
+    for raw, name in zip(odd, ukbench_names(4)):
+        os.link(source / name, os.path.join(os.fsencode(str(photos)), raw))
+    home = ["--home", str(tmp_path / "home")]
+    assert sba(capsys, *home, "index", str(photos))[0] == 0
+    code, out, _ = sba(capsys, *home, "search", str(source / ukbench_names(1)[0]), "--top", "4", "--plain")
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 4
+    printed = {codecs.escape_decode(line.split("  ", 1)[1].encode())[0] for line in lines}
+    assert printed == {os.path.join(os.fsencode(str(photos)), raw) for raw in odd}  # each name exactly

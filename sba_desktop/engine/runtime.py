@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import sys
 import threading
 from collections import Counter, OrderedDict
 
@@ -21,6 +22,7 @@ from PIL import Image
 from sba_desktop.engine.imaging import to_input
 from sba_desktop.engine.model_store import StoredNetwork, find, writable_dir
 from sba_desktop.engine.registry import DEFAULT_BACKBONE, BackboneInfo, MissingWeightsError, backbone_info
+from sba_desktop.paths import app_paths
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,7 @@ class OnnxBackbone:
     runtime = "onnx"
 
     def __init__(self, info: BackboneInfo, network: StoredNetwork, threads: int | None = None):
-        import onnxruntime as ort
+        ort = _onnxruntime()
 
         self.info = info
         self.name = info.name
@@ -138,6 +140,31 @@ class OnnxBackbone:
         x = np.ascontiguousarray(batch, dtype=np.float32)
         with self._lock:
             return self._session((x.shape[0], x.shape[2], x.shape[3])).run(None, {"image": x})[0]
+
+
+def _onnxruntime():
+    """onnxruntime, imported with XDG_CACHE_HOME pointing into the product's own cache folder:
+    at its import it writes a telemetry device id under $XDG_CACHE_HOME (else ~/.cache/Microsoft),
+    which must not land outside the product's folders."""
+    if "onnxruntime" in sys.modules or os.name == "nt":
+        import onnxruntime
+
+        return onnxruntime
+    own = app_paths().cache / "onnxruntime"
+    before = os.environ.get("XDG_CACHE_HOME")
+    try:
+        own.mkdir(parents=True, exist_ok=True)
+        os.environ["XDG_CACHE_HOME"] = str(own)
+    except OSError:  # a read-only cache: its write fails quietly, an id in memory is used
+        pass
+    try:
+        import onnxruntime
+    finally:
+        if before is None:
+            os.environ.pop("XDG_CACHE_HOME", None)
+        else:
+            os.environ["XDG_CACHE_HOME"] = before
+    return onnxruntime
 
 
 _cache: dict[tuple, OnnxBackbone] = {}

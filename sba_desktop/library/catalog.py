@@ -145,10 +145,14 @@ class Catalog:
         self.db.execute("INSERT OR IGNORE INTO folders(path, added) VALUES (?, ?)", (enc(path), time.time()))
 
     def remove_folder(self, path: str) -> list[int]:
-        """Forget a folder and its photos; returns the removed photo ids."""
+        """Forget a folder and its photos; returns the removed photo ids. Photos another library
+        folder still holds (a watched parent of a category folder) stay, with their labels."""
         prefix = enc(path.rstrip(os.sep) + os.sep)
-        ids = [r[0] for r in self.db.execute(
-            "SELECT id FROM photos WHERE substr(path, 1, ?) = ?", (len(prefix), prefix))]
+        holders = [enc(f.rstrip(os.sep) + os.sep) for f in self.folders()
+                   if f != path and (path + os.sep).startswith(f.rstrip(os.sep) + os.sep)]
+        ids = [pid for pid, p in self.db.execute(
+            "SELECT id, path FROM photos WHERE substr(path, 1, ?) = ?", (len(prefix), prefix))
+            if not any(p.startswith(h) for h in holders)]
         with self.transaction():
             self.db.execute("DELETE FROM folders WHERE path=?", (enc(path),))
             self._delete_ids(ids)
