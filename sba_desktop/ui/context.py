@@ -43,6 +43,8 @@ class AppContext(QObject):
         # the previous library is not closed here: a background task may still hold it
         self.lib = lib
         self.libraryLoaded.emit(lib)
+        for line in lib.repairs:  # a damaged file found and rebuilt as the library opened
+            self.message.emit(f"Repaired: {line}")
 
     def run(self, fn: Callable[..., Any], done: Callable[[Any], None], *args,
             failed: Callable[[str], None] | None = None, progress: Callable[[Any], None] | None = None) -> Worker:
