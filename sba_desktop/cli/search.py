@@ -50,7 +50,9 @@ def cmd_search(args) -> int:
         raise UserError("--region needs exactly one query photo")
     lib = open_library(args)
     if lib.model is None or not lib.index:
-        raise UserError("the library has no photos indexed yet: sba index FOLDER")
+        waiting = lib.catalog.counts()["pending"]
+        raise UserError(f"the library's {waiting} photos wait to be encoded: sba index" if waiting else
+                        "the library has no photos indexed yet: sba index FOLDER")
     answers: dict[int, dict] = {}
     for chunk in lib.encode_queries([Source(i, q, region=args.region) for i, q in enumerate(queries)]):
         for e in chunk:

@@ -56,7 +56,10 @@ def check(db: sqlite3.Connection, full: bool = False) -> str | None:
         return str(exc)
     found = [" ".join(str(r[0]).replace("*** in database main ***", "").split()) for r in rows]
     found = [f for f in found if f]
-    return None if found == ["ok"] else "; ".join(found[:2]) + ("; ..." if len(found) > 2 else "")
+    if found == ["ok"]:
+        return None
+    text = "; ".join(found)
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 def open_catalog(paths: AppPaths, read_only: bool) -> tuple[Catalog, list[str]]:
@@ -80,6 +83,7 @@ def open_catalog(paths: AppPaths, read_only: bool) -> tuple[Catalog, list[str]]:
     if trouble is None:
         return catalog, []
     trouble = " ".join(trouble.split())
+    trouble = trouble if len(trouble) <= 100 else trouble[:97] + "..."
     if catalog is not None:
         catalog.close()
     if read_only:
@@ -124,8 +128,10 @@ def salvage(paths: AppPaths, trouble: str) -> tuple[Catalog, list[str]]:
     backup = read_backup(paths.data)
     restored = _restore(catalog, backup) if backup else {}
     save_backup(catalog, paths.data)
-    kept = (f"; from the backup of {backup['about'].get('written', '?')}: "
-            + ", ".join(f"{n} {k}" for k, n in restored.items()) if backup else "; no backup of your data was found")
+    when = backup["about"].get("written", "?") if backup else ""
+    back = ", ".join(f"{n} {k}" for k, n in restored.items() if n)
+    kept = (f"; restored from the backup of {when}: {back}" if back else f"; the backup of {when} held nothing more"
+            ) if backup else "; no backup of your data was found"
     line = (f"the catalog was damaged ({trouble}): set aside as {aside.name}, and a new one made from what could be "
             f"read ({copied.get('photos', 0)} photos, {copied.get('labels', 0)} labels, {copied.get('categories', 0)} "
             f"categories){kept}; photos without a vector are encoded again by the next 'sba index'")

@@ -164,7 +164,7 @@ class VectorIndex:
         crc32) written at its save when given; IndexFileError says what is wrong with it."""
         facts = check_file(path, dim)
         if checksum is not None and (facts.size, facts.crc) != tuple(checksum):
-            raise IndexFileError("its bytes differ from those saved (checksum)")
+            raise IndexFileError("its bytes differ from the checksum saved with it")
         self = cls.__new__(cls)
         self.dim = dim
         self._index = hnswlib.Index(space="ip", dim=dim)
