@@ -60,7 +60,8 @@ def disk_error_line(exc: OSError, folder: str | os.PathLike, what: str = "", nee
         return (f"no space left in {folder}{writing}: free some space there{amount} and run the same "
                 "command again (nothing is lost)")
     if code == errno.EROFS:
-        return f"{folder} is on a read-only disk: cannot{writing.replace(' to', '')} there (nothing is lost)"
+        needs = f"cannot write {what} there" if what else "this command needs to write there"
+        return f"{folder} is on a read-only disk: {needs} (nothing is lost)"
     if code in (errno.EACCES, errno.EPERM):
         return f"no permission to write in {folder}{writing}: allow writing there (nothing is lost)"
     text = exc.strerror or str(exc)
