@@ -5,6 +5,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from sba_desktop.files import DiskError, replace_file
 from sba_desktop.library.decode import DecodeError, decode
 
 THUMB_SIZE = 256
@@ -32,8 +33,11 @@ def thumbnail(cache_dir: Path, photo_path: str, size: int = THUMB_SIZE) -> Path 
         return None
     img = photo.rgb
     img.thumbnail((size, size))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    img.save(tmp, "JPEG", quality=85)
-    os.replace(tmp, out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # a fresh temporary file (two windows making one thumbnail at once never share one);
+        # a full or read-only cache shows no thumbnail, nothing else
+        replace_file(out, lambda tmp: img.save(tmp, "JPEG", quality=85), "a thumbnail")
+    except (OSError, DiskError):
+        return None
     return out
