@@ -18,7 +18,7 @@ import numpy as np
 
 from sba_desktop.engine.neighbourhood import AugmentedVectors, SearchSplit, neighbourhood_search, split_search_score
 from sba_desktop.engine.sba import DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DEFAULT_IMAGE_SIZE, DescriptorModel
-from sba_desktop.errors import SbaError, one_line as _one_line
+from sba_desktop.errors import SbaError, UserError, one_line as _one_line
 from sba_desktop.files import remove_stale_temps, write_bytes
 from sba_desktop.paths import AppPaths, app_paths, model_file_name
 from sba_desktop.library.catalog import Catalog
@@ -83,6 +83,9 @@ class Library:
         self.writable = _writable(paths)
         if self.writable:
             paths.ensure()
+        elif not paths.catalog_file.exists():
+            raise UserError(f"no library in {paths.data}, and none can be made there (the folder cannot be "
+                            "written): choose another with --home or SBA_DESKTOP_HOME")
         self.catalog, self.repairs = open_catalog(paths, read_only=not self.writable)
         self.writable = not self.catalog.read_only
         self.model: DescriptorModel | None = None
