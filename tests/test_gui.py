@@ -53,8 +53,11 @@ def answer_yes(monkeypatch) -> list:
     """Every confirmation is answered Yes; returns the list of questions asked."""
     from PySide6.QtWidgets import QMessageBox
 
+    from sba_desktop.ui.trash_confirm import TrashConfirmation
+
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(TrashConfirmation, "exec", lambda self: asked.append(self) or QDialog.DialogCode.Accepted)
     return asked
 
 

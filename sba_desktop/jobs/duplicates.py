@@ -47,6 +47,8 @@ CROP_SIMILARITY = 0.70    # with vectors this close, is searched for as a crop o
 SIMILAR_SIMILARITY = 0.85  # vectors this close, taken within SIMILAR_SECONDS, are similar shots
 SIMILAR_SECONDS = 3.0   # a burst or a series of one moment; UKBench's deliberate shots of one object
                         # from other sides are 5-10 s apart (median 10) and must stay apart
+EDIT_TONE = 6.0           # grey levels (of 255) of mean brightness or contrast apart: re-toned. A re-save,
+                          # resize or format change moves them by well under 1 (JPEG rounding)
 NATIVE_FORMATS = ("raw", "jpeg", "heic", "avif")  # what cameras and phones write; PNG/WebP/TIFF/BMP/GIF
                                            # copies of a photo are exports
 
@@ -88,6 +90,8 @@ class Member:
     camera: str | None
     companions: list[str] = field(default_factory=list)  # RAW files of the same name beside it
     agreement: float = 1.0    # how surely it is a copy of (or, similar shots: how close to) the centre
+    tone: tuple[float, float] | None = None  # mean and spread of its grey picture (0-255)
+    edit: str | None = None   # "cropped", "re-toned", "cropped, re-toned": an edit, not a plain copy
 
     @property
     def pixels(self) -> int:
@@ -114,10 +118,11 @@ class DuplicateGroup:
 
     def others(self) -> list[Member]:
         """The members the suggestion would move to the trash: never the keeper, never a photo
-        with a RAW file beside it (one photo, two files)."""
+        with a RAW file beside it (one photo, two files), never an edit (a crop or a re-tone is
+        work the person did: offered, not suggested)."""
         if self.keeper is None:
             return []
-        return [m for i, m in enumerate(self.members) if i != self.keeper and not m.companions]
+        return [m for i, m in enumerate(self.members) if i != self.keeper and not m.companions and not m.edit]
 
 
 @dataclass
@@ -177,6 +182,7 @@ class Comparison:
     agreements: dict[tuple[int, int], float]    # (row a, row b) -> agreement of their pictures
     close: dict[tuple[int, int], float]         # (row a, row b) -> similarity of their vectors
     seconds: float
+    tones: list[tuple[float, float]] = field(default_factory=list)  # per row: grey mean and spread
 
 
 def compare(lib, progress: Callable[[str, int, int], None] | None = None,
@@ -333,8 +339,32 @@ def compare(lib, progress: Callable[[str, int, int], None] | None = None,
                     return None
     commit()
     # the grey pictures are not needed to group (100k photos: ~300 MB a window would keep)
+    tones = [tone_of(sig) for sig in sigs]
     rows = [r._replace(signature=None) for r in rows]
-    return Comparison(rows, agreements, close, time.perf_counter() - t0)
+    return Comparison(rows, agreements, close, time.perf_counter() - t0, tones)
+
+
+def tone_of(signature: np.ndarray) -> tuple[float, float]:
+    """Mean brightness and contrast of a grey picture: what a re-tone changes and a re-save keeps."""
+    g = signature.astype(np.float32)
+    return float(g.mean()), float(g.std())
+
+
+def edit_of(copy: Member, keeper: Member) -> str | None:
+    """What was done to a copy beyond re-saving it, judged against the copy kept: a crop changes
+    the shape by more than a resize's rounding to whole pixels can (1/width + 1/height of the
+    smaller one; a turned copy has its sides swapped), a re-tone the brightness or contrast (a
+    crop changes those too, so they are only read for a copy of the whole frame). A crop that
+    keeps the shape exactly passes for a resized copy."""
+    if copy.width and copy.height and keeper.width and keeper.height:
+        a, b = copy.width / copy.height, keeper.width / keeper.height
+        rounding = 1 / min(copy.width, keeper.width) + 1 / min(copy.height, keeper.height)
+        if min(abs(np.log(a / b)), abs(np.log(a * b))) > rounding:
+            return "cropped"
+    if copy.tone is not None and keeper.tone is not None:
+        if max(abs(copy.tone[0] - keeper.tone[0]), abs(copy.tone[1] - keeper.tone[1])) > EDIT_TONE:
+            return "re-toned"
+    return None
 
 
 def _taken_apart(a: float | None, b: float | None) -> bool:
@@ -359,8 +389,9 @@ def group(comparison: Comparison, threshold: float = COPY_THRESHOLD,
 
     def member(k: int, agreement: float = 1.0) -> Member:
         r = rows[k]
+        tone = comparison.tones[k] if k < len(comparison.tones) else None
         return Member(int(r.id), r.path, int(r.width or 0), int(r.height or 0), int(r.size), int(r.mtime_ns),
-                      r.format, r.taken, r.camera, raw_companions(r.path), agreement)
+                      r.format, r.taken, r.camera, raw_companions(r.path), agreement, tone)
 
     copy_groups, hidden = [], set()  # hidden: copies that are not their group's keeper
     edges = {k: v for k, v in comparison.agreements.items()
@@ -370,6 +401,8 @@ def group(comparison: Comparison, threshold: float = COPY_THRESHOLD,
         group = [member(centre)] + [member(k, members[k]) for k in order[1:]]
         best = min(range(len(group)), key=lambda i: keeper_rank(group[i]))
         group.insert(0, group.pop(best))  # the suggested copy to keep comes first
+        for m in group[1:]:
+            m.edit = edit_of(m, group[0])
         copy_groups.append(DuplicateGroup("copies", group, 0))
         hidden.update(k for i, k in enumerate(order) if i != best)
 
@@ -405,10 +438,13 @@ def trash_selected(lib, selection: list[tuple[DuplicateGroup, list[Member]]]) ->
     after checking every file is still the one compared: a group keeps at least one member
     that is still there and unchanged, or nothing of it moves (its copies may be the last of that
     photo); a chosen file that is gone or changed stays. A photo with its RAW file beside it is
-    never moved from here (one photo, two files). Returns (library.trash.Trashed of what was
+    never moved from here (one photo, two files), nor the group's copy to keep. Returns (library.trash.Trashed of what was
     tried, one line per file or group left alone)."""
     paths, notes = [], []
     for g, chosen in selection:
+        if g.keeper is not None and any(m is g.members[g.keeper] for m in chosen):
+            notes.append(f"{g.members[g.keeper].path}: not moved, it is the copy to keep")
+            chosen = [m for m in chosen if m is not g.members[g.keeper]]
         chosen_ids = {m.photo_id for m in chosen}
         kept = [m for m in g.members if m.photo_id not in chosen_ids]
         if not any(m.changed() is None for m in kept):

@@ -24,6 +24,18 @@ class Trashed:
         return self.in_trash is not None
 
 
+def trash_place() -> str:
+    """Where move_to_trash puts files, in words a person can go and look at."""
+    if sys.platform == "win32":
+        return "the Recycle Bin"
+    if sys.platform == "darwin":
+        return "the Trash (~/.Trash)"
+    from PySide6.QtCore import QStandardPaths
+
+    data_home = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    return f"the Trash ({os.path.join(data_home, 'Trash')})" if data_home else "the Trash"
+
+
 def move_to_trash(paths: list[str]) -> list[Trashed]:
     """Move each file to the system trash; a file that cannot be moved is left where it is."""
     from PySide6.QtCore import QFile, QStandardPaths

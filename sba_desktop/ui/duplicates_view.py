@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QKeySequence, QPen, QPixmap, QShortcut
-from PySide6.QtWidgets import (QDialog, QDoubleSpinBox, QHBoxLayout, QLabel, QListView, QMessageBox, QPushButton,
+from PySide6.QtWidgets import (QDialog, QDoubleSpinBox, QHBoxLayout, QLabel, QListView, QPushButton,
                                QScrollArea, QStyle, QStyledItemDelegate, QTabWidget, QVBoxLayout, QWidget)
 
 from sba_desktop.text import display, size_text
@@ -23,7 +23,7 @@ from sba_desktop.ui.images import photo_qimage
 
 CELL = 150           # width of one photo in a row
 THUMB = 128          # its thumbnail's box
-ROW_HEIGHT = THUMB + 64
+ROW_HEIGHT = THUMB + 78   # the label, the file name and three lines of facts
 GroupRole = Qt.ItemDataRole.UserRole + 10
 KEEPER_RULE = ("Suggested copy to keep: the photo with its RAW file beside it, then the most pixels, then "
                "the one with camera EXIF, then a camera format (JPEG/HEIC) over an export (PNG/WebP), then "
@@ -31,8 +31,9 @@ KEEPER_RULE = ("Suggested copy to keep: the photo with its RAW file beside it, t
 
 
 def caption(m) -> list[str]:
+    """The facts under a photo of a group: its name first (a .png and a .jpg copy must be told apart)."""
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(m.taken)) if m.taken else "no capture time"
-    return [f"{m.width}×{m.height} · {size_text(m.size)}",
+    return [Path(display(m.path)).name, f"{m.width}×{m.height} · {size_text(m.size)}",
             f"{(m.format or '?').upper()} · {Path(display(os.path.dirname(m.path))).name}/", when]
 
 
@@ -75,17 +76,38 @@ class GroupsModel(QAbstractListModel):
             return f"{len(g.members)} photos, {len(self.marked[index.row()])} marked for the trash"
         return None
 
-    def toggle(self, row: int, member: int) -> None:
+    def toggle(self, row: int, member: int) -> bool:
+        """Mark or unmark one photo; False (nothing changes) for the copy to keep, which is never
+        marked (keep() makes another photo the one to keep), and for a photo with its RAW file."""
         g = self.groups[row]
-        if g.members[member].companions:
-            return  # one photo, two files: never moved from here
+        if g.members[member].companions or member == g.keeper:
+            return False  # one photo, two files / the copy kept: never moved from here
         self.marked[row] ^= {member}
         if len(self.marked[row]) == len(g.members):  # one photo of a group always stays
+            self.marked[row].discard(member)
+            return False
+        self.dataChanged.emit(self.index(row), self.index(row))
+        return True
+
+    def keep(self, row: int, member: int) -> None:
+        """This photo becomes the one to keep: unmarked, labelled "keep"; the previous keeper stays
+        unmarked (the person marks it if they want it gone)."""
+        g = self.groups[row]
+        if g.kind != "copies":
+            self.marked[row].discard(member)
+        else:
+            g.keeper = member
             self.marked[row].discard(member)
         self.dataChanged.emit(self.index(row), self.index(row))
 
     def selection(self) -> list[tuple]:
-        return [(g, [g.members[i] for i in sorted(mk)]) for g, mk in zip(self.groups, self.marked) if mk]
+        """(group, members to move) for every group with a mark; the keeper never among them."""
+        out = []
+        for g, mk in zip(self.groups, self.marked):
+            chosen = [g.members[i] for i in sorted(mk) if i != g.keeper]
+            if chosen:
+                out.append((g, chosen))
+        return out
 
     def remove_paths(self, gone: set[str]) -> None:
         """Photos moved away: out of their groups; a group of one is no group."""
@@ -114,7 +136,8 @@ class GroupDelegate(QStyledItemDelegate):
         g = index.data(GroupRole)
         return QSize(CELL * len(g.members) + 8, ROW_HEIGHT)
 
-    def member_at(self, rect: QRect, x: int) -> int | None:
+    @staticmethod
+    def member_at(rect: QRect, x: int) -> int | None:
         i = (x - rect.left() - 4) // CELL
         return i if i >= 0 else None
 
@@ -136,11 +159,13 @@ class GroupDelegate(QStyledItemDelegate):
                 painter.drawPixmap(box.left() + (THUMB - scaled.width()) // 2,
                                    box.top() + (THUMB - scaled.height()) // 2, scaled)
             if i == g.keeper:
-                colour, label = QColor(46, 160, 67), "keep"
+                colour, label = QColor(46, 160, 67), "✔ keep"
             elif i in marked:
-                colour, label = QColor(207, 34, 46), "to the trash"
+                colour, label = QColor(207, 34, 46), "✖ to the trash" + (f" ({m.edit})" if m.edit else "")
             elif m.companions:
                 colour, label = QColor(46, 160, 67), "RAW + JPEG: kept"
+            elif m.edit:
+                colour, label = QColor(219, 154, 4), f"edited ({m.edit}): stays"
             else:
                 colour, label = QColor(130, 130, 130), "stays"
             painter.setPen(QPen(colour, 3))
@@ -157,9 +182,14 @@ class GroupDelegate(QStyledItemDelegate):
         if event.type() == QEvent.Type.MouseButtonRelease and event.button() == Qt.MouseButton.LeftButton:
             i = self.member_at(option.rect, int(event.position().x()))
             if i is not None and i < len(index.data(GroupRole).members):
-                self.model.toggle(index.row(), i)
+                self.clicked_member = (index.row(), i)
+                if not self.model.toggle(index.row(), i):
+                    self.refused(index.row(), i)
                 return True
         return False
+
+    clicked_member: tuple[int, int] | None = None
+    refused = staticmethod(lambda row, member: None)  # the panel says why a click changed nothing
 
 
 class CompareDialog(QDialog):
@@ -231,7 +261,11 @@ class DuplicatesPanel(QWidget):
         for model, title in ((self.copies, "Copies"), (self.similar, "Similar shots")):
             view = QListView()
             view.setModel(model)
-            view.setItemDelegate(GroupDelegate(model, view))
+            delegate = GroupDelegate(model, view)
+            delegate.refused = self._refused
+            view.setItemDelegate(delegate)
+            view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            view.customContextMenuRequested.connect(lambda pos, v=view: self._menu(v, pos))
             view.setUniformItemSizes(True)  # groups come largest first: the first row is the widest
             view.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
             view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
@@ -247,8 +281,9 @@ class DuplicatesPanel(QWidget):
         self.undo_btn = QPushButton("Undo")
         self.undo_btn.clicked.connect(self.undo)
         self.undo_btn.setEnabled(False)
-        rule = QLabel(KEEPER_RULE + " Click a photo (or press its number, 1-9) to mark or unmark it; Enter "
-                      "compares; similar shots are never marked for you.")
+        rule = QLabel(KEEPER_RULE + " Click a photo (or press its number, 1-9) to mark or unmark it; "
+                      "Ctrl+number or right-click keeps that one instead; Enter compares; similar shots and "
+                      "edited copies are never marked for you.")
         rule.setWordWrap(True)
         bottom = QHBoxLayout()
         for b in (self.compare_btn, self.trash_btn, self.undo_btn):
@@ -339,7 +374,10 @@ class DuplicatesPanel(QWidget):
             if row is not None and Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
                 member = key - Qt.Key.Key_1
                 if member < len(model.groups[row].members):
-                    model.toggle(row, member)
+                    if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+                        model.keep(row, member)
+                    elif not model.toggle(row, member):
+                        self._refused(row, member, model)
                 return True
             if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
                 self.compare()
@@ -347,6 +385,41 @@ class DuplicatesPanel(QWidget):
         return super().eventFilter(obj, event)
 
     # ------------------------------------------------------------------ acting
+    def _refused(self, row: int, member: int, model=None) -> None:
+        model = model or self.views[self.tabs.currentIndex()].model()
+        g = model.groups[row]
+        m = g.members[member]
+        if member == g.keeper:
+            why = "is the copy to keep, so it is never marked. To keep another, Ctrl+its number or right-click it."
+        elif m.companions:
+            why = "has its RAW file beside it (one photo, two files): it is never moved from here."
+        else:
+            why = "is the last photo of its group left unmarked: one photo of every group stays."
+        self.status.setText(f"{Path(display(m.path)).name} {why}")
+
+    def _menu(self, view, pos) -> None:
+        from PySide6.QtWidgets import QMenu
+
+        idx = view.indexAt(pos)
+        if not idx.isValid():
+            return
+        model = view.model()
+        member = GroupDelegate.member_at(view.visualRect(idx), pos.x())
+        g = model.groups[idx.row()]
+        if member is None or member >= len(g.members):
+            return
+        menu = QMenu(self)
+        if g.kind == "copies" and member != g.keeper:
+            menu.addAction("Keep this one instead", lambda: model.keep(idx.row(), member))
+        if member != g.keeper:
+            marked = member in model.marked[idx.row()]
+            menu.addAction("Unmark" if marked else "Mark for the trash",
+                           lambda: model.toggle(idx.row(), member) or self._refused(idx.row(), member, model))
+        from sba_desktop.ui.reveal import reveal_in_file_manager
+
+        menu.addAction("Reveal in file manager", lambda: reveal_in_file_manager(g.members[member].path))
+        menu.exec(view.viewport().mapToGlobal(pos))
+
     def _current(self):
         view = self.views[self.tabs.currentIndex()]
         idx = view.currentIndex()
@@ -369,10 +442,10 @@ class DuplicatesPanel(QWidget):
         if not n:
             self.status.setText("Nothing is marked: click the photos to move to the trash.")
             return
-        ask = QMessageBox.question(
-            self, "Move to trash", f"Move {n} marked photos to the system trash?\n\nOne photo of every group "
-            "stays. They leave the library; Undo (Ctrl+Z) or your trash brings them back.")
-        if ask != QMessageBox.StandardButton.Yes:
+        from sba_desktop.ui.trash_confirm import confirm_trash
+
+        if not confirm_trash(self, [m.path for _g, ms in selection for m in ms], self.ctx.thumbs,
+                             " One photo of every group stays: the ones marked keep are not touched."):
             return
         from sba_desktop.jobs.duplicates import trash_selected
 

@@ -189,11 +189,9 @@ class SearchPanel(QSplitter):
         if not paths:
             return
         if confirm:
-            what = display(paths[0]) if len(paths) == 1 else f"these {len(paths)} photos"
-            ask = QMessageBox.question(
-                self, "Move to trash", f"Move {what} to the system trash?\n\nThey leave the library; "
-                "Ctrl+Z (or your trash) brings them back.")
-            if ask != QMessageBox.StandardButton.Yes:
+            from sba_desktop.ui.trash_confirm import confirm_trash
+
+            if not confirm_trash(self, paths, self.ctx.thumbs):
                 return
         self.ctx.jobs.submit(lambda lib: lib.trash_photos(paths), self._trashed)
 

@@ -1,0 +1,143 @@
+"""The window as a photographer uses it (issue 35), offscreen, on real photos from ../shared/datasets:
+duplicates that cannot trash the photo kept, results with a cut, the viewer, a broken query."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QPoint, Qt, QTimer  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication, QDialog  # noqa: E402
+
+from sba_desktop.jobs.index import IndexJob  # noqa: E402
+from sba_desktop.library.library import Library  # noqa: E402
+from tests.conftest import dataset, ukbench_names  # noqa: E402
+from tests.test_gui import open_window, wait  # noqa: E402
+
+
+def answer_move(monkeypatch) -> list:
+    """Every trash confirmation is answered "Move to trash"; returns the dialogs shown."""
+    from sba_desktop.ui.trash_confirm import TrashConfirmation
+
+    shown = []
+    monkeypatch.setattr(TrashConfirmation, "exec",
+                        lambda self: shown.append(self) or QDialog.DialogCode.Accepted)
+    return shown
+
+
+@pytest.fixture
+def copies_library(tmp_path, monkeypatch):
+    """Real photos and real copies of the first: a resized JPEG, a PNG, a crop and a brightened one."""
+    from PIL import Image, ImageEnhance
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # a private trash, never the machine's
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    names = ukbench_names(8)
+    for n in names:  # copies of the shared photos: the trash moves real files
+        shutil.copy(dataset("ukbench-dev") / "images" / n, folder / n)
+    original = Image.open(folder / names[0])
+    w, h = original.size
+    original.resize((w // 2, h // 2)).save(folder / "small copy.jpg", quality=70)
+    original.save(folder / "as png.png")
+    original.crop((int(w * 0.06), int(h * 0.06), int(w * 0.95), int(h * 0.96))).save(folder / "cropped.jpg", quality=92)
+    ImageEnhance.Brightness(original).enhance(1.35).save(folder / "brighter.jpg", quality=92)
+    lib = Library.open()
+    IndexJob(lib, [str(folder)]).run()
+    lib.close()
+    return folder, names
+
+
+def found_copies(qtbot, monkeypatch):
+    win = open_window(qtbot, monkeypatch)
+    win.resize(1280, 800)
+    view = win.duplicates
+    win.tabs.setCurrentWidget(view)
+    view.find()
+    wait(qtbot, win, lambda: view.copies.rowCount() == 1)
+    return win, view
+
+
+def click_member(view, member: int, button=Qt.MouseButton.LeftButton) -> None:
+    list_view = view.views[0]
+    rect = list_view.visualRect(view.copies.index(0))
+    QTest.mouseClick(list_view.viewport(), button, Qt.KeyboardModifier.NoModifier,
+                     QPoint(rect.left() + 4 + member * 150 + 75, rect.top() + 40))
+
+
+def test_the_copy_to_keep_never_reaches_the_trash(copies_library, qtbot, monkeypatch):
+    folder, names = copies_library
+    shown = answer_move(monkeypatch)
+    win, view = found_copies(qtbot, monkeypatch)
+    g = view.copies.groups[0]
+    by_name = {os.path.basename(m.path): i for i, m in enumerate(g.members)}
+    assert set(by_name) == {names[0], "small copy.jpg", "as png.png", "cropped.jpg", "brighter.jpg"}
+    assert g.keeper == by_name[names[0]]
+    # the edits are shown as such and not marked for the trash; plain copies are
+    edits = {os.path.basename(m.path): m.edit for m in g.members}
+    assert edits["cropped.jpg"] == "cropped" and edits["brighter.jpg"] == "re-toned"
+    assert edits["small copy.jpg"] is None and edits["as png.png"] is None
+    assert view.copies.marked[0] == {by_name["small copy.jpg"], by_name["as png.png"]}
+
+    # the keeper case of issue 35: unmark one copy, then click the keeper
+    click_member(view, by_name["small copy.jpg"])
+    assert view.copies.marked[0] == {by_name["as png.png"]}
+    click_member(view, g.keeper)
+    assert g.keeper not in view.copies.marked[0]
+    assert "copy to keep" in view.status.text() and names[0] in view.status.text()
+    view.views[0].setCurrentIndex(view.copies.index(0))  # its number on the keyboard: the same
+    QTest.keyClick(view.views[0], Qt.Key(Qt.Key.Key_1 + g.keeper))
+    assert g.keeper not in view.copies.marked[0]
+
+    view.trash()
+    wait(qtbot, win, lambda: "moved to the trash" in view.status.text())
+    assert len(shown) == 1
+    listed = [shown[0].list.item(i).text() for i in range(shown[0].list.count())]
+    assert len(listed) == 1 and listed[0].startswith("as png.png") and "KB" in listed[0] or "MB" in listed[0]
+    assert shown[0].cancel_btn.isDefault() and "Ctrl+Z" in shown[0].where.text()
+    assert "Trash" in shown[0].where.text()
+    assert os.path.exists(folder / names[0]) and not os.path.exists(folder / "as png.png")
+    for kept in ("small copy.jpg", "cropped.jpg", "brighter.jpg"):
+        assert os.path.exists(folder / kept)
+
+
+def test_another_copy_can_be_kept_and_the_label_follows(copies_library, qtbot, monkeypatch):
+    folder, names = copies_library
+    shown = answer_move(monkeypatch)
+    win, view = found_copies(qtbot, monkeypatch)
+    g = view.copies.groups[0]
+    by_name = {os.path.basename(m.path): i for i, m in enumerate(g.members)}
+    png, original = by_name["as png.png"], by_name[names[0]]
+    view.views[0].setCurrentIndex(view.copies.index(0))
+    QTest.keyClick(view.views[0], Qt.Key(Qt.Key.Key_1 + png), Qt.KeyboardModifier.ControlModifier)
+    assert g.keeper == png and png not in view.copies.marked[0]
+    click_member(view, original)  # the former keeper is a photo like the others now
+    assert original in view.copies.marked[0]
+    click_member(view, png)
+    assert png not in view.copies.marked[0]
+    view.trash()
+    wait(qtbot, win, lambda: "moved to the trash" in view.status.text())
+    assert os.path.exists(folder / "as png.png") and not os.path.exists(folder / names[0])
+    assert len(shown) == 1
+
+
+def test_the_trash_confirmation_defaults_to_cancel(copies_library, qtbot, monkeypatch):
+    folder, names = copies_library
+    win, view = found_copies(qtbot, monkeypatch)
+    seen = []
+
+    def press_enter():
+        dlg = QApplication.activeModalWidget()
+        seen.append(dlg)
+        if dlg is not None:
+            QTest.keyClick(dlg, Qt.Key.Key_Return)
+
+    QTimer.singleShot(500, press_enter)
+    view.trash()
+    assert seen and seen[0] is not None and seen[0].list.count() == 2
+    assert "Nothing" not in view.status.text() and "moved" not in view.status.text()
+    assert all(os.path.exists(folder / n) for n in ("small copy.jpg", "as png.png"))
