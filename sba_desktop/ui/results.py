@@ -1,18 +1,25 @@
-"""The result grid: a list model with lazily loaded, disk-cached thumbnails."""
+"""The result grid: a list model with lazily loaded, disk-cached thumbnails; each cell shows the
+file name and the match strength in words and bars, the matches set apart from "more like it"
+(the cut and the strengths come from engine/match_cut.py)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QObject, QRunnable, QSize, Qt, QThreadPool, QUrl, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QListView
+from PySide6.QtCore import (QAbstractListModel, QMimeData, QModelIndex, QObject, QRect, QRunnable, QSize, Qt,
+                            QThreadPool, QUrl, Signal)
+from PySide6.QtGui import QColor, QIcon, QImage, QPen, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate
 
 from sba_desktop.text import display
 from sba_desktop.library.thumbnails import THUMB_SIZE, thumbnail
 
 PathRole = Qt.ItemDataRole.UserRole + 1
 ScoreRole = Qt.ItemDataRole.UserRole + 2
+NameRole = Qt.ItemDataRole.UserRole + 3
+StrengthRole = Qt.ItemDataRole.UserRole + 4   # (bars 0-4, words)
+MatchRole = Qt.ItemDataRole.UserRole + 5      # True above the cut, False for "more like it"
+FirstMoreRole = Qt.ItemDataRole.UserRole + 6  # the first "more like it" after some matches
 
 
 class _ThumbSignals(QObject):
@@ -77,13 +84,15 @@ class ResultsModel(QAbstractListModel):
         super().__init__(parent)
         self.thumbs = thumbs
         self.hits: list[tuple[str, float]] = []
+        self.cut = None  # engine.match_cut.MatchCut of the search shown, or None
         self._row_of: dict[str, int] = {}
         self._offline: set[str] = set()
         thumbs.loaded.connect(self._thumb_loaded)
 
-    def set_hits(self, hits: list[tuple[str, float]]) -> None:
+    def set_hits(self, hits: list[tuple[str, float]], cut=None) -> None:
         self.beginResetModel()
         self.hits = list(hits)
+        self.cut = cut
         self._row_of = {p: i for i, (p, _) in enumerate(self.hits)}
         # photos of a folder that is not reachable now (an unplugged disk): kept, shown as offline
         self._offline = {p for p, _ in self.hits if not os.path.exists(p)}
@@ -96,20 +105,43 @@ class ResultsModel(QAbstractListModel):
         if not index.isValid():
             return None
         path, score = self.hits[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == Qt.ItemDataRole.DisplayRole:  # what a screen reader says
             mark = "offline · " if path in self._offline else ""
-            return f"{mark}{score:.3f}  {Path(display(path)).name}"
+            return f"{mark}{Path(display(path)).name}, {self.strength(index.row(), score)[1]}"
+        if role == NameRole:
+            return ("offline · " if path in self._offline else "") + Path(display(path)).name
+        if role == StrengthRole:
+            return self.strength(index.row(), score)
+        if role == MatchRole:
+            return self.cut is None or self.cut.is_match(index.row())
+        if role == FirstMoreRole:
+            return self.cut is not None and 0 < self.cut.count == index.row()
         if role == Qt.ItemDataRole.DecorationRole:
             pm = self.thumbs.pixmap(path)
             return QIcon(pm) if pm is not None else self.thumbs.loading_icon()
         if role == Qt.ItemDataRole.ToolTipRole:
             off = "\noffline: its folder is not reachable now (kept in the library)" if path in self._offline else ""
-            return f"{display(path)}\nsimilarity {score:.3f}{off}"
+            bars, words = self.strength(index.row(), score)
+            return f"{display(path)}\n{words} · similarity {score:.3f}{off}"
         if role == PathRole:
             return path
         if role == ScoreRole:
             return score
         return None
+
+    def strength(self, row: int, score: float) -> tuple[int, str]:
+        if self.cut is None:
+            return 0, f"similarity {score:.3f}"
+        bars, words = self.cut.strength(score)
+        if not self.cut.is_match(row) and bars > 2:
+            bars, words = 2, "close"  # below the cut it is never called a match
+        return bars, words
+
+    def row_of(self, path: str) -> int | None:
+        return self._row_of.get(path)
+
+    def paths(self) -> list[str]:
+        return [p for p, _ in self.hits]
 
     def _thumb_loaded(self, path: str) -> None:
         row = self._row_of.get(path)
@@ -129,6 +161,58 @@ class ResultsModel(QAbstractListModel):
         return md
 
 
+MATCH_COLOUR = QColor(46, 160, 67)
+
+
+class ResultDelegate(QStyledItemDelegate):
+    """A cell: the thumbnail in a square box (portrait or landscape alike), the file name on its
+    own line, the strength as bars and words; matches framed, the first "more like it" marked."""
+
+    def __init__(self, grid: "ResultGrid"):
+        super().__init__(grid)
+        self.grid = grid
+
+    def sizeHint(self, option, index) -> QSize:
+        return self.grid.gridSize() - QSize(6, 6)
+
+    def paint(self, painter, option, index) -> None:
+        painter.save()
+        r = option.rect
+        side = self.grid.iconSize().width()
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        if selected:
+            painter.fillRect(r, option.palette.highlight())
+        box = QRect(r.left() + (r.width() - side) // 2, r.top() + 4, side, side)
+        icon = index.data(Qt.ItemDataRole.DecorationRole)
+        if icon is not None:
+            pm = icon.pixmap(QSize(side, side))
+            scaled = pm.size().scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio)
+            painter.drawPixmap(QRect(box.left() + (side - scaled.width()) // 2, box.top() + (side - scaled.height()) // 2,
+                                     scaled.width(), scaled.height()), pm)
+        if index.data(MatchRole):
+            painter.setPen(QPen(MATCH_COLOUR, 2))
+            painter.drawRect(box.adjusted(-2, -2, 2, 2))
+        if index.data(FirstMoreRole):
+            painter.setPen(QPen(option.palette.mid().color(), 2, Qt.PenStyle.DashLine))
+            painter.drawLine(r.left() + 1, r.top(), r.left() + 1, r.bottom())
+        text = option.palette.highlightedText() if selected else option.palette.text()
+        painter.setPen(text.color())
+        fm = painter.fontMetrics()
+        line = fm.height()
+        name_rect = QRect(r.left() + 2, box.bottom() + 4, r.width() - 4, line)
+        painter.drawText(name_rect, Qt.AlignmentFlag.AlignHCenter,
+                         fm.elidedText(index.data(NameRole) or "", Qt.TextElideMode.ElideMiddle, r.width() - 6))
+        bars, words = index.data(StrengthRole) or (0, "")
+        meter = "▮" * bars + "▯" * (4 - bars) + "  " if self.grid.model().cut is not None else ""
+        painter.drawText(QRect(r.left() + 2, name_rect.bottom() + 1, r.width() - 4, line),
+                         Qt.AlignmentFlag.AlignHCenter,
+                         fm.elidedText(meter + words, Qt.TextElideMode.ElideRight, r.width() - 6))
+        if option.state & QStyle.StateFlag.State_HasFocus:
+            painter.setPen(QPen(option.palette.highlight().color(), 1, Qt.PenStyle.DotLine))
+            painter.drawRect(r.adjusted(0, 0, -1, -1))
+        painter.restore()
+
+
 class ResultGrid(QListView):
     """Virtualised icon grid; uniform item sizes keep 100k results cheap."""
 
@@ -138,12 +222,16 @@ class ResultGrid(QListView):
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setUniformItemSizes(True)
-        self.setIconSize(QSize(THUMB_SIZE * 3 // 4, THUMB_SIZE * 3 // 4))
-        self.setGridSize(QSize(THUMB_SIZE * 3 // 4 + 24, THUMB_SIZE * 3 // 4 + 44))
-        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.set_thumb_size(THUMB_SIZE * 3 // 4)
         self.setSpacing(6)
-        self.setWordWrap(True)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setItemDelegate(ResultDelegate(self))
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+
+    def set_thumb_size(self, side: int) -> None:
+        """Thumbnails `side` pixels square; two lines of caption under each."""
+        line = self.fontMetrics().height()
+        self.setIconSize(QSize(side, side))
+        self.setGridSize(QSize(max(side + 16, 120), side + 2 * line + 18))

@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QImageReader, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QDialog, QFileDialog, QLabel, QMenu, QMessageBox, QPushButton, QScrollArea,
-                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QImageReader, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QLabel, QMenu, QPushButton, QSplitter, QStackedWidget,
+                               QVBoxLayout, QWidget)
 
 from sba_desktop.text import display
 from sba_desktop.library.decode import PHOTO_EXTENSIONS
@@ -20,7 +20,8 @@ from sba_desktop.ui.context import AppContext
 from sba_desktop.ui.images import photo_qimage
 from sba_desktop.ui.query_view import QueryView
 from sba_desktop.ui.reveal import reveal_in_file_manager
-from sba_desktop.ui.results import PathRole, ResultGrid, ResultsModel
+from sba_desktop.ui.results import PathRole, ResultGrid, ResultsModel, ScoreRole
+from sba_desktop.ui.viewer import LONG_SIDE, Viewer
 from sba_desktop.ui.welcome import WelcomePage
 
 PHOTO_FILTER = f"Photos ({' '.join('*' + e for e in sorted(PHOTO_EXTENSIONS))});;All files (*)"
@@ -58,25 +59,48 @@ class SearchPanel(QSplitter):
         self.grid.setModel(self.model)
         self.grid.doubleClicked.connect(lambda idx: self.show_large(idx.data(PathRole)))
         self.grid.customContextMenuRequested.connect(self.result_menu)
-        # keyboard: arrows move (Qt), Enter opens the large view, W explains the match, S searches by it
+        # keyboard: arrows move (Qt), Space/Enter open the viewer, W explains the match, S searches by it
         for key, slot in (("Return", lambda: self.show_large(self.current_path())),
+                          ("Space", lambda: self.show_large(self.current_path())),
                           ("W", self.explain_current),
                           ("S", lambda: self.current_path() and self.set_query_path(self.current_path())),
-                          ("Delete", lambda: self.current_path() and self.trash([self.current_path()])),
+                          ("Delete", lambda: self.trash(self.selected_paths())),
+                          ("Ctrl+C", lambda: self.copy_paths(self.selected_paths())),
+                          ("Ctrl+R", lambda: self.current_path() and reveal_in_file_manager(self.current_path())),
+                          ("Shift+Return", lambda: self.open_external(self.current_path())),
                           ("Ctrl+Z", self.undo_trash)):
             sc = QShortcut(QKeySequence(key), self.grid)
             sc.setContext(Qt.ShortcutContext.WidgetShortcut)
             sc.activated.connect(slot)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        grid_page = QWidget()
+        gl = QVBoxLayout(grid_page)
+        gl.setContentsMargins(0, 0, 0, 0)
+        gl.addWidget(self.summary)
+        gl.addWidget(self.grid, 1)
+        self.grid_page = grid_page
+        self.viewer = Viewer(ctx.thumbs, self._load_for_viewer)
+        self.viewer.closed.connect(self._viewer_closed)
+        for key, slot in (("W", lambda: self.viewer.current() and self.explain(self.viewer.current())),
+                          ("S", lambda: self.viewer.current() and self.set_query_path(self.viewer.current())),
+                          ("Delete", lambda: self.viewer.current() and self.trash([self.viewer.current()])),
+                          ("Ctrl+C", lambda: self.copy_paths([self.viewer.current()])),
+                          ("Ctrl+R", lambda: reveal_in_file_manager(self.viewer.current()))):
+            sc = QShortcut(QKeySequence(key), self.viewer)
+            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.activated.connect(slot)
         self.welcome = WelcomePage()
         self.results_area = QStackedWidget()
         self.results_area.addWidget(self.welcome)
-        self.results_area.addWidget(self.grid)
+        self.results_area.addWidget(self.grid_page)
+        self.results_area.addWidget(self.viewer)
         self.addWidget(left)
         self.addWidget(self.results_area)
         self.setStretchFactor(1, 3)
 
     def show_results(self, on: bool) -> None:
-        self.results_area.setCurrentWidget(self.grid if on else self.welcome)
+        self.results_area.setCurrentWidget(self.grid_page if on else self.welcome)
 
     # ------------------------------------------------------------------ queries
     def open_photo(self) -> None:
@@ -138,17 +162,43 @@ class SearchPanel(QSplitter):
         if lib is None or lib.model is None:
             self.ctx.message.emit("Index some photos first (Add folder…)")
             return
-        self.ctx.message.emit("Searching…")
-        self.ctx.run(lib.search, self._search_done, self.query_path, SHOWN_RESULTS, region,
-                     self.expand_box.isChecked())
+        from sba_desktop.engine.match_cut import match_cut
 
-    def _search_done(self, hits) -> None:
-        self.model.set_hits([(h.path, h.score) for h in hits])
+        self.ctx.message.emit("Searching…")
+        query, expand = self.query_path, self.expand_box.isChecked()
+
+        def job():
+            hits = lib.search(query, SHOWN_RESULTS, region, expand)
+            return hits, match_cut([h.score for h in hits])
+
+        self.ctx.run(job, self._search_done, failed=lambda msg: self._search_failed(query, msg))
+
+    def _search_failed(self, query: str, message: str) -> None:
+        """A query that cannot be read: named, and nothing of the previous search stays on screen."""
+        self.query_path = None
+        self.last_hits = []
+        self.model.set_hits([])
+        self.summary.setText("")
+        self.query_view.set_image(QImage())
         self.show_results(True)
+        self.ctx.message.emit("")
+        self.ctx.failed.emit(f"{Path(display(query)).name}: {message}")
+
+    def _search_done(self, result) -> None:
+        hits, cut = result
+        self.model.set_hits([(h.path, h.score) for h in hits], cut)
+        self.show_results(True)
+        more = len(hits) - cut.count
+        self.summary.setText(
+            f"<b>{cut.count} match{'es' if cut.count != 1 else ''}</b> (framed), then {more} more like it"
+            if cut.count and more else f"<b>{len(hits)} matches</b>" if hits else "Nothing in the library yet.")
+        self.summary.setToolTip("Where the matches end is read from this search's own scores: the photos "
+                                "of one place or object stand apart from the rest of the library.")
         self.ctx.message.emit(f"{len(hits)} results")
         if hits:
             self.grid.setCurrentIndex(self.model.index(0))
             self._check_detector_names()
+        self.grid.setFocus()  # the shortcuts work at once, after a drop, a paste or an open
         self.last_hits = hits
 
     def _check_detector_names(self) -> None:
@@ -168,19 +218,49 @@ class SearchPanel(QSplitter):
         idx = self.grid.currentIndex()
         return idx.data(PathRole) if idx.isValid() else None
 
+    def selected_paths(self) -> list[str]:
+        """The selected results in the grid's order (the current one when none is selected)."""
+        rows = sorted(i.row() for i in self.grid.selectionModel().selectedIndexes())
+        paths = [self.model.hits[r][0] for r in rows]
+        return paths or ([self.current_path()] if self.current_path() else [])
+
+    def copy_paths(self, paths: list[str]) -> None:
+        if paths:
+            QGuiApplication.clipboard().setText("\n".join(display(p) for p in paths))
+            self.ctx.message.emit("Path copied" if len(paths) == 1 else f"{len(paths)} paths copied")
+
+    def open_external(self, path: str | None) -> None:
+        """The system's own viewer for this photo."""
+        if path:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
     def result_menu(self, pos) -> None:
         idx = self.grid.indexAt(pos)
         if not idx.isValid():
             return
         path = idx.data(PathRole)
+        chosen = self.selected_paths()
+        if path not in chosen:
+            chosen = [path]
         m = QMenu(self)
-        m.addAction("Open", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(path)))
-        m.addAction("Reveal in file manager", lambda: reveal_in_file_manager(path))
-        m.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(display(path)))
-        m.addAction("Search similar to this", lambda: self.set_query_path(path))
-        m.addAction("Why it matches", lambda: self.explain(path))
-        m.addSeparator()
-        m.addAction("Move to trash…", lambda: self.trash([path]))
+        for text, slot, key in (("View", lambda: self.show_large(path), "Space"),
+                                ("Why it matches", lambda: self.explain(path), "W"),
+                                ("Search with this photo", lambda: self.set_query_path(path), "S"),
+                                (None, None, None),
+                                ("Open with the system's viewer", lambda: self.open_external(path), "Shift+Return"),
+                                ("Reveal in file manager", lambda: reveal_in_file_manager(path), "Ctrl+R"),
+                                ("Copy path" if len(chosen) == 1 else f"Copy {len(chosen)} paths",
+                                 lambda: self.copy_paths(chosen), "Ctrl+C"),
+                                (None, None, None),
+                                ("Move to trash…" if len(chosen) == 1 else f"Move {len(chosen)} to trash…",
+                                 lambda: self.trash(chosen), "Delete")):
+            if text is None:
+                m.addSeparator()
+                continue
+            act = m.addAction(text, slot)
+            act.setShortcut(QKeySequence(key))  # shown in the menu; the grid's shortcuts do the work
+        if self.last_trashed:
+            m.addAction("Undo move to trash", self.undo_trash).setShortcut(QKeySequence("Ctrl+Z"))
         m.exec(self.grid.viewport().mapToGlobal(pos))
 
     # ------------------------------------------------------------------ the trash
@@ -220,23 +300,27 @@ class SearchPanel(QSplitter):
         self.ctx.jobs.submit(lambda lib: restore_and_reindex(lib, items), done)
 
     def show_large(self, path: str | None) -> None:
+        """The viewer on this result, the others one key away (←/→); Esc comes back here."""
         if not path:
             return
-        dlg = QDialog(self)
-        dlg.setWindowTitle(display(path))
-        lab = QLabel()
-        pm = QPixmap.fromImage(photo_qimage(path, 2048))
-        if pm.isNull():
-            lab.setText("This photo cannot be shown.")
-        else:
-            screen = self.screen().availableGeometry().size() * 0.85
-            lab.setPixmap(pm.scaled(screen, Qt.AspectRatioMode.KeepAspectRatio,
-                                    Qt.TransformationMode.SmoothTransformation))
-        area = QScrollArea()
-        area.setWidget(lab)
-        QVBoxLayout(dlg).addWidget(area)
-        dlg.resize(900, 700)
-        dlg.show()
+        paths = self.model.paths()
+        if path not in paths:
+            paths = [path]
+        captions = [self.model.strength(i, s)[1] for i, (_p, s) in enumerate(self.model.hits)] \
+            if len(paths) == len(self.model.hits) else None
+        self.results_area.setCurrentWidget(self.viewer)
+        self.viewer.open(paths, paths.index(path), captions)
+
+    def _load_for_viewer(self, path: str, done) -> None:
+        self.ctx.run(photo_qimage, done, path, LONG_SIDE, failed=lambda _m: done(QImage()))
+
+    def _viewer_closed(self, path: str) -> None:
+        self.results_area.setCurrentWidget(self.grid_page)
+        row = self.model.row_of(path)
+        if row is not None:
+            self.grid.setCurrentIndex(self.model.index(row))
+            self.grid.scrollTo(self.model.index(row))
+        self.grid.setFocus()
 
     def explain_current(self) -> None:
         path = self.current_path()
@@ -257,6 +341,11 @@ class SearchPanel(QSplitter):
         self.ctx.message.emit("Explaining the match…")
         self.ctx.run(job, lambda ex: self._show_why(ex, result_path))
 
+    def score_shown(self, path: str) -> float | None:
+        """The figure the grid shows for a result (the Why view shows the same one)."""
+        row = self.model.row_of(path)
+        return None if row is None else float(self.model.index(row).data(ScoreRole))
+
     def _show_why(self, ex, result_path: str) -> None:
         from sba_desktop.ui.why import WhyDialog
 
@@ -268,6 +357,9 @@ class SearchPanel(QSplitter):
         def load_gallery(position: int, done) -> None:
             self.ctx.run(detector_gallery, done, lib, position)
 
+        row = self.model.row_of(result_path)
+        shown = None if row is None else (self.model.hits[row][1], *self.model.strength(row, self.model.hits[row][1]),
+                                          self.model.cut is None or self.model.cut.is_match(row))
         self.why = WhyDialog(ex, Path(display(result_path)).name, self, gallery_loader=load_gallery,
-                             search_by=self.set_query_path)
+                             search_by=self.set_query_path, shown=shown)
         self.why.show()

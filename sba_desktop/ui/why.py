@@ -36,11 +36,22 @@ def search_line(shares) -> str:
     return text + (f", close matches {via}." if via else ".")
 
 
+def pair_shares(links, n: int) -> list[tuple[int, int, float]]:
+    """The first n linked pairs with their shares in per cent of the positive part of the match, so
+    they and "everywhere else" add up to 100 % (a pair can carry more than the whole when other
+    places pull the similarity down)."""
+    positive = sum(max(s, 0.0) for _i, _j, s in links)
+    total = max(positive, 1.0)
+    return [(i, j, 100 * max(s, 0.0) / total) for i, j, s in links[:n]]
+
+
 class WhyDialog(QDialog):
     def __init__(self, explanation: Explanation, result_name: str, parent=None,
                  gallery_loader: GalleryLoader | None = None,
-                 search_by: Callable[[str], None] | None = None):
+                 search_by: Callable[[str], None] | None = None,
+                 shown: tuple[float, int, str, bool] | None = None):
         super().__init__(parent)
+        self.shown = shown  # (the grid's similarity, bars, words, above the cut) of this result
         self.gallery_loader = gallery_loader
         self.search_by = search_by
         self._gallery_for: int | None = None
@@ -146,14 +157,30 @@ class WhyDialog(QDialog):
 
     def _match_legend(self) -> str:
         ex = self.ex
-        lines = [f"Similarity {ex.score:.3f}. Brighter: the place carries more of it (each photo scaled to its "
-                 "own strongest place)."]
+        lines = []
+        weak = ex.score <= 0
+        if self.shown is not None:
+            score, bars, words, is_match = self.shown
+            weak = weak or not is_match
+            lines.append(f"<b>{html.escape(words.capitalize())}</b> {'▮' * bars}{'▯' * (4 - bars)} · similarity "
+                         f"{score:.3f} in this search (the figure of the grid)")
+        else:
+            lines.append(f"Similarity {ex.score:.3f}")
+        if weak:
+            lines.append("<b>Weak match</b>: this photo is below the cut where the matches of this search end. "
+                         "The places outlined are only the least unlike parts of the two photos.")
         if ex.score <= 0:
             lines.append("These photos are no more alike than two photos picked at random from your library: "
                          "there is no match to point at.")
-        for k, (i, j, share) in enumerate((ex.links or [])[:len(PAIR_COLOURS)]):
+        else:
+            lines.append("Brighter: the place carries more of the likeness (each photo scaled to its own "
+                         "strongest place).")
+        for k, (i, j, share) in enumerate(pair_shares(ex.links or [], len(PAIR_COLOURS))):
             lines.append(f"<span style='color:{PAIR_COLOURS[k]}'>■</span> query region {i + 1} ↔ result "
-                         f"region {j + 1}: {100 * share:.0f} % of the match")
+                         f"region {j + 1}: {share:.0f} % of the match")
+        rest = 100 - sum(share for _i, _j, share in pair_shares(ex.links or [], len(PAIR_COLOURS)))
+        if ex.links and rest >= 1:
+            lines.append(f"everywhere else: {rest:.0f} %")
         if ex.result_regions:
             lines.append(f"The result's strongest region alone carries {100 * ex.result_regions[0].share:.0f} %.")
         if ex.search is not None:
