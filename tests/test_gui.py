@@ -51,7 +51,7 @@ def open_window(qtbot, monkeypatch):
 
 def answer_yes(monkeypatch) -> list:
     """Every confirmation is answered Yes; returns the list of questions asked."""
-    from PySide6.QtWidgets import QMessageBox
+    from PySide6.QtWidgets import QDialog, QMessageBox
 
     from sba_desktop.ui.trash_confirm import TrashConfirmation
 

@@ -141,3 +141,124 @@ def test_the_trash_confirmation_defaults_to_cancel(copies_library, qtbot, monkey
     assert seen and seen[0] is not None and seen[0].list.count() == 2
     assert "Nothing" not in view.status.text() and "moved" not in view.status.text()
     assert all(os.path.exists(folder / n) for n in ("small copy.jpg", "as png.png"))
+
+
+@pytest.fixture
+def ukbench_window(tmp_path, qtbot, monkeypatch):
+    from tests.conftest import link_photos
+
+    folder = tmp_path / "photos"
+    link_photos(dataset("ukbench-dev") / "images", folder, ukbench_names(48))
+    lib = Library.open()
+    IndexJob(lib, [str(folder)]).run()
+    lib.close()
+    win = open_window(qtbot, monkeypatch)
+    win.resize(1280, 800)
+    return win
+
+
+def drop(win, path) -> None:
+    from tests.test_gui import drop_file
+
+    drop_file(win, Path(path))
+
+
+def test_results_are_cut_where_the_matches_end_and_focus_lands_on_them(ukbench_window, qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    from sba_desktop.ui.results import MatchRole, NameRole, StrengthRole
+
+    win = ukbench_window
+    names = ukbench_names(48)
+    win.tabs.tabBar().setFocus()  # where focus was after a drop in issue 35
+    drop(win, dataset("ukbench-dev") / "images" / names[12])
+    wait(qtbot, win, lambda: win.search.model.rowCount() > 0)
+    model = win.search.model
+    matches = [Path(p).name for r, (p, _s) in enumerate(model.hits) if model.index(r).data(MatchRole)]
+    # the query and its three other views are the matches; the rest of the library is "more like it"
+    assert set(matches) == set(names[12:16])
+    assert f"{len(matches)} matches" in win.search.summary.text() and "more like it" in win.search.summary.text()
+    for r in range(model.rowCount()):
+        idx = model.index(r)
+        assert idx.data(NameRole) == Path(model.hits[r][0]).name  # the name on every cell
+        bars, words = idx.data(StrengthRole)
+        assert 0 <= bars <= 4 and words
+        if not idx.data(MatchRole):
+            assert "match" not in words
+    assert QApplication.focusWidget() is win.search.grid  # shortcuts work at once after the drop
+    # a portrait cell keeps its name: the caption lies under a square box, whatever the photo's shape
+    assert win.search.grid.gridSize().height() > win.search.grid.iconSize().height() + 2 * win.search.grid.fontMetrics().height()
+
+
+def test_the_viewer_fits_zooms_walks_the_results_and_esc_comes_back(ukbench_window, qtbot):
+    win = ukbench_window
+    names = ukbench_names(48)
+    drop(win, dataset("ukbench-dev") / "images" / names[4])
+    wait(qtbot, win, lambda: win.search.model.rowCount() > 0)
+    grid = win.search.grid
+    grid.setCurrentIndex(win.search.model.index(1))
+    QTest.keyClick(grid, Qt.Key.Key_Space)
+    viewer = win.search.viewer
+    assert win.search.results_area.currentWidget() is viewer
+    first = viewer.current()
+    assert first == win.search.model.hits[1][0]
+    qtbot.waitUntil(lambda: viewer.view.item.pixmap().width() > 256, timeout=30_000)  # the photo, not its thumbnail
+    shown = viewer.view.mapFromScene(viewer.view.item.sceneBoundingRect()).boundingRect()
+    port = viewer.view.viewport().rect()
+    assert shown.width() <= port.width() + 2 and shown.height() <= port.height() + 2  # fitted, not cropped
+    assert shown.width() >= port.width() - 4 or shown.height() >= port.height() - 4   # and filling the window
+    before = viewer.view.transform().m11()
+    QTest.keyClick(viewer.view, Qt.Key.Key_Plus)
+    assert viewer.view.transform().m11() > before and not viewer.view.fitted
+    QTest.keyClick(viewer.view, Qt.Key.Key_0)
+    assert viewer.view.fitted
+    QTest.keyClick(viewer.view, Qt.Key.Key_Right)
+    assert viewer.current() == win.search.model.hits[2][0]
+    QTest.keyClick(viewer.view, Qt.Key.Key_Left)
+    QTest.keyClick(viewer.view, Qt.Key.Key_Left)
+    assert viewer.current() == win.search.model.hits[0][0]
+    assert Path(viewer.current()).name in viewer.title.text()
+    QTest.keyClick(viewer.view, Qt.Key.Key_Escape)
+    assert win.search.results_area.currentWidget() is win.search.grid_page
+    assert win.search.current_path() == win.search.model.hits[0][0]  # back on the photo last viewed
+
+
+def test_why_shows_the_grids_figure_and_calls_a_photo_below_the_cut_weak(ukbench_window, qtbot):
+    from sba_desktop.ui.results import MatchRole
+
+    win = ukbench_window
+    names = ukbench_names(48)
+    drop(win, dataset("ukbench-dev") / "images" / names[0])
+    wait(qtbot, win, lambda: win.search.model.rowCount() > 0)
+    model = win.search.model
+    match_row = 1
+    weak_row = model.rowCount() - 1
+    assert model.index(match_row).data(MatchRole) and not model.index(weak_row).data(MatchRole)
+    for row, weak in ((match_row, False), (weak_row, True)):
+        win.search.why = None
+        path, score = model.hits[row]
+        win.search.explain(path)
+        wait(qtbot, win, lambda: win.search.why is not None)
+        legend = win.search.why.legend.text()
+        assert f"{score:.3f}" in legend  # one similarity figure: the grid's
+        assert ("Weak match" in legend) == weak
+        shares = [float(x) for x in __import__("re").findall(r"(\d+) % of the match", legend)]
+        rest = __import__("re").findall(r"everywhere else: (\d+) %", legend)
+        if shares:  # the pairs and "everywhere else" add up to the whole match, never more
+            assert sum(shares) + sum(float(x) for x in rest) == pytest.approx(100, abs=len(shares) + 1)
+        assert shares or weak
+        win.search.why.close()
+
+
+def test_a_broken_query_is_named_and_clears_the_previous_results(ukbench_window, qtbot, tmp_path):
+    win = ukbench_window
+    names = ukbench_names(48)
+    drop(win, dataset("ukbench-dev") / "images" / names[0])
+    wait(qtbot, win, lambda: win.search.model.rowCount() > 0)
+    broken = tmp_path / "holiday 2019.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg" * 10)
+    drop(win, broken)
+    qtbot.waitUntil(lambda: bool(win.errors), timeout=60_000)
+    assert "holiday 2019.jpg" in win.errors[0]
+    assert win.search.model.rowCount() == 0 and win.search.query_path is None
+    assert win.search.summary.text() == ""
