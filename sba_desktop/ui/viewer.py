@@ -9,7 +9,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QImage, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QLabel, QVBoxLayout, QWidget
 
-from sba_desktop.library.catalog import display
+from sba_desktop.text import display
 
 LONG_SIDE = 2560  # pixels read for the screen: enough for 100 % on a large monitor, bounded memory
 ZOOM_STEP = 1.25
