@@ -219,7 +219,7 @@ def test_first_run_guides_from_an_empty_library_to_the_first_search(tmp_path, wi
     assert [os.path.realpath(f) for f in window.lib.catalog.folders()] == [os.path.realpath(folder)]
     drop_file(window, folder / ukbench_names(40)[4])  # then a photo: the results replace the page
     wait(qtbot, window, lambda: window.search.model.rowCount() > 0)
-    assert window.search.results_area.currentWidget() is window.search.grid
+    assert window.search.results_area.currentWidget() is window.search.grid_page
 
 
 def test_window_fits_small_screens_and_remembers_its_geometry(qtbot):

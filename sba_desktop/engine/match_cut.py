@@ -2,14 +2,15 @@
 scores the search itself returned, with no threshold fitted to one set of photos.
 
 The scores of one search fall into two groups: the photos of the same place or object (the
-neighbourhood search pulls them up together) and the rest of the library. The cut is the split of
-the ranked scores into two groups with the most distinct means (Otsu's criterion: the largest
-between-group variance), so it moves with each query, each library and each model. A photo equal
-to the query (score 1, the photo itself) is a match and does not take part in the split.
-
-Chosen among parameter-free rules (largest drop, knee of the curve, robust z of the tail, this one)
-by F1 of "matches" against the ground truth: ukbench-dev 0.80, flowers17-dev 0.66, paris-dev 0.85
-in libraries of one set each (lab note in docs/quality.md). Numpy only.
+neighbourhood search pulls them up together) and the rest of the library. Two readings of that:
+- the split of the ranked scores into two groups with the most distinct means (Otsu's criterion,
+  the largest between-group variance): right when the matches fade out gradually (landmarks, kinds);
+- the largest drop between two neighbouring scores: right when a few views of one object stand
+  on a cliff above everything else.
+The drop wins when it is larger than half the distance between the two groups' means (the split's
+midpoint: a cliff that high is the clearer boundary), else the split. Both move with each query,
+library and model. A photo equal to the query (score 1, the photo itself) is a match and takes no
+part in either. Measured in docs/quality.md ("Where the matches end"). Numpy only.
 """
 from __future__ import annotations
 
@@ -60,6 +61,8 @@ def match_cut(scores) -> MatchCut:
     k = np.arange(1, n)
     upper = c[:-1] / k
     lower = (c[-1] - c[:-1]) / (n - k)
-    between = k * (n - k) * (upper - lower) ** 2
-    best = int(np.argmax(between))
-    return MatchCut(same + best + 1, float(upper[best]), float(lower[best]))
+    split = int(np.argmax(k * (n - k) * (upper - lower) ** 2))
+    drops = rest[:-1] - rest[1:]
+    cliff = int(np.argmax(drops))
+    at = cliff if drops[cliff] > (upper[split] - lower[split]) / 2 else split
+    return MatchCut(same + at + 1, float(upper[at]), float(lower[at]))
