@@ -63,6 +63,14 @@ def library_with_copies(tmp_path):
     lib.close()
 
 
+EDITS = {"cropped.jpg": "cropped", "brighter.webp": "re-toned"}  # work done on the photo: never suggested
+
+
+def plain(made: list[str]) -> list[str]:
+    """The copies the suggestion moves: re-saved, resized, converted, turned; not the edits."""
+    return [p for p in made if os.path.basename(p) not in EDITS]
+
+
 def test_signatures_tell_a_copy_from_another_shot_of_the_same_object():
     src = dataset("ukbench-dev") / "images"
     a = Image.open(src / OBJECT[0]).convert("RGB")
@@ -92,7 +100,8 @@ def test_copies_are_grouped_apart_from_other_shots_and_the_keeper_is_the_origina
     assert paths == sorted(made + [str(photos / OBJECT[0])])  # the other shots are not in it
     keeper = group.members[group.keeper]
     assert keeper.path == str(photos / OBJECT[0])  # most pixels, camera format over PNG/WebP exports
-    assert {m.path for m in group.others()} == set(made)
+    assert {m.path for m in group.others()} == set(plain(made))
+    assert {os.path.basename(m.path): m.edit for m in group.members if m.edit} == EDITS
     assert all(0 < m.agreement <= 1.0 for m in group.members)
 
     from sba_desktop.jobs.duplicates import compare
@@ -131,11 +140,13 @@ def test_trash_moves_the_copies_and_undo_brings_them_back(library_with_copies, t
     lib, photos, exports, made = library_with_copies
     report = find_duplicates(lib)
     done, notes = trash_others(lib, report.copies)
-    assert notes == [] and sorted(t.path for t in done if t.moved) == made
-    assert not any(os.path.exists(p) for p in made) and os.path.exists(photos / OBJECT[0])
-    assert sorted(os.listdir(trash_home / "files")) == sorted(os.path.basename(p) for p in made)
-    assert len(lib.index) == 8 and all(lib.catalog.photo_id(p) is None for p in made)
-    assert find_duplicates(lib).copies == []
+    moved = plain(made)
+    assert notes == [] and sorted(t.path for t in done if t.moved) == moved
+    assert not any(os.path.exists(p) for p in moved) and os.path.exists(photos / OBJECT[0])
+    assert all(os.path.exists(p) for p in made if p not in moved)  # the edits stay
+    assert sorted(os.listdir(trash_home / "files")) == sorted(os.path.basename(p) for p in moved)
+    assert len(lib.index) == 10 and all(lib.catalog.photo_id(p) is None for p in moved)
+    assert [m.path for g in find_duplicates(lib).copies for m in g.others()] == []
 
     assert restore_and_reindex(lib, done) == []  # the files go back and their folders are indexed again
     assert all(os.path.exists(p) for p in made) and not os.listdir(trash_home / "files")
@@ -153,10 +164,11 @@ def test_files_gone_before_the_action_are_reported_and_nothing_else_moves(librar
     shutil.copy(dataset("ukbench-dev") / "images" / OBJECT[0], photos / OBJECT[0])
     IndexJob(lib).run()
     report = find_duplicates(lib)
-    os.remove(made[0])  # one copy vanished: one line for it, the others move
+    moved = plain(made)
+    os.remove(moved[0])  # one copy vanished: one line for it, the others move
     done, notes = trash_others(lib, report.copies)
-    assert len(notes) == 1 and notes[0].startswith(made[0]) and "no longer there" in notes[0]
-    assert sorted(t.path for t in done if t.moved) == made[1:]
+    assert len(notes) == 1 and notes[0].startswith(moved[0]) and "no longer there" in notes[0]
+    assert sorted(t.path for t in done if t.moved) == moved[1:]
 
 
 def test_similar_shots_need_capture_times_seconds_apart(tmp_path):
@@ -207,5 +219,6 @@ def test_sba_duplicates_json_and_trash_only_with_consent(library_with_copies, tr
 
     assert main(["duplicates", "--trash", "--yes"]) == 0
     out = capsys.readouterr().out
-    assert all(f"moved to the trash: {p}" in out for p in made)
-    assert not any(os.path.exists(p) for p in made) and os.path.exists(photos / OBJECT[0])
+    assert all(f"moved to the trash: {p}" in out for p in plain(made))
+    assert not any(os.path.exists(p) for p in plain(made)) and os.path.exists(photos / OBJECT[0])
+    assert all(os.path.exists(p) for p in made if p not in plain(made))  # edits are never suggested

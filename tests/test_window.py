@@ -218,6 +218,10 @@ def test_the_viewer_fits_zooms_walks_the_results_and_esc_comes_back(ukbench_wind
     QTest.keyClick(viewer.view, Qt.Key.Key_Left)
     assert viewer.current() == win.search.model.hits[0][0]
     assert Path(viewer.current()).name in viewer.title.text()
+    QTest.keyClick(viewer.view, Qt.Key.Key_W)  # Why, one key away, and Esc back to the viewer
+    wait(qtbot, win, lambda: win.search.why is not None and win.search.results_area.currentWidget() is win.search.why)
+    QTest.keyClick(win.search.why.back_btn, Qt.Key.Key_Escape)
+    assert win.search.results_area.currentWidget() is viewer
     QTest.keyClick(viewer.view, Qt.Key.Key_Escape)
     assert win.search.results_area.currentWidget() is win.search.grid_page
     assert win.search.current_path() == win.search.model.hits[0][0]  # back on the photo last viewed
@@ -235,10 +239,12 @@ def test_why_shows_the_grids_figure_and_calls_a_photo_below_the_cut_weak(ukbench
     weak_row = model.rowCount() - 1
     assert model.index(match_row).data(MatchRole) and not model.index(weak_row).data(MatchRole)
     for row, weak in ((match_row, False), (weak_row, True)):
-        win.search.why = None
+        old = win.search.why
         path, score = model.hits[row]
         win.search.explain(path)
-        wait(qtbot, win, lambda: win.search.why is not None)
+        wait(qtbot, win, lambda: win.search.why is not None and win.search.why is not old)
+        assert win.search.results_area.currentWidget() is win.search.why  # a page of the window, not a dialog
+        assert not win.search.why.details.isVisibleTo(win) and win.search.why.details_btn.isVisibleTo(win)
         legend = win.search.why.legend.text()
         assert f"{score:.3f}" in legend  # one similarity figure: the grid's
         assert ("Weak match" in legend) == weak
@@ -247,7 +253,8 @@ def test_why_shows_the_grids_figure_and_calls_a_photo_below_the_cut_weak(ukbench
         if shares:  # the pairs and "everywhere else" add up to the whole match, never more
             assert sum(shares) + sum(float(x) for x in rest) == pytest.approx(100, abs=len(shares) + 1)
         assert shares or weak
-        win.search.why.close()
+        QTest.keyClick(win.search.why.back_btn, Qt.Key.Key_Escape)
+        assert win.search.results_area.currentWidget() is win.search.grid_page
 
 
 def test_a_broken_query_is_named_and_clears_the_previous_results(ukbench_window, qtbot, tmp_path):

@@ -438,8 +438,9 @@ def trash_selected(lib, selection: list[tuple[DuplicateGroup, list[Member]]]) ->
     after checking every file is still the one compared: a group keeps at least one member
     that is still there and unchanged, or nothing of it moves (its copies may be the last of that
     photo); a chosen file that is gone or changed stays. A photo with its RAW file beside it is
-    never moved from here (one photo, two files), nor the group's copy to keep. Returns (library.trash.Trashed of what was
-    tried, one line per file or group left alone)."""
+    never moved from here (one photo, two files), nor the group's copy to keep. An edit that stays
+    (a crop, a re-tone) does not count as the photo kept. Returns (library.trash.Trashed of what
+    was tried, one line per file or group left alone)."""
     paths, notes = [], []
     for g, chosen in selection:
         if g.keeper is not None and any(m is g.members[g.keeper] for m in chosen):
@@ -447,7 +448,9 @@ def trash_selected(lib, selection: list[tuple[DuplicateGroup, list[Member]]]) ->
             chosen = [m for m in chosen if m is not g.members[g.keeper]]
         chosen_ids = {m.photo_id for m in chosen}
         kept = [m for m in g.members if m.photo_id not in chosen_ids]
-        if not any(m.changed() is None for m in kept):
+        # what stays must hold the whole picture: the keeper, or a plain copy (not a crop or a re-tone)
+        whole = [m for m in kept if not m.edit or (g.keeper is not None and m is g.members[g.keeper])]
+        if not any(m.changed() is None for m in whole):
             first = kept[0].path if kept else g.members[0].path
             notes.append(f"{first}: no photo of this group that stays is still there unchanged; "
                          "nothing of the group was moved")

@@ -360,6 +360,22 @@ class SearchPanel(QSplitter):
         row = self.model.row_of(result_path)
         shown = None if row is None else (self.model.hits[row][1], *self.model.strength(row, self.model.hits[row][1]),
                                           self.model.cut is None or self.model.cut.is_match(row))
-        self.why = WhyDialog(ex, Path(display(result_path)).name, self, gallery_loader=load_gallery,
+        came_from = self.results_area.currentWidget()
+        if self.why is not None:  # one explanation at a time: its pictures and maps are not kept
+            if came_from is self.why:
+                came_from = self.why.came_from
+            self.results_area.removeWidget(self.why)
+            self.why.deleteLater()
+        self.why = WhyDialog(ex, Path(display(result_path)).name, None, gallery_loader=load_gallery,
                              search_by=self.set_query_path, shown=shown)
-        self.why.show()
+        self.why.came_from = came_from
+        self.why.back_to = lambda: self._why_back()
+        self.results_area.addWidget(self.why)
+        self.results_area.setCurrentWidget(self.why)
+        self.why.back_btn.setFocus()
+
+    def _why_back(self) -> None:
+        """From Why back to where it was asked for: the viewer or the grid."""
+        page = self.why.came_from if self.why is not None else None
+        self.results_area.setCurrentWidget(page if page in (self.viewer, self.grid_page) else self.grid_page)
+        (self.viewer.view if page is self.viewer else self.grid).setFocus()

@@ -10,7 +10,7 @@ from typing import Callable
 
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QImage, QKeySequence, QPainter, QPen, QPixmap, QShortcut
-from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem,
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QPushButton,
                                QSlider, QVBoxLayout, QWidget)
 
 from sba_desktop.engine.heatmaps import colorize, share_heatmap
@@ -45,7 +45,9 @@ def pair_shares(links, n: int) -> list[tuple[int, int, float]]:
     return [(i, j, 100 * max(s, 0.0) / total) for i, j, s in links[:n]]
 
 
-class WhyDialog(QDialog):
+class WhyDialog(QWidget):
+    """A page of the search panel (not a window of its own): Esc goes back to the results or the viewer."""
+
     def __init__(self, explanation: Explanation, result_name: str, parent=None,
                  gallery_loader: GalleryLoader | None = None,
                  search_by: Callable[[str], None] | None = None,
@@ -55,14 +57,13 @@ class WhyDialog(QDialog):
         self.gallery_loader = gallery_loader
         self.search_by = search_by
         self._gallery_for: int | None = None
-        self.setWindowTitle(f"Why it matches — {result_name}")
         self.ex = explanation
         self._q = pil_to_qimage(explanation.query)
         self._r = pil_to_qimage(explanation.result)
         self.query_label, self.result_label = QLabel(), QLabel()
         for lab in (self.query_label, self.result_label):
             lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            lab.setMinimumSize(300, 300)
+            lab.setMinimumSize(240, 240)
         self.detectors = QListWidget()
         self.detectors.setMaximumWidth(320)
         self.detectors.setWordWrap(True)
@@ -106,25 +107,61 @@ class WhyDialog(QDialog):
             col.addWidget(QLabel(f"<b>{title}</b>"))
             col.addWidget(lab, 1)
             pics.addLayout(col, 1)
+        detail = QVBoxLayout()
+        detail.setContentsMargins(0, 0, 0, 0)
+        detail.addWidget(QLabel("Detectors by contribution to this match"))
+        detail.addWidget(self.detectors, 1)
+        detail.addWidget(QLabel("Opacity"))
+        detail.addWidget(self.opacity)
+        self.details = QWidget()
+        self.details.setLayout(detail)
+        self.details_btn = QPushButton("Details: detectors and where they fire")
+        self.details_btn.setCheckable(True)
+        self.details_btn.toggled.connect(self.show_details)
+        self.back_btn = QPushButton("Back (Esc)")
+        self.back_btn.clicked.connect(self.back)
+        self.title = QLabel(f"<b>Why it matches — {html.escape(result_name)}</b>")
+        self.legend.setMinimumWidth(280)
         side = QVBoxLayout()
-        side.addWidget(QLabel("Detectors by contribution to this match"))
-        side.addWidget(self.detectors, 1)
-        side.addWidget(QLabel("Opacity"))
-        side.addWidget(self.opacity)
-        side.addWidget(self.legend)
+        side.addWidget(self.legend)  # plain words first
+        side.addWidget(self.details_btn)
+        side.addWidget(self.details, 1)
+        side.addStretch(0)
         box = QWidget()
         box.setLayout(side)
+        box.setMaximumWidth(340)
         top = QHBoxLayout()
         top.addLayout(pics, 1)
         top.addWidget(box)
+        head = QHBoxLayout()
+        head.addWidget(self.title, 1)
+        head.addWidget(self.back_btn)
         layout = QVBoxLayout(self)
+        layout.addLayout(head)
         layout.addLayout(top, 1)
         layout.addWidget(self.gallery_title)
         layout.addWidget(self.gallery)
-        self.resize(1180, 720)  # fits a 1280 x 800 screen
-        QShortcut(QKeySequence("Ctrl+W"), self, self.close)
-        self.detectors.setFocus()  # arrows walk the list, Esc closes
+        self.show_details(False)
+        for key in ("Ctrl+W", "Esc"):
+            sc = QShortcut(QKeySequence(key), self, self.back)
+            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.detectors.setCurrentRow(0)
+
+    back_to: Callable[[], None] | None = None  # the page the person came from (set by the search panel)
+
+    def back(self) -> None:
+        if self.back_to is not None:
+            self.back_to()
+        else:
+            self.close()
+
+    def show_details(self, on: bool) -> None:
+        """The detectors, the opacity and the gallery: behind one button, for the curious."""
+        self.details.setVisible(on)
+        self.gallery.setVisible(on)
+        self.gallery_title.setVisible(on)
+        if on:
+            self.detectors.setFocus()
 
     def selected(self) -> int:
         item = self.detectors.currentItem()
