@@ -187,7 +187,8 @@ def test_results_are_cut_where_the_matches_end_and_focus_lands_on_them(ukbench_w
             assert "match" not in words
     assert QApplication.focusWidget() is win.search.grid  # shortcuts work at once after the drop
     # a portrait cell keeps its name: the caption lies under a square box, whatever the photo's shape
-    assert win.search.grid.gridSize().height() > win.search.grid.iconSize().height() + 2 * win.search.grid.fontMetrics().height()
+    grid = win.search.grid
+    assert grid.gridSize().height() > grid.iconSize().height() + 2 * grid.fontMetrics().height()
 
 
 def test_the_viewer_fits_zooms_walks_the_results_and_esc_comes_back(ukbench_window, qtbot):

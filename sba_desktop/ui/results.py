@@ -187,8 +187,9 @@ class ResultDelegate(QStyledItemDelegate):
         if icon is not None:
             pm = icon.pixmap(QSize(side, side))
             scaled = pm.size().scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio)
-            painter.drawPixmap(QRect(box.left() + (side - scaled.width()) // 2, box.top() + (side - scaled.height()) // 2,
-                                     scaled.width(), scaled.height()), pm)
+            x = box.left() + (side - scaled.width()) // 2
+            y = box.top() + (side - scaled.height()) // 2
+            painter.drawPixmap(QRect(x, y, scaled.width(), scaled.height()), pm)
         if index.data(MatchRole):
             painter.setPen(QPen(MATCH_COLOUR, 2))
             painter.drawRect(box.adjusted(-2, -2, 2, 2))
