@@ -118,7 +118,7 @@ def drive(s: dict, out: Path, only: set[str] | None = None) -> int:
         lib.close()
 
     first = MainWindow()  # an empty library: the first-run page
-    first.resize(1360, 860)
+    first.resize(1280, 800)
     first.move(20, 20)
     first.show()
     holder: dict = {}
@@ -127,7 +127,7 @@ def drive(s: dict, out: Path, only: set[str] | None = None) -> int:
         first.close()
         index_all()
         win = MainWindow()
-        win.resize(1360, 860)
+        win.resize(1280, 800)  # the smallest screen the window promises to fit
         win.move(20, 20)
         win.show()
         holder["win"] = win
@@ -168,10 +168,13 @@ def drive(s: dict, out: Path, only: set[str] | None = None) -> int:
     later(lambda: len(w().ctx.thumbs._pix) >= 8, lambda: shot("search"))
     later(lambda: True, lambda: w().search.explain(w().search.model.hits[1][0]))
     later(lambda: w().search.why is not None,  # opens on what carries the match: the shares, pairs outlined
-          lambda: (w().search.why.move(40, 30), w().search.why.detectors.setCurrentRow(0)))
+          lambda: w().search.why.detectors.setCurrentRow(0))
     later(lambda: True, lambda: QTimer.singleShot(1500, lambda: None))
     later(lambda: True, lambda: shot("why-it-matches"))
-    later(lambda: True, lambda: (w().search.why.close(), w().tabs.setCurrentIndex(1),
+    later(lambda: True, lambda: (w().search.why.back(), w().search.show_large(w().search.model.hits[2][0])))
+    later(lambda: w().search.viewer.view.item.pixmap().width() > 300, lambda: QTimer.singleShot(800, lambda: None))
+    later(lambda: True, lambda: shot("viewer"))
+    later(lambda: True, lambda: (w().search.viewer.close_viewer(), w().tabs.setCurrentIndex(1),
                                  w().categories.auto_tag(str(s["unsorted"]))))
     later(lambda: len(w().categories.proposals) > 0, lambda: QTimer.singleShot(3000, lambda: None))
     later(lambda: len(w().ctx.thumbs._pix) >= 30,
@@ -179,6 +182,18 @@ def drive(s: dict, out: Path, only: set[str] | None = None) -> int:
     later(lambda: True, lambda: (w().tabs.setCurrentWidget(w().duplicates), w().duplicates.find()))
     later(lambda: w().duplicates.copies.rowCount() > 0, lambda: QTimer.singleShot(3000, lambda: None))
     later(lambda: True, lambda: shot("duplicates"))
+
+    def confirm() -> None:
+        from sba_desktop.ui.trash_confirm import TrashConfirmation
+
+        d = w().duplicates
+        paths = [m.path for _g, ms in d.copies.selection() + d.similar.selection() for m in ms]
+        holder["confirm"] = TrashConfirmation(paths, w().ctx.thumbs, w())
+        holder["confirm"].show()
+
+    later(lambda: True, confirm)
+    later(lambda: True, lambda: QTimer.singleShot(2000, lambda: None))
+    later(lambda: True, lambda: (shot("duplicates-confirm"), holder["confirm"].reject()))
     QTimer.singleShot(300, pump)
     app.exec()
     return 0

@@ -99,7 +99,7 @@ def test_drop_searches_and_region_query(ukbench_library, window, qtbot):
     assert len(set(result_names(window)[:6]) & set(names[8:12])) >= 3
     # status bar says what the index holds
     assert "48 photos indexed" in window.status_label.text()
-    assert "dims" in window.status_label.text()
+    assert "dims" not in window.status_label.text() and "dims" in window.about_text()  # model details: About
 
 
 def test_heatmap_view_renders_overlays(ukbench_library, window, qtbot):
@@ -424,7 +424,9 @@ def test_the_duplicates_view_marks_the_copies_moves_them_to_the_trash_and_undo_b
     list_view = view.views[0]
     rect = list_view.visualRect(view.copies.index(0))
     copy_i = min(view.copies.marked[0])
-    at = QPoint(rect.left() + 4 + copy_i * 150 + 75, rect.top() + 40)
+    from sba_desktop.ui.duplicates_view import CELL
+
+    at = QPoint(rect.left() + 4 + copy_i * CELL + CELL // 2, rect.top() + 40)
     QTest.mouseClick(list_view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
     assert copy_i not in view.copies.marked[0]
     QTest.mouseClick(list_view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)

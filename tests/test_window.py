@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication, QDialog  # noqa: E402
 
 from sba_desktop.jobs.index import IndexJob  # noqa: E402
 from sba_desktop.library.library import Library  # noqa: E402
+from sba_desktop.ui.duplicates_view import CELL  # noqa: E402
 from tests.conftest import dataset, ukbench_names  # noqa: E402
 from tests.test_gui import open_window, wait  # noqa: E402
 
@@ -66,7 +67,7 @@ def click_member(view, member: int, button=Qt.MouseButton.LeftButton) -> None:
     list_view = view.views[0]
     rect = list_view.visualRect(view.copies.index(0))
     QTest.mouseClick(list_view.viewport(), button, Qt.KeyboardModifier.NoModifier,
-                     QPoint(rect.left() + 4 + member * 150 + 75, rect.top() + 40))
+                     QPoint(rect.left() + 4 + member * CELL + CELL // 2, rect.top() + 40))
 
 
 def test_the_copy_to_keep_never_reaches_the_trash(copies_library, qtbot, monkeypatch):
@@ -270,3 +271,36 @@ def test_a_broken_query_is_named_and_clears_the_previous_results(ukbench_window,
     assert "holiday 2019.jpg" in win.errors[0]
     assert win.search.model.rowCount() == 0 and win.search.query_path is None
     assert win.search.summary.text() == ""
+
+
+def test_grid_comforts_sort_filter_size_and_several_at_once(ukbench_window, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtGui import QGuiApplication
+
+    from sba_desktop.ui.results import MatchRole
+
+    win = ukbench_window
+    names = ukbench_names(48)
+    drop(win, dataset("ukbench-dev") / "images" / names[20])
+    wait(qtbot, win, lambda: win.search.model.rowCount() > 0)
+    sp, model = win.search, win.search.model
+    matched = {p for r, (p, _s) in enumerate(model.hits) if model.index(r).data(MatchRole)}
+    sp.sort_box.setCurrentIndex(1)  # by name: the matches stay the matches wherever they land
+    shown = [Path(p).name for p, _ in model.hits]
+    assert shown == sorted(shown, key=str.lower)
+    assert {p for r, (p, _s) in enumerate(model.hits) if model.index(r).data(MatchRole)} == matched
+    sp.sort_box.setCurrentIndex(0)
+    assert model.hits == model.ranked
+    assert sp.folder_box.count() == 2  # all folders, and the one folder of this library
+    sp.folder_box.setCurrentIndex(1)
+    assert model.rowCount() == 48
+    before = sp.grid.gridSize().width()
+    sp.size_slider.setValue(110)
+    assert sp.grid.iconSize().width() == 110 and sp.grid.gridSize().width() < before
+    # several at once: Ctrl+C copies every selected path
+    sp.grid.setFocus()
+    sp.grid.setCurrentIndex(model.index(0))
+    sp.grid.selectionModel().select(model.index(1), sp.grid.selectionModel().SelectionFlag.Select)
+    sp.grid.selectionModel().select(model.index(2), sp.grid.selectionModel().SelectionFlag.Select)
+    QTest.keyClick(sp.grid, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    copied = QGuiApplication.clipboard().text().splitlines()
+    assert len(copied) == 3 and {Path(c).name for c in copied} == {Path(p).name for p, _ in model.hits[:3]}

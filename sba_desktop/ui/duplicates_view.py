@@ -21,7 +21,7 @@ from sba_desktop.jobs.restore import restore_and_reindex
 from sba_desktop.ui.context import AppContext
 from sba_desktop.ui.images import photo_qimage
 
-CELL = 150           # width of one photo in a row
+CELL = 172           # width of one photo in a row (room for a file name)
 THUMB = 128          # its thumbnail's box
 ROW_HEIGHT = THUMB + 78   # the label, the file name and three lines of facts
 GroupRole = Qt.ItemDataRole.UserRole + 10

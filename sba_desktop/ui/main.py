@@ -30,6 +30,14 @@ from sba_desktop.ui.search_panel import SearchPanel
 log = logging.getLogger("sba_desktop.ui")
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 DEFAULT_SIZE = QSize(1280, 820)
+SHORTCUTS = """Search: Ctrl+O open a photo · Ctrl+V paste one · drop a photo or a folder on the window
+Results: arrows move · Space or Enter view · W why it matches · S search with this photo
+    Ctrl+C copy path · Ctrl+R reveal in file manager · Shift+Enter open with the system's viewer
+    Delete move to trash · Ctrl+Z undo · Shift/Ctrl+click select several
+Viewer: ←/→ previous/next · +/− or wheel zoom · 0 fit · 1 actual size · drag to pan · W why · Esc back
+Why it matches: Esc back
+Duplicates: click or 1-9 mark/unmark · Ctrl+1-9 keep that one · Enter compare · Delete move marked · Ctrl+Z undo
+Library: Ctrl+Shift+A add folder · F5 index now · F1 this list"""
 
 
 def fit_to_screen(wanted: QRect, available: QRect) -> QRect:
@@ -126,8 +134,19 @@ class MainWindow(QMainWindow):
                   self.settings_act, self.log_act):
             m.addAction(a)
         h = menu.addMenu("&Help")
-        h.addAction(self._action("About", lambda: QMessageBox.about(
-            self, APP_NAME, f"{APP_NAME} {__version__}\nFind photos by example, offline (SBA features).")))
+        h.addAction(self._action("Keyboard shortcuts", lambda: QMessageBox.information(
+            self, "Keyboard shortcuts", SHORTCUTS), "F1"))
+        h.addAction(self._action("About", lambda: QMessageBox.about(self, APP_NAME, self.about_text())))
+
+    def about_text(self) -> str:
+        """The version and, for the curious, the model that describes the photos (not in the status bar)."""
+        text = f"{APP_NAME} {__version__}\nFind photos by example, offline (SBA features)."
+        lib = self.ctx.lib
+        if lib is not None:
+            s = lib.status()
+            dims = f", {s['dims']} dims" if s["dims"] else ""
+            text += f"\n\nModel: {s['model']}{dims}\nLibrary: {s['home']}"
+        return text
 
     # ------------------------------------------------------------------ geometry
     def _restore_geometry(self) -> None:
@@ -163,9 +182,9 @@ class MainWindow(QMainWindow):
             folders = cat.folders()
         finally:
             cat.close()
-        desc = f"model {model.description}" if model else "no model yet (fitted at the first indexing)"
+        desc = "" if model else " · photos are read and the library learnt at the first indexing"
         self.status_label.setText(f"{c['indexed']} photos indexed, {c['pending']} pending, "
-                                  f"{c['skipped']} skipped · {desc}")
+                                  f"{c['skipped']} skipped{desc}")
         self._show_welcome(c["indexed"], bool(folders))
 
     def _show_welcome(self, indexed: int, has_folders: bool) -> None:
@@ -180,9 +199,8 @@ class MainWindow(QMainWindow):
         if self.progress_label.text() == "The library is still loading…":
             self.progress_label.setText("")
         s = lib.status()
-        dims = f", {s['dims']} dims" if s["dims"] else ""
         self.status_label.setText(f"{s['indexed']} photos indexed, {s['pending']} pending, "
-                                  f"{s['skipped']} skipped · {s['model']}{dims}")
+                                  f"{s['skipped']} skipped")  # the model's details: Help > About
         self._show_welcome(s["indexed"], bool(s["folders"]))
         if os.environ.get("SBA_DESKTOP_REPORT_STARTUP") == "idle":  # sba bench: memory once settled
             QTimer.singleShot(2000, self._report_idle)

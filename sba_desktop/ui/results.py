@@ -84,15 +84,44 @@ class ResultsModel(QAbstractListModel):
         super().__init__(parent)
         self.thumbs = thumbs
         self.hits: list[tuple[str, float]] = []
+        self.ranked: list[tuple[str, float]] = []
+        self.matched: set[str] = set()
+        self.sort, self.folder = "score", None
         self.cut = None  # engine.match_cut.MatchCut of the search shown, or None
         self._row_of: dict[str, int] = {}
         self._offline: set[str] = set()
         thumbs.loaded.connect(self._thumb_loaded)
 
+    SORTS = ("score", "name", "folder")
+
     def set_hits(self, hits: list[tuple[str, float]], cut=None) -> None:
+        self.cut = cut
+        self.ranked = list(hits)  # best first, as the search returned them
+        self.matched = {p for p, _ in self.ranked[:cut.count]} if cut is not None else {p for p, _ in self.ranked}
+        self._show(self.ranked)
+
+    def arrange(self, sort: str = "score", folder: str | None = None) -> None:
+        """Sort the results shown (score, name, folder) and keep one folder's only (None: all)."""
+        self.sort, self.folder = sort, folder
+        shown = [h for h in self.ranked if folder is None or os.path.dirname(h[0]) == folder]
+        if sort == "name":
+            shown.sort(key=lambda h: Path(display(h[0])).name.lower())
+        elif sort == "folder":
+            shown.sort(key=lambda h: (display(os.path.dirname(h[0])).lower(), Path(h[0]).name.lower()))
+        self._show(shown)
+
+    def remove_paths(self, gone: set[str]) -> None:
+        """Photos moved away: out of the results; the others keep their place and their strength."""
+        self.ranked = [h for h in self.ranked if h[0] not in gone]
+        self.matched -= gone
+        self.arrange(self.sort, self.folder)
+
+    def folders(self) -> list[str]:
+        return sorted({os.path.dirname(p) for p, _ in self.ranked})
+
+    def _show(self, hits: list[tuple[str, float]]) -> None:
         self.beginResetModel()
         self.hits = list(hits)
-        self.cut = cut
         self._row_of = {p: i for i, (p, _) in enumerate(self.hits)}
         # photos of a folder that is not reachable now (an unplugged disk): kept, shown as offline
         self._offline = {p for p, _ in self.hits if not os.path.exists(p)}
@@ -113,9 +142,10 @@ class ResultsModel(QAbstractListModel):
         if role == StrengthRole:
             return self.strength(index.row(), score)
         if role == MatchRole:
-            return self.cut is None or self.cut.is_match(index.row())
+            return path in self.matched
         if role == FirstMoreRole:
-            return self.cut is not None and 0 < self.cut.count == index.row()
+            return (self.sort == "score" and self.folder is None and self.cut is not None
+                    and 0 < len(self.matched) == index.row())
         if role == Qt.ItemDataRole.DecorationRole:
             pm = self.thumbs.pixmap(path)
             return QIcon(pm) if pm is not None else self.thumbs.loading_icon()
@@ -133,7 +163,7 @@ class ResultsModel(QAbstractListModel):
         if self.cut is None:
             return 0, f"similarity {score:.3f}"
         bars, words = self.cut.strength(score)
-        if not self.cut.is_match(row) and bars > 2:
+        if self.hits[row][0] not in self.matched and bars > 2:
             bars, words = 2, "close"  # below the cut it is never called a match
         return bars, words
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QImageReader, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QFileDialog, QLabel, QMenu, QPushButton, QSplitter, QStackedWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QPushButton, QSlider,
+                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from sba_desktop.text import display
 from sba_desktop.library.decode import PHOTO_EXTENSIONS
@@ -74,10 +74,29 @@ class SearchPanel(QSplitter):
             sc.activated.connect(slot)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
+        self.sort_box = QComboBox()
+        self.sort_box.addItems(["Best match first", "Name", "Folder"])
+        self.sort_box.setToolTip("Sort the results")
+        self.folder_box = QComboBox()
+        self.folder_box.setToolTip("Show the results of one folder only")
+        self.folder_box.setMinimumContentsLength(14)
+        self.folder_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.size_slider = QSlider(Qt.Orientation.Horizontal)
+        self.size_slider.setRange(96, 256)
+        self.size_slider.setValue(self.grid.iconSize().width())
+        self.size_slider.setMaximumWidth(120)
+        self.size_slider.setToolTip("Thumbnail size")
+        self.size_slider.valueChanged.connect(self.grid.set_thumb_size)
+        self.sort_box.currentIndexChanged.connect(lambda _i: self._arrange())
+        self.folder_box.currentIndexChanged.connect(lambda _i: self._arrange())
+        bar = QHBoxLayout()
+        bar.addWidget(self.summary, 1)
+        for widget in (self.sort_box, self.folder_box, QLabel("Size"), self.size_slider):
+            bar.addWidget(widget)
         grid_page = QWidget()
         gl = QVBoxLayout(grid_page)
         gl.setContentsMargins(0, 0, 0, 0)
-        gl.addWidget(self.summary)
+        gl.addLayout(bar)
         gl.addWidget(self.grid, 1)
         self.grid_page = grid_page
         self.viewer = Viewer(ctx.thumbs, self._load_for_viewer)
@@ -184,9 +203,21 @@ class SearchPanel(QSplitter):
         self.ctx.message.emit("")
         self.ctx.failed.emit(f"{Path(display(query)).name}: {message}")
 
+    def _arrange(self) -> None:
+        folder = self.folder_box.currentData()
+        self.model.arrange(self.model.SORTS[max(self.sort_box.currentIndex(), 0)], folder or None)
+
     def _search_done(self, result) -> None:
         hits, cut = result
         self.model.set_hits([(h.path, h.score) for h in hits], cut)
+        self.folder_box.blockSignals(True)
+        self.folder_box.clear()
+        self.folder_box.addItem("All folders", "")
+        for f in self.model.folders():
+            self.folder_box.addItem(Path(display(f)).name or display(f), f)
+            self.folder_box.setItemData(self.folder_box.count() - 1, display(f), Qt.ItemDataRole.ToolTipRole)
+        self.folder_box.blockSignals(False)
+        self._arrange()
         self.show_results(True)
         more = len(hits) - cut.count
         self.summary.setText(
@@ -279,7 +310,7 @@ class SearchPanel(QSplitter):
         moved = [t for t in done if t.moved]
         self.last_trashed = moved
         gone = {t.path for t in moved}
-        self.model.set_hits([h for h in self.model.hits if h[0] not in gone])
+        self.model.remove_paths(gone)
         lines = [f"{len(moved)} moved to the trash (Ctrl+Z: undo)"]
         lines += [f"{display(t.path)}: not moved, {t.error}" for t in done if not t.moved]
         self.ctx.message.emit("; ".join(lines))

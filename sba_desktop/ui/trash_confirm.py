@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QListWidget, QListWidgetItem, QVBoxLayout
 
 from sba_desktop.text import display, size_text
@@ -20,6 +20,17 @@ def _size(path: str) -> int:
         return os.stat(path).st_size
     except OSError:
         return 0
+
+
+def _square(pm: QPixmap) -> QIcon:
+    """The thumbnail centred in a square, so every name starts at the same place."""
+    out = QPixmap(ICON, ICON)
+    out.fill(Qt.GlobalColor.transparent)
+    scaled = pm.scaled(ICON, ICON, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    p = QPainter(out)
+    p.drawPixmap((ICON - scaled.width()) // 2, (ICON - scaled.height()) // 2, scaled)
+    p.end()
+    return QIcon(out)
 
 
 class TrashConfirmation(QDialog):
@@ -45,7 +56,7 @@ class TrashConfirmation(QDialog):
             item = QListWidgetItem(f"{Path(d).name}  ·  {size_text(_size(p))}\n{os.path.dirname(d)}")
             item.setToolTip(d)
             pm = thumbs.pixmap(p) if thumbs is not None else None
-            item.setIcon(QIcon(pm) if pm is not None else thumbs.loading_icon() if thumbs is not None else QIcon())
+            item.setIcon(_square(pm) if pm is not None else thumbs.loading_icon() if thumbs is not None else QIcon())
             self.list.addItem(item)
             self._item_of[p] = item
         if thumbs is not None:
@@ -69,7 +80,7 @@ class TrashConfirmation(QDialog):
         item = self._item_of.get(path)
         pm = self.thumbs.pixmap(path) if item is not None else None
         if pm is not None:
-            item.setIcon(QIcon(pm))
+            item.setIcon(_square(pm))
 
     def done(self, r: int) -> None:
         if self.thumbs is not None:
