@@ -20,6 +20,7 @@ NameRole = Qt.ItemDataRole.UserRole + 3
 StrengthRole = Qt.ItemDataRole.UserRole + 4   # (bars 0-4, words)
 MatchRole = Qt.ItemDataRole.UserRole + 5      # True above the cut, False for "more like it"
 FirstMoreRole = Qt.ItemDataRole.UserRole + 6  # the first "more like it" after some matches
+MEMORY_THUMBS = 300  # thumbnails kept in memory: <= 256 x 256 x 4 bytes each, <= 75 MB (a screenful is ~60)
 
 
 class _ThumbSignals(QObject):
@@ -74,8 +75,9 @@ class ThumbnailLoader(QObject):
     def _done(self, path: str, img) -> None:
         if img is not None and not img.isNull():
             self._pix[path] = QPixmap.fromImage(img)
-            if len(self._pix) > 3000:  # bounded memory; the disk cache keeps the rest
-                self._pix.pop(next(iter(self._pix)))
+            if len(self._pix) > MEMORY_THUMBS:  # bounded memory; the disk cache keeps the rest
+                self._asked.discard(evicted := next(iter(self._pix)))  # asked again when shown again
+                self._pix.pop(evicted)
         self.loaded.emit(path)
 
 
