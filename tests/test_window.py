@@ -304,3 +304,21 @@ def test_grid_comforts_sort_filter_size_and_several_at_once(ukbench_window, qtbo
     QTest.keyClick(sp.grid, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
     copied = QGuiApplication.clipboard().text().splitlines()
     assert len(copied) == 3 and {Path(c).name for c in copied} == {Path(p).name for p, _ in model.hits[:3]}
+
+
+def test_indexing_progress_speaks_in_words(tmp_path, qtbot, monkeypatch):
+    from tests.conftest import link_photos
+    from tests.test_gui import drop_folder
+
+    win = open_window(qtbot, monkeypatch)
+    said = []
+    win.ctx.message.connect(said.append)
+    folder = tmp_path / "photos"
+    link_photos(dataset("ukbench-dev") / "images", folder, ukbench_names(24))
+    drop_folder(win, folder)
+    wait(qtbot, win, lambda: win.library.indexing)
+    wait(qtbot, win, lambda: not win.library.indexing)
+    text = " | ".join(said)
+    assert "Learning your library" in text or "Reading photos" in text, text
+    assert not any(m.startswith(("scanning", "fitting", "encoding")) for m in said), text
+    assert "dims" not in win.status_label.text() and "pca" not in win.status_label.text()

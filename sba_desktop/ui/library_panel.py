@@ -11,6 +11,32 @@ from sba_desktop.text import display
 from sba_desktop.ui.context import AppContext
 
 
+PHASE_WORDS = {"scanning": "Looking for photos", "fitting": "Learning your library",
+               "encoding": "Reading photos", "done": "Ready"}
+
+
+def time_left(seconds: float | None) -> str:
+    if not seconds or seconds <= 0:
+        return ""
+    if seconds < 60:
+        return f" · about {max(5, int(round(seconds / 5.0)) * 5)} s left"
+    if seconds < 3600:
+        return f" · about {int(round(seconds / 60))} min left"
+    return f" · about {seconds / 3600:.1f} h left"
+
+
+def progress_words(p) -> str:
+    """An indexing step in a photographer's words: found N photos, learning your library, reading, ready."""
+    words = PHASE_WORDS.get(p.phase, p.phase.capitalize())
+    if p.phase == "scanning":
+        return f"{words}: found {p.done:,} so far…" if p.done else f"{words}…"
+    if p.phase == "done":
+        return f"Ready: {p.done:,} photos read"
+    if p.total:
+        return f"{words}: {p.done:,} of {p.total:,}{time_left(p.eta_s)}"
+    return f"{words}…"
+
+
 def _run_index(lib, folders, holder: dict, rebuild: bool, progress):
     from sba_desktop.jobs.index import IndexJob
 
@@ -156,12 +182,10 @@ class LibraryController(QObject):
         if p.total:
             self.progress.setMaximum(p.total)
             self.progress.setValue(p.done)
-            eta = f" · ETA {int(p.eta_s)} s" if p.eta_s else ""
-            rate = f" · {p.rate:.1f}/s" if p.rate else ""
-            self.ctx.message.emit(f"{p.phase} {p.done}/{p.total}{rate}{eta}")
         else:
             self.progress.setMaximum(0)
-            self.ctx.message.emit(f"{p.phase} {p.done} files…")
+        self.progress.setToolTip(progress_words(p))
+        self.ctx.message.emit(progress_words(p))
         self.indexingProgress.emit(p)
 
     def _finished_ui(self) -> None:

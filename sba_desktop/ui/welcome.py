@@ -65,7 +65,10 @@ class WelcomePage(QWidget):
                       "You can keep using your computer meanwhile.", add=False, cat=False, bar=True)
         self.bar.setMaximum(total or 0)
         self.bar.setValue(done)
-        self.bar.setFormat(f"{phase} %v / %m" if total else f"{phase}…")
+        from sba_desktop.ui.library_panel import PHASE_WORDS
+
+        words = PHASE_WORDS.get(phase, phase)
+        self.bar.setFormat(f"{words}: %v of %m" if total else f"{words}…")
 
     def show_ready(self, photos: int) -> None:
         self._set(f"{photos:,} photos are ready",
