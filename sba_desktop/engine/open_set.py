@@ -144,10 +144,13 @@ def _fit_mixture(log_score: np.ndarray, log_pos: np.ndarray, bandwidth: float, l
     """EM for the unsorted scores' mixture of a known part and `parts` Gaussians of photos of
     other kinds. The known part is the hidden examples' kernel density, moved by `shift` and
     widened by `stretch` (fitted: the M-step matches its mean and spread to the photos it holds,
-    with the hidden examples worth PRIOR_WEIGHT photos at no shift, so that a small inbox keeps
-    their shape). The hidden categories' scores are PRIOR_WEIGHT * PRIOR_UNKNOWN pseudo-photos of
+    with the hidden examples as as many photos at no shift, so that the shape moves only as far
+    as the unsorted photos outweigh the examples: with the examples worth 10 photos, a few folders
+    beside an unsorted set mostly of other kinds moved towards those, Caltech-101 4 x 15 with 65
+    photos of 13 other kinds: precision 0.934; as many as they are: 0.992). The hidden categories' scores are PRIOR_WEIGHT * PRIOR_UNKNOWN pseudo-photos of
     the unknown part. Returns ((parts, 3) share, mean, sd; shift; stretch; log-likelihood)."""
     n, wh = len(log_score), PRIOR_WEIGHT * PRIOR_UNKNOWN / len(log_hidden)
+    shape_weight = len(log_pos)   # the hidden examples count as the photos of the categories they are
     centre, spread = log_pos.mean(), max(log_pos.std(), sd_floor)
     m0, s0 = log_hidden.mean(), max(log_hidden.std(), sd_floor)
     share = np.full(parts, PRIOR_UNKNOWN / parts)
@@ -172,10 +175,10 @@ def _fit_mixture(log_score: np.ndarray, log_pos: np.ndarray, bandwidth: float, l
         var = ((r * (log_score[:, None] - new_mean) ** 2).sum(0)
                + wh * (rh * (log_hidden[:, None] - new_mean) ** 2).sum(0)) / w
         new_sd = np.maximum(np.sqrt(var), sd_floor)
-        wk = rk.sum() + PRIOR_WEIGHT
-        known_mean = (rk @ log_score + PRIOR_WEIGHT * centre) / wk
+        wk = rk.sum() + shape_weight
+        known_mean = (rk @ log_score + shape_weight * centre) / wk
         known_var = (rk @ (log_score - known_mean) ** 2
-                     + PRIOR_WEIGHT * (spread ** 2 + (centre - known_mean) ** 2)) / wk
+                     + shape_weight * (spread ** 2 + (centre - known_mean) ** 2)) / wk
         new_shift = float(known_mean - centre)
         new_stretch = float(np.clip(np.sqrt(known_var) / spread, *STRETCH_RANGE))
         done = max(np.abs(new_share - share).max(), np.abs(new_mean - mean).max(),

@@ -99,12 +99,23 @@ def _background(lib: Library, exclude: set[int]) -> np.ndarray:
     return _vectors(lib, others)[1] if others else np.zeros((0, lib.model.dims), np.float32)
 
 
+TAG_REFIT_GROWTH = 1.25   # before tagging, a model with room to learn is refitted at this growth
+
+
 def index_folder(lib: Library, folder: str, progress=None):
     """Add and index a folder before its photos are labelled or tagged (example folders, an
-    unsorted folder): what `sba categories set`, `sba tag FOLDER` and the Categories panel start."""
+    unsorted folder): what `sba categories set`, `sba tag FOLDER` and the Categories panel start.
+    A model fitted on fewer photos than it learns from (a small library) is refitted first when the
+    library has grown by a quarter since: fitted on the category folders alone, it has no
+    directions for kinds with no folder and they look like one of the folders (Caltech-101
+    look-alike families, model of the examples only vs of the whole small library: precision
+    0.925 vs 0.972, rejection 0.950 vs 0.994)."""
     from sba_desktop.jobs.index import IndexJob
 
-    return IndexJob(lib, [folder], progress).run()
+    report = IndexJob(lib, [folder], progress).run()
+    if lib.refit_due(TAG_REFIT_GROWTH) and not report.cancelled:
+        IndexJob(lib, None, progress, rebuild=True).run()
+    return report
 
 
 def propose(lib: Library, folder: str, progress: Callable[[int, int], None] | None = None) -> list[Proposal]:
