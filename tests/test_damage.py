@@ -229,8 +229,12 @@ def test_the_backup_of_the_users_data_follows_its_changes_and_is_rotated(capsys,
 # ---------------------------------------------------------------------- the model
 @pytest.mark.parametrize("damage", ["garbled", "missing"])
 def test_a_damaged_model_file_is_refitted_from_the_photos(capsys, lib, damage):
+    from sba_desktop.library.library import Library
+
     before = _user_data(capsys, lib)
-    model = next(lib["data"].glob("model-*.npz"))
+    opened = Library.open(lib["home"])
+    model = opened.paths.model_file(opened.model.model_id)   # the model in use (a refit leaves the old)
+    opened.close()
     if damage == "garbled":
         _garble(model, 50, start=64)
     else:

@@ -178,6 +178,38 @@ def test_categories_flow_proposes_accepts_and_persists(tmp_path, window, qtbot):
 
 
 
+def test_look_alike_photos_of_no_category_get_a_card_that_makes_one(tmp_path, window, qtbot):
+    """15 sunflowers among the unsorted photos, no folder for them: a card offers them as a new
+    category; naming it makes the category (the photos its examples) and moves no file."""
+    src = dataset("flowers17-dev")
+    by_class = flowers_by_class()
+    classes = ["crocus", "daffodil", "snowdrop"]
+    root, unsorted = tmp_path / "cats", tmp_path / "unsorted"
+    for c in classes:
+        link_photos(src / "images", root / c, by_class[c][:12])
+        link_photos(src / "images", unsorted, by_class[c][12:16])
+    link_photos(src / "images", unsorted, by_class["sunflower"][:15])
+    listing = sorted([*root.rglob("*"), *unsorted.rglob("*")])
+    panel = window.categories
+    panel.choose_root(str(root))
+    wait(qtbot, window, lambda: panel.filter.count() == 5)
+    panel.auto_tag(str(unsorted))
+    wait(qtbot, window, lambda: len(panel.proposals) == 27)
+    assert len(panel.cards) == 1
+    card = panel.cards[0]
+    names = {Path(p).name for p in card.group.paths}
+    assert len(names & set(by_class["sunflower"])) >= 0.75 * len(names) >= 5
+    assert card.photos.count() == min(8, len(names)) and not card.make.isEnabled()
+    card.name.setText("Sunflowers")
+    assert card.make.isEnabled()
+    card.make.click()
+    wait(qtbot, window, lambda: "Sunflowers" in panel.info.text() and not panel.cards)
+    assert "Sunflowers" in panel.category_names()
+    made = with_library(lambda lib: sorted(r[0] for r in lib.catalog.labels(source="user", accepted=True)))
+    assert made == sorted(card.group.photo_ids)
+    assert sorted([*root.rglob("*"), *unsorted.rglob("*")]) == listing
+
+
 def test_cancel_indexing_leaves_consistent_library(tmp_path, ukbench_library, window, qtbot):
     folder = tmp_path / "many"
     link_photos(dataset("ukbench-dev") / "images", folder, sorted(os.listdir(dataset("ukbench-dev") / "images"))[48:248])

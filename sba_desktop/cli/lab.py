@@ -26,6 +26,16 @@ def _progress_printer(label: str):
     return show
 
 
+def _shape_list(text: str) -> tuple[str, ...]:
+    from sba_desktop.lab.evaluation import LIBRARY_SHAPES
+
+    shapes = LIBRARY_SHAPES if text == "all" else tuple(s for s in text.split(",") if s)
+    wrong = [s for s in shapes if s not in LIBRARY_SHAPES]
+    if wrong or not shapes:
+        raise argparse.ArgumentTypeError(f"library shapes are {', '.join(LIBRARY_SHAPES)} or all, not {text!r}")
+    return shapes
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from sba_desktop.lab.report import format_table
     from sba_desktop.lab.evaluation import EvalOptions, evaluate
@@ -36,7 +46,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
                       open_categories=args.categories or (SMALL_CATEGORIES if args.small_library else 12),
                       open_examples=args.examples or (SMALL_EXAMPLES if args.small_library else 10),
                       unsorted_per_class=args.unsorted_per_class, distractors=args.distractors or [],
-                      small_library=args.small_library)
+                      small_library=args.small_library, library_shapes=args.library_shapes or (),
+                      small_kinds=args.small_kinds or ())
+    if (args.library_shapes or args.small_kinds) and args.task != "open-set":
+        raise SystemExit("--library-shapes and --small-kinds are for --task open-set")
+    if args.small_kinds and len(args.small_kinds) < 3:
+        raise SystemExit("--small-kinds: at least one folder's class and the 2 classes with no folder")
     if args.small_library:  # the small-library protocol's defaults, unless given
         opt = replace(opt, unsorted_per_class=args.unsorted_per_class or SMALL_UNSORTED_PER_CLASS)
         if args.distractors:
@@ -87,6 +102,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--distractors", action="append", metavar="DIR",
                    help="other photos in the library (repeatable): searched over, never queries or positives; "
                    "for tagging, the library around the photos")
+    e.add_argument("--library-shapes", type=_shape_list, metavar="SHAPES",
+                   help="open-set: the tagger in these shapes of library, comma-separated: alone (nothing else "
+                   "indexed), small (a few look-alike kinds, 2 with no folder), among and grown (need --distractors; "
+                   "grown: the model was fitted before the folders came); 'all' for every one")
+    e.add_argument("--small-kinds", type=lambda t: tuple(k for k in t.split(",") if k), metavar="K1,K2,...",
+                   help="open-set, small shape: its classes, the folders first and the last 2 with no folder "
+                   "(default: a family of look-alike classes drawn per draw)")
     e.add_argument("--runtime", choices=["onnx", "torch"], default="onnx",
                    help="onnx: the product's inference (default); torch: the reference network")
     e.set_defaults(func=cmd_eval)

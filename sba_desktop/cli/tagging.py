@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from sba_desktop.cli.common import display, folder_arg, open_library, progress_bar, unit_float
+from sba_desktop.cli.common import display, folder_arg, open_library, positive_int, progress_bar, unit_float
 from sba_desktop.errors import UserError
 
 
@@ -18,10 +18,20 @@ def cmd_categories(args) -> int:
         if not category_folders(root):
             raise UserError(f"{args.root} has no subfolders: each subfolder of ROOT is one category "
                             "(e.g. ROOT/birds, ROOT/boats), holding example photos")
+    if args.action == "new" and (args.group is None or not args.name):
+        raise UserError("categories new needs --group N (from sba tag) and --name NAME")
     lib = open_library(args)
     if args.action == "set":
         index_folder(lib, root, progress_bar(args.json))
         counts = label_from_folders(lib, args.root)
+    elif args.action == "new":
+        from sba_desktop.jobs.tagging import look_alike_groups, make_category
+
+        groups = look_alike_groups(lib)
+        if not 1 <= args.group <= len(groups):
+            raise UserError(f"no group {args.group}: sba tag lists {len(groups)} group(s) of look-alike photos")
+        n = make_category(lib, args.name, groups[args.group - 1].photo_ids)
+        counts = {args.name.strip(): n}
     else:
         counts = {}
         for _pid, name, *_ in lib.catalog.labels(accepted=True):
@@ -38,6 +48,21 @@ def _proposal_json(p) -> dict:
     """category is null when the photo fits none; confidence is P(closest is right)."""
     return {"path": display(p.path), "category": p.category, "closest": p.closest,
             "confidence": round(p.confidence, 4)}
+
+
+def _groups_json(groups) -> list[dict]:
+    return [{"group": i, "photos": [display(p) for p in g.paths], "count": len(g.paths), "closest": g.closest}
+            for i, g in enumerate(groups, 1)]
+
+
+def _print_groups(groups) -> None:
+    for i, g in enumerate(groups, 1):
+        print(f"group {i}: these {len(g.paths)} photos look alike and fit none of your categories "
+              f"(closest: {g.closest}); make it a category: sba categories new --group {i} --name NAME")
+        for p in g.paths[:5]:
+            print(f"    {display(p)}")
+        if len(g.paths) > 5:
+            print(f"    ... and {len(g.paths) - 5} more")
 
 
 def _proposal_text(p) -> str:
@@ -61,6 +86,11 @@ def cmd_tag(args) -> int:
                 print(f"{p.confidence:5.2f}  {_proposal_text(p):<32} {display(p.path)}")
             none = sum(p.category is None for p in props)
             print(f"{len(props) - none} proposals, {none} photos fit none of the categories")
+    if folder or not (args.accept or args.write_xmp):
+        groups = tagging.look_alike_groups(lib)
+        out["new_categories"] = _groups_json(groups)
+        if not args.json:
+            _print_groups(groups)
     if args.accept:
         out["accepted"] = tagging.accept(lib, args.min_confidence)
         if not args.json:
@@ -86,8 +116,10 @@ def cmd_tag(args) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("categories", help="categories from folders")
-    p.add_argument("action", choices=["set", "list"])
+    p.add_argument("action", choices=["set", "list", "new"])
     p.add_argument("root", nargs="?", help="for 'set': a folder whose subfolders are the categories")
+    p.add_argument("--group", type=positive_int, help="for 'new': a group of look-alike photos listed by sba tag")
+    p.add_argument("--name", help="for 'new': the new category's name (no file is moved)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_categories)
 

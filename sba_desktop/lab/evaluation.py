@@ -51,6 +51,8 @@ class EvalOptions:
     unsorted_per_class: int | None = None  # open-set: a small unsorted folder, the rest is library
     small_library: bool = False  # open-set: ... and nothing else is in the library
     distractors: list[str] = field(default_factory=list)  # folders of other photos in the library
+    library_shapes: tuple[str, ...] = ()  # open-set: run these library shapes (see library_shapes)
+    small_kinds: tuple[str, ...] = ()     # ... the small shape's kinds: folders, then SMALL_OTHERS without
 
 
 @dataclass
@@ -207,6 +209,93 @@ def variants(opt: EvalOptions, has_independent: bool) -> list[Variant]:
     return out
 
 
+LIBRARY_SHAPES = ("alone", "small", "among", "grown")
+SMALL_FOLDERS, SMALL_OTHERS, SMALL_EXAMPLES, SMALL_UNSORTED = 5, 2, 20, 10
+
+
+def _small_family(x: np.ndarray, labels: np.ndarray, rng) -> list[str]:
+    """A family of look-alike kinds: a random kind and the SMALL_FOLDERS + SMALL_OTHERS - 1 kinds
+    whose mean vectors are closest to its own (among kinds with enough photos)."""
+    need = SMALL_EXAMPLES + SMALL_UNSORTED
+    kinds = [k for k in sorted(set(labels)) if (labels == k).sum() >= need]
+    if len(kinds) < SMALL_FOLDERS + SMALL_OTHERS:
+        raise ValueError(f"the small-library protocol needs {SMALL_FOLDERS + SMALL_OTHERS} classes "
+                         f"of at least {need} photos")
+    centres = np.stack([x[labels == k].mean(0) for k in kinds])
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    seed = int(rng.integers(len(kinds)))
+    return [kinds[i] for i in np.argsort(-(centres @ centres[seed]))[:SMALL_FOLDERS + SMALL_OTHERS]]
+
+
+def library_shapes(es: "EncodedSet", opt: EvalOptions, shapes: Sequence[str] = LIBRARY_SHAPES,
+                   trials: int = protocols.OPEN_SET_TRIALS) -> list[dict]:
+    """The tagger in each shape of library a person has, with the product default's model fitted
+    as that library would fit it:
+    alone: `open_categories` folders of `open_examples`, every other photo of the set unsorted,
+      nothing else indexed (the model is the set's own);
+    small: a few look-alike kinds: SMALL_FOLDERS folders of SMALL_EXAMPLES, SMALL_UNSORTED unsorted
+      photos of each, and SMALL_OTHERS kinds with no folder (SMALL_EXAMPLES unsorted photos each);
+      each draw's library is those photos alone, with its own model; the kinds are
+      `opt.small_kinds` (folders first) or a family of kinds whose mean vectors are closest;
+    among: alone, in a library that also holds the distractors (one model fitted on them all);
+    grown: among, where the model was fitted on the distractors before the set's folders came
+      (no refit: a library of that size keeps its model).
+    Each row: precision, coverage, rejection, precision at >= 0.8 / 0.9, calibration error."""
+    from sba_desktop.engine.open_set import OpenSetTagger
+
+    ps, n_set = es.photos, es.n_set
+    labels = ps.labels
+    spec = DescriptorSpec("sba", opt.n_detectors, global_weight=opt.global_weight)
+
+    def vectors(fit_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        from sba_desktop.library.encoding import vectors_from_maps
+
+        model = fit([es.maps[i] for i in fit_rows], es.backbone, opt.image_size, spec, ReductionSpec(opt.dims))[1]
+        return np.concatenate([vectors_from_maps(model, [es.maps[i] for i in rows[s:s + 256]])[0]
+                               for s in range(0, len(rows), 256)])
+
+    set_rows, everything = np.arange(n_set), np.arange(len(es.maps))
+    alone = vectors(set_rows, set_rows)
+    rows_out = []
+    for shape in shapes:
+        if shape in ("among", "grown") and not es.distractors:
+            raise ValueError(f"the '{shape}' protocol needs --distractors (the library's other photos)")
+        x, background = alone, None
+        if shape in ("among", "grown"):
+            x = vectors(everything if shape == "among" else everything[n_set:], everything)
+            background, x = _tagging_background(x[n_set:]), x[:n_set]
+        tally = protocols.OpenSetTally()
+        for t in range(trials):
+            rng = np.random.default_rng(t)
+            if shape == "small":
+                kinds = list(opt.small_kinds) or _small_family(alone, labels, rng)
+                known = kinds[:SMALL_FOLDERS] if not opt.small_kinds else kinds[:len(kinds) - SMALL_OTHERS]
+                ex, rest = [], []
+                for k in kinds:
+                    idx = rng.permutation(np.flatnonzero(labels == k))
+                    if k in known:
+                        ex.append(idx[:SMALL_EXAMPLES])
+                        rest.append(idx[SMALL_EXAMPLES:SMALL_EXAMPLES + SMALL_UNSORTED])
+                    else:
+                        rest.append(idx[:SMALL_EXAMPLES])
+                ex, rest = np.concatenate(ex), np.concatenate(rest)
+                rows = np.concatenate([ex, rest])
+                xs = np.zeros((n_set, opt.dims), np.float32)
+                fitted = vectors(rows, rows)
+                xs = np.zeros((n_set, fitted.shape[1]), np.float32)
+                xs[rows] = fitted
+            else:
+                known = sorted(rng.permutation(sorted(set(labels)))[:opt.open_categories].tolist())
+                ex, rest = protocols._sample_split(labels, known, opt.open_examples, rng)
+                xs = x
+            tagger = OpenSetTagger(seed=t).fit(xs[ex], labels[ex])
+            tally.add(tagger.propose(xs[rest], background), labels[rest], known, tagger.new_groups)
+        rows_out.append({"library_shape": shape, "folders": len(known), "examples": int(len(ex) // len(known)),
+                         "unsorted": int(len(rest)), "background": 0 if background is None else int(len(background)),
+                         "trials": trials, **tally.summary()})
+    return rows_out
+
+
 def _tagging_background(library: np.ndarray) -> np.ndarray:
     """The library's other photos as `sba tag` takes them into its graph: a seeded sample of at
     most tagging.BACKGROUND."""
@@ -234,6 +323,14 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
         folder_photos(d)  # a wrong folder is refused before any photo is encoded
     es = encode_set(root, opt, progress)
     bb, n_set = es.backbone, es.n_set
+    if task == "open-set" and opt.library_shapes:
+        missing = sorted(set(opt.small_kinds) - set(ps.labels))
+        if missing:
+            raise ValueError(f"no such classes in {root}: {', '.join(missing)}")
+        return {"task": task, "backbone": bb.name, "runtime": bb.runtime, "image_size": opt.image_size,
+                "photos": n_set, "distractors": es.distractors,
+                "distractor_folders": [str(d) for d in opt.distractors], "set": str(ps.root),
+                "library_shapes": library_shapes(es, opt, opt.library_shapes), "results": []}
     other = None
     if opt.whiten_on:
         other = encode_maps(folder_photos(opt.whiten_on), PhotoEncoder(bb, opt.image_size, keep_maps=True))

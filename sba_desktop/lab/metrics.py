@@ -39,3 +39,14 @@ def retrieval_scores(sim: np.ndarray, groups: np.ndarray, queries: np.ndarray | 
 
 def accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(np.asarray(predicted) == np.asarray(truth)))
+
+
+def calibration_error(confidence: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: |mean confidence - share right| in each of `bins` equal-width
+    confidence bins, weighted by the bin's share of the photos (nan when there are none)."""
+    confidence, right = np.asarray(confidence, np.float64), np.asarray(right, np.float64)
+    if len(confidence) == 0:
+        return float("nan")
+    b = np.minimum((confidence * bins).astype(int), bins - 1)
+    return float(sum(abs(confidence[b == i].mean() - right[b == i].mean()) * (b == i).sum()
+                     for i in range(bins) if (b == i).any()) / len(confidence))

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from sba_desktop.lab.classifier import MNClassifier
-from sba_desktop.lab.metrics import accuracy
+from sba_desktop.lab.metrics import accuracy, calibration_error
 from sba_desktop.engine.neighbourhood import AugmentedVectors, BruteForce, neighbourhood_search
 
 EXPANSIONS = ("none", "adaptive", "aqe10")
@@ -93,6 +93,60 @@ def check_open_set(labels: np.ndarray, categories: int, examples: int) -> None:
                          "some must stay unsorted")
 
 
+class OpenSetTally:
+    """The outcome of tagging draws: each draw's precision, coverage and rejection, and, pooled
+    over the draws, what accepting everything above 0.8 / 0.9 gives and the calibration error
+    (10 bins) of the proposals' confidences and of every photo's best guess."""
+
+    def __init__(self) -> None:
+        self.per_draw: list[dict] = []
+        self.pooled: dict[str, list] = {"conf": [], "right": [], "made": []}
+        self.groups: dict[str, int] = {"offered": 0, "wrong": 0, "photos_of_no_folder": 0, "in_a_group": 0}
+
+    def add(self, props, truth: np.ndarray, known, new_groups=()) -> None:
+        """props: the tagger's proposals for photos whose true class is `truth`; known: the
+        classes with a folder; new_groups: the tagger's look-alike groups (rows of props)."""
+        made = np.array([p.category is not None for p in props])
+        inside = np.isin(truth, list(known))
+        right = np.array([p.closest == lab for p, lab in zip(props, truth)]) & inside
+        conf = np.array([p.confidence for p in props])
+        self.pooled["conf"].append(conf)
+        self.pooled["right"].append(right)
+        self.pooled["made"].append(made)
+        self.per_draw.append({"precision": right[made].mean() if made.any() else 1.0,
+                              "coverage": made[inside].mean(),
+                              "rejection": (~made[~inside]).mean() if (~inside).any() else float("nan"),
+                              "closed_accuracy": right[inside].mean(),
+                              "confidence_of_proposals": conf[made].mean() if made.any() else float("nan")})
+        # a group is a right suggestion when most of it (3 in 4) is of one class with no folder
+        grouped = np.zeros(len(props), bool)
+        for g in new_groups:
+            grouped[g] = True
+            kinds, counts = np.unique(truth[g], return_counts=True)
+            top = kinds[counts.argmax()]
+            self.groups["offered" if top not in known and counts.max() >= 0.75 * len(g) else "wrong"] += 1
+        self.groups["photos_of_no_folder"] += int((~inside).sum())
+        self.groups["in_a_group"] += int((grouped & ~inside).sum())
+
+    def summary(self) -> dict:
+        conf, right, made = (np.concatenate(self.pooled[k]) for k in ("conf", "right", "made"))
+        draws = len(self.per_draw)
+        out = {k: round(float(np.nanmean([r[k] for r in self.per_draw])), 4) for k in self.per_draw[0]}
+        out.update({f"min_{k}": round(float(np.nanmin([r[k] for r in self.per_draw])), 4)
+                    for k in ("precision", "coverage", "rejection")})
+        for level in CONFIDENCE_LEVELS:
+            sure = made & (conf >= level)
+            out[f"precision_at_{level}"] = round(float(right[sure].mean()), 4) if sure.any() else None
+            out[f"proposals_at_{level}"] = round(float(sure.sum()) / draws, 1)
+        out["calibration_error"] = round(calibration_error(conf[made], right[made]), 4)
+        out["calibration_error_all"] = round(calibration_error(conf, right), 4)
+        g = self.groups
+        out["new_categories"] = {"offered": round(g["offered"] / draws, 2), "wrong": round(g["wrong"] / draws, 2),
+                                 "share_of_no_folder_photos": round(g["in_a_group"] / g["photos_of_no_folder"], 4)
+                                 if g["photos_of_no_folder"] else None}
+        return out
+
+
 def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, examples: int = 10,
                       trials: int = 10, unsorted_per_class: int | None = None,
                       library: np.ndarray | None = None, rest_in_library: bool = True,
@@ -112,9 +166,8 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
 
     classes = sorted(set(labels))
     check_open_set(labels, categories, examples)
-    per_trial = []
+    tally = OpenSetTally()
     draw_dims = []  # with refit: each draw's own model's dimensions
-    confident = {t: [0, 0] for t in CONFIDENCE_LEVELS}   # level -> [right, made], pooled over draws
     for t in range(trials):
         rng = np.random.default_rng(t)
         known = sorted(rng.permutation(classes)[:categories].tolist())
@@ -133,33 +186,13 @@ def open_set_protocol(x: np.ndarray, labels: np.ndarray, categories: int = 12, e
             xs = np.zeros((len(x), fitted.shape[1]), np.float32)
             xs[rows] = fitted
         around = xs[background] if library is None else np.concatenate([xs[background], library])
-        props = OpenSetTagger(seed=t).fit(xs[ex], labels[ex]).propose(xs[rest], around)
-        made = np.array([p.category is not None for p in props])
-        right = np.array([p.closest == lab for p, lab in zip(props, labels[rest])])
-        inside = np.isin(labels[rest], known)
-        conf = np.array([p.confidence for p in props])
-        for level, counts in confident.items():
-            sure = made & (conf >= level)
-            counts[0] += int((right & inside)[sure].sum())
-            counts[1] += int(sure.sum())
-        per_trial.append({"precision": right[made].mean() if made.any() else 1.0,
-                          "coverage": made[inside].mean(),
-                          "rejection": (~made[~inside]).mean() if (~inside).any() else float("nan"),
-                          "closed_accuracy": right[inside].mean(),
-                          "confidence_of_proposals": conf[made].mean() if made.any() else float("nan"),
-                          "calibration_error": float(np.abs(conf - (right & inside)).mean())})
-    keys = per_trial[0].keys()
+        tagger = OpenSetTagger(seed=t).fit(xs[ex], labels[ex])
+        tally.add(tagger.propose(xs[rest], around), labels[rest], known, tagger.new_groups)
     return {"categories": categories, "examples": examples, "trials": trials,
             "library": "small" if unsorted_per_class and not rest_in_library and library is None else
                        "around" if len(background) or library is not None else "empty",
             "unsorted": int(len(rest)), "background": int(len(background)) + (0 if library is None else len(library)),
-            **{k: round(float(np.mean([r[k] for r in per_trial])), 4) for k in keys},
-            **{f"min_{k}": round(float(np.min([r[k] for r in per_trial])), 4)
-               for k in ("precision", "coverage", "rejection")},
-            # what a person who accepts "everything above 0.8 / 0.9" gets, pooled over the draws
-            **{f"precision_at_{level}": round(right / made, 4) if made else None
-               for level, (right, made) in confident.items()},
-            **{f"proposals_at_{level}": round(made / trials, 1) for level, (_, made) in confident.items()},
+            **tally.summary(),
             # each draw's own model (the small library): its dimensions, not the whole set's model's
             **({"dims": int(np.median(draw_dims))} if draw_dims else {})}
 

@@ -23,6 +23,19 @@ def format_table(report: dict) -> str:
             lines.append(f"{_name(r):<12} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['reduction']:<18} "
                          f"{r['whitening']:<20} {r['expansion']:<9} {r['mAP']:>6.3f} "
                          f"{r['ns_score']:>6.3f}{'  <- default' if r['default'] else ''}")
+    elif report["task"] == "open-set" and report.get("library_shapes"):
+        lines.append(f"{'library':<8} {'folders':>7} {'unsorted':>8} {'around':>6} {'precision':>9} {'coverage':>8} "
+                     f"{'rejection':>9} {'prec. >=0.8 (n)':>16} {'>=0.9 (n)':>13} {'calib. err.':>11} "
+                     f"{'new categories right/wrong':>26}")
+        for r in report["library_shapes"]:
+            g = r["new_categories"]
+            lines.append(f"{r['library_shape']:<8} {r['folders']:>3} x{r['examples']:<3} {r['unsorted']:>8} "
+                         f"{r['background']:>6} {r['precision']:>9.3f} {r['coverage']:>8.3f} {r['rejection']:>9.3f} "
+                         f"{_num(r['precision_at_0.8']):>9} ({r['proposals_at_0.8']:>4g}) "
+                         f"{_num(r['precision_at_0.9']):>6} ({r['proposals_at_0.9']:>4g}) "
+                         f"{r['calibration_error']:>11.3f} {g['offered']:>19g} / {g['wrong']:g}")
+        lines.append(f"per library: the mean of {report['library_shapes'][0]['trials']} draws; at >= 0.8 / 0.9: "
+                     "pooled over the draws, (n) proposals per draw; calibration error: 10 bins, proposals")
     elif report["task"] == "open-set":
         if rows and rows[0].get("library") == "small":
             lines[0] += ", small library (nothing else indexed)"

@@ -401,7 +401,7 @@ class Library:
                 "refit": refit, "refit_due": self.refit_due(),
                 "folders": self.catalog.folders(), "home": str(self.paths.data.parent)}
 
-    def refit_due(self) -> bool:
+    def refit_due(self, growth: float = REFIT_GROWTH) -> bool:
         """Whether the model no longer fits the library (see REFIT_GROWTH): the next indexing
         run refits it in the background, or continues the refit in progress."""
         m = self.model
@@ -412,7 +412,7 @@ class Library:
         counts = self.catalog.counts()
         n = counts["indexed"] + counts["pending"]
         at_fit = int(self.catalog.get_meta(f"library_at_fit.{m.model_id}") or m.fitted_on)
-        return m.fitted_on < FIT_SAMPLE and n >= REFIT_GROWTH * at_fit
+        return m.fitted_on < FIT_SAMPLE and n >= growth * at_fit
 
     def _remember_library_size(self, model: DescriptorModel) -> None:
         counts = self.catalog.counts()

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QMenu, QMessageBox, QPushButton, QSlider, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QListWidgetItem, QMenu, QMessageBox, QPushButton, QSlider, QVBoxLayout, QWidget)
 
 from sba_desktop.text import display
 from sba_desktop.ui.context import AppContext
 
 if TYPE_CHECKING:  # importing tagging at start-up would load numpy and the classifier
-    from sba_desktop.jobs.tagging import Proposal
+    from sba_desktop.jobs.tagging import LookAlikeGroup, Proposal
 
 NO_CATEGORIES = (
     "<h3>Sort photos into your own categories</h3>"
@@ -30,6 +30,62 @@ NO_CATEGORIES = (
 
 PidRole = Qt.ItemDataRole.UserRole + 10
 NO_CATEGORY = "No category"
+CARD_THUMBNAILS = 8   # photos of a look-alike group shown on its card
+
+
+class NewCategoryCard(QFrame):
+    """A group of unsorted photos that look alike and fit no category: its thumbnails, a name
+    field and "Make category" (the photos become the new category's examples; no file moves)."""
+    makeRequested = Signal(object, str)   # the group, the name typed
+    dismissed = Signal(object)
+
+    def __init__(self, group: "LookAlikeGroup", thumbs, parent=None):
+        super().__init__(parent)
+        self.group = group
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        n = len(group.paths)
+        title = QLabel(f"<b>These {n} photos look alike and fit none of your categories</b> "
+                       f"(closest: {group.closest}). Make them a category?")
+        title.setWordWrap(True)
+        self.photos = QListWidget()
+        self.photos.setViewMode(QListWidget.ViewMode.IconMode)
+        self.photos.setFlow(QListWidget.Flow.LeftToRight)
+        self.photos.setWrapping(False)
+        self.photos.setIconSize(QSize(72, 72))
+        self.photos.setFixedHeight(96)
+        for path in group.paths[:CARD_THUMBNAILS]:
+            item = QListWidgetItem()
+            item.setToolTip(display(path))
+            item.setData(Qt.ItemDataRole.UserRole, path)
+            pm = thumbs.pixmap(path)
+            item.setIcon(QIcon(pm) if pm is not None else thumbs.loading_icon())
+            self.photos.addItem(item)
+        more = QLabel(f"and {n - CARD_THUMBNAILS} more" if n > CARD_THUMBNAILS else "")
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("Name of the new category")
+        self.make = QPushButton("Make category")
+        self.make.setEnabled(False)
+        self.name.textChanged.connect(lambda t: self.make.setEnabled(bool(t.strip())))
+        self.name.returnPressed.connect(self._make)
+        self.make.clicked.connect(self._make)
+        later = QPushButton("Not now")
+        later.clicked.connect(lambda: self.dismissed.emit(self))
+        row = QHBoxLayout()
+        for w in (more, self.name, self.make, later):
+            row.addWidget(w)
+        layout = QVBoxLayout(self)
+        layout.addWidget(title)
+        layout.addWidget(self.photos)
+        layout.addLayout(row)
+
+    def _make(self) -> None:
+        if self.name.text().strip():
+            self.makeRequested.emit(self.group, self.name.text().strip())
+
+    def thumb_loaded(self, path: str, pixmap) -> None:
+        for i in range(self.photos.count()):
+            if self.photos.item(i).data(Qt.ItemDataRole.UserRole) == path:
+                self.photos.item(i).setIcon(QIcon(pixmap))
 
 
 class CategoriesPanel(QWidget):
@@ -40,6 +96,8 @@ class CategoriesPanel(QWidget):
         self.ctx = ctx
         self.thumbs = thumbs = ctx.thumbs
         self.proposals: list[Proposal] = []
+        self.cards: list[NewCategoryCard] = []
+        self.cards_box = QVBoxLayout()
         self.info = QLabel(NO_CATEGORIES)
         self.info.setWordWrap(True)
         self.info.setTextFormat(Qt.TextFormat.RichText)
@@ -87,6 +145,7 @@ class CategoriesPanel(QWidget):
         layout.addWidget(self.info)
         layout.addLayout(top)
         layout.addLayout(review)
+        layout.addLayout(self.cards_box)
         layout.addWidget(self.list, 1)
         self._threshold_changed(self.threshold.value())
         thumbs.loaded.connect(self._thumb_loaded)
@@ -132,14 +191,57 @@ class CategoriesPanel(QWidget):
         self.set_categories(counts)
 
     def auto_tag(self, folder: str | None = None) -> None:
-        from sba_desktop.jobs.tagging import propose
+        def job(lib, folder, progress):
+            from sba_desktop.jobs.tagging import look_alike_groups, propose
 
-        self._index_folder_then(folder, "Folder of unsorted photos", propose, self._proposed, "Auto-tagging…")
+            return propose(lib, folder, progress), look_alike_groups(lib)
 
-    def _proposed(self, proposals) -> None:
+        self._index_folder_then(folder, "Folder of unsorted photos", job, self._proposed, "Auto-tagging…")
+
+    def _proposed(self, result) -> None:
+        proposals, groups = result
         none = sum(p.category is None for p in proposals)
-        self.ctx.message.emit(f"{len(proposals) - none} proposals, {none} photos fit no category")
+        looks = f"; {len(groups)} groups of look-alike photos could be new categories" if groups else ""
+        self.ctx.message.emit(f"{len(proposals) - none} proposals, {none} photos fit no category{looks}")
         self.set_proposals(proposals)
+        self.set_groups(groups)
+
+    def set_groups(self, groups: list[LookAlikeGroup]) -> None:
+        for card in self.cards:
+            card.setParent(None)
+            card.deleteLater()
+        self.cards = []
+        for g in groups:
+            card = NewCategoryCard(g, self.thumbs, self)
+            card.makeRequested.connect(self.make_category)
+            card.dismissed.connect(self._dismiss_card)
+            self.cards_box.addWidget(card)
+            self.cards.append(card)
+
+    def _dismiss_card(self, card: NewCategoryCard) -> None:
+        self.cards.remove(card)
+        card.setParent(None)
+        card.deleteLater()
+
+    def make_category(self, group: LookAlikeGroup, name: str) -> None:
+        """The user named a look-alike group: a new category with those photos as its examples."""
+        def job(lib, group, name):
+            from sba_desktop.jobs.tagging import look_alike_groups, make_category, proposals
+
+            make_category(lib, name, group.photo_ids)
+            counts: dict[str, int] = {}
+            for _pid, cat in lib.catalog.examples():
+                counts[cat] = counts.get(cat, 0) + 1
+            return counts, (proposals(lib), look_alike_groups(lib))
+
+        def done(result) -> None:
+            counts, proposed = result
+            self.set_categories(counts)
+            self.set_proposals(proposed[0])
+            self.set_groups(proposed[1])
+            self.ctx.message.emit(f"Made the category {name} of {len(group.photo_ids)} photos (no file was moved)")
+
+        self.ctx.jobs.submit(job, done, group, name, own_library=False)
 
     def decide_label(self, photo_id: int, accepted: bool) -> None:
         from sba_desktop.jobs.tagging import set_accepted
@@ -150,8 +252,10 @@ class CategoriesPanel(QWidget):
         def job(lib, c):
             from sba_desktop.jobs.tagging import accept, proposals
 
+            from sba_desktop.jobs.tagging import look_alike_groups
+
             accept(lib, c)
-            return proposals(lib)
+            return proposals(lib), look_alike_groups(lib)
 
         self.ctx.jobs.submit(job, self._proposed, min_conf, own_library=False)
 
@@ -209,6 +313,10 @@ class CategoriesPanel(QWidget):
             self.list.setCurrentRow(0)
 
     def _thumb_loaded(self, path: str) -> None:
+        pm = self.thumbs.pixmap(path)
+        if pm is not None:
+            for card in self.cards:
+                card.thumb_loaded(path, pm)
         for i in range(self.list.count()):
             item = self.list.item(i)
             if item.data(Qt.ItemDataRole.UserRole) == path:
