@@ -42,10 +42,13 @@ photos of those categories and of others. Four steps (numpy, and scikit-learn's 
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 GRAPH_NEIGHBOURS = 10
 SPREAD = 0.9
@@ -375,8 +378,13 @@ class OpenSetTagger:
         its own seed. (Chosen on Caltech-101: clusters with no example only and more than half the
         mass offered 1.6 of the 2 look-alike kinds of a small library per draw; any cluster and
         three quarters, 1.8, with no more wrong groups.) Returns the groups (rows of the unsorted
-        photos) and, per photo, the share of its mass that came from its own group."""
-        from sklearn.cluster import HDBSCAN
+        photos) and, per photo, the share of its mass that came from its own group. None where
+        scikit-learn is not installed (the bundle leaves it out: docs/platforms.md)."""
+        try:
+            from sklearn.cluster import HDBSCAN
+        except ImportError:
+            log.info("no new categories suggested: scikit-learn is not installed")
+            return [], []
 
         ne, c = len(self._y), len(self.categories)
         if n_unsorted < GROUP_MIN_PHOTOS:
