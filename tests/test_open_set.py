@@ -156,3 +156,23 @@ def test_the_graph_is_whitened_only_with_enough_examples_per_category():
     few = OpenSetTagger().fit(x[np.arange(48) % 12 < 3], y[np.arange(48) % 12 < 3])   # 4 x 3
     many = OpenSetTagger().fit(x[np.arange(48) % 12 < 8], y[np.arange(48) % 12 < 8])  # 4 x 8
     assert not few._whiten() and many._whiten()
+
+
+def test_a_kind_with_no_folder_is_offered_as_a_group_and_not_without_scikit_learn(monkeypatch):
+    import sys
+
+    x, y = clusters(6, 30, seed=7)
+    known = y < 4                                 # kinds 4 and 5 have no folder
+    ex = np.flatnonzero(known & (np.arange(len(y)) % 30 < 10))
+    rest = np.setdiff1d(np.arange(len(y)), ex)
+    labels = [f"c{v}" for v in y[ex]]
+    tagger = OpenSetTagger().fit(x[ex], labels)
+    props = tagger.propose(x[rest])
+    assert tagger.new_groups
+    for g in tagger.new_groups:   # each group is one of the kinds with no folder, none proposed
+        kinds = y[rest][g]
+        assert (kinds >= 4).all() and len(set(kinds.tolist())) == 1 and len(g) >= 5
+        assert all(props[i].category is None for i in g)
+    monkeypatch.setitem(sys.modules, "sklearn.cluster", None)   # the bundle has no scikit-learn
+    without = OpenSetTagger().fit(x[ex], labels)
+    assert len(without.propose(x[rest])) == len(rest) and without.new_groups == []
