@@ -37,18 +37,17 @@ photos of those categories and of others. Four steps (numpy, and scikit-learn's 
    that look too alike, coverage 0.12 -> 0.80 at precision 0.99; see docs/quality.md.)
 4. Look-alike groups: unsorted photos that form a tight group of their own apart from every
    folder (20 dandelions beside a folder of coltsfoot) are not proposed; they are offered as a new
-   category (`_look_alike_groups`). Why: in a small library of look-alike kinds such a group is
+   category (engine/look_alike.py). Why: in a small library of look-alike kinds such a group is
    where the confident mistakes came from (0.7.0: 26 daisies and dandelions put into coltsfoot).
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from sba_desktop.engine.look_alike import look_alike_groups
 
 GRAPH_NEIGHBOURS = 10
 SPREAD = 0.9
@@ -65,9 +64,6 @@ MIN_SPREAD_SAMPLES = 20      # ... used only when learned from this many differe
 MIN_WHITEN_EXAMPLES = 5      # mean, with this many examples in the median category (see `_whiten`)
 UNKNOWN_PARTS = (1, 2)       # Gaussians tried for the scores of photos of other kinds
 CONFIDENCE_CAP = 0.99        # never certain: calibration sees a few hundred photos at most
-GROUP_MIN_PHOTOS = 5          # a new category is suggested for at least this many look-alike photos ...
-GROUP_OWN_SHARE = 0.75        # ... that get three times the mass from each other that they get from the folders
-GROUP_SEARCH_LIMIT = 4000     # unsorted photos searched for such groups (a seeded sample beyond)
 POSTERIOR_GRID = 512         # log scores at which P(known | score) is tabulated
 STRETCH_RANGE = (0.5, 2.0)   # how far the known part may widen or narrow from the hidden examples'
 
@@ -323,7 +319,7 @@ class OpenSetTagger:
         self._x: np.ndarray | None = None
         self._y: np.ndarray | None = None
         self.calibration: Calibration | None = None
-        self.new_groups: list[np.ndarray] = []   # rows of the unsorted photos: see _look_alike_groups
+        self.new_groups: list[np.ndarray] = []   # rows of the unsorted photos: engine/look_alike.py
         self._progress: Callable[[int, int], None] = lambda done, total: None
 
     def fit(self, vectors: np.ndarray, labels) -> "OpenSetTagger":
@@ -357,7 +353,7 @@ class OpenSetTagger:
         self.calibration = cal
         conf = cal.confidence(score)
         made = score >= cal.threshold
-        self.new_groups, own = self._look_alike_groups(space, graph, len(u), best)
+        self.new_groups, own = look_alike_groups(space, graph.spread, self._y, c, len(u), best, self.seed)
         for group, share in zip(self.new_groups, own):
             # a photo of a group of its own is not proposed; its guess is worth only the share of
             # what reaches it that comes from the folders rather than from its own group
@@ -365,58 +361,6 @@ class OpenSetTagger:
             conf[group] *= 1 - share
         return [Proposal(self.categories[b] if m else None, self.categories[b], float(p), float(s))
                 for b, s, p, m in zip(best, score, conf, made)]
-
-    def _look_alike_groups(self, space: np.ndarray, graph: Graph, n_unsorted: int,
-                           best: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Unsorted photos that form a tight group of their own, apart from every folder: a new
-        category to suggest. Candidates are the unsorted photos of each HDBSCAN cluster (McInnes et
-        al. 2017, scikit-learn's) of the examples and the unsorted photos together, at least
-        GROUP_MIN_PHOTOS of them; a cluster may hold a folder's examples too (dandelions cluster
-        with coltsfoot). A candidate is kept when its photos get GROUP_OWN_SHARE of their mass
-        from their own group rather than from their closest folder: each half of the group seeds
-        a category of its own in the spreading and the other half is read, so a photo never counts
-        its own seed. (Chosen on Caltech-101: clusters with no example only and more than half the
-        mass offered 1.6 of the 2 look-alike kinds of a small library per draw; any cluster and
-        three quarters, 1.8, with no more wrong groups.) Returns the groups (rows of the unsorted
-        photos) and, per photo, the share of its mass that came from its own group. None where
-        scikit-learn is not installed (the bundle leaves it out: docs/platforms.md)."""
-        try:
-            from sklearn.cluster import HDBSCAN
-        except ImportError:
-            log.info("no new categories suggested: scikit-learn is not installed")
-            return [], []
-
-        ne, c = len(self._y), len(self.categories)
-        if n_unsorted < GROUP_MIN_PHOTOS:
-            return [], []
-        rows = np.arange(ne + n_unsorted)
-        if n_unsorted > GROUP_SEARCH_LIMIT:   # a seeded sample of the unsorted photos
-            rng = np.random.default_rng(self.seed)
-            rows = np.concatenate([np.arange(ne), ne + np.sort(rng.choice(n_unsorted, GROUP_SEARCH_LIMIT, replace=False))])
-        cluster = HDBSCAN(min_cluster_size=GROUP_MIN_PHOTOS, copy=True).fit_predict(space[rows])
-        candidates = []
-        for k in range(cluster.max() + 1):
-            members = rows[cluster == k]
-            unsorted = members[members >= ne]
-            if len(unsorted) >= GROUP_MIN_PHOTOS:
-                candidates.append(unsorted)
-        if not candidates:
-            return [], []
-        rng = np.random.default_rng(self.seed + 1)
-        halves = [rng.permutation(len(g)) % 2 for g in candidates]
-        own = [np.zeros(len(g)) for g in candidates]
-        for half in (0, 1):
-            seeds = np.concatenate([np.arange(ne)] + [g[h == half] for g, h in zip(candidates, halves)])
-            labels = np.concatenate([self._y] + [np.full((h == half).sum(), c + i) for i, (g, h)
-                                                in enumerate(zip(candidates, halves))])
-            f = graph.spread(seeds, labels, c + len(candidates))
-            for i, (g, h) in enumerate(zip(candidates, halves)):
-                read = g[h != half]
-                folder = f[read, best[read - ne]]
-                mine = f[read, c + i]
-                own[i][h != half] = mine / np.maximum(mine + folder, 1e-300)
-        keep = [i for i, o in enumerate(own) if np.median(o) > GROUP_OWN_SHARE]
-        return [candidates[i] - ne for i in keep], [own[i] for i in keep]
 
     def _whiten(self) -> bool:
         """Whether the graph is whitened at all, decided once on all the examples (the folds then

@@ -156,7 +156,7 @@ def look_alike_groups(lib: Library) -> list[LookAlikeGroup]:
     """The last proposals' groups of look-alike photos that fit none of the categories, without
     the photos that have since been given a category (a group shrunk below the smallest one a
     suggestion is made for is dropped)."""
-    from sba_desktop.engine.open_set import GROUP_MIN_PHOTOS
+    from sba_desktop.engine.look_alike import GROUP_MIN_PHOTOS
 
     raw = lib.catalog.get_meta(GROUPS_KEY)
     if not raw:
