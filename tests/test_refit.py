@@ -42,6 +42,8 @@ def test_a_small_first_folder_is_refitted_in_the_background_and_resumes(tmp_path
     assert rep.refitted and rep.refit_left == 0 and rep.refit_encoded == left   # nothing twice
     assert lib.model.model_id != old and lib.model.fitted_on == 80 and not lib.refit_due()
     assert lib.status()["refit"] is None
+    # the previous model's file is gone with it: one model file in the library's data folder
+    assert [p.name for p in lib.paths.data.glob("model-*.npz")] == [lib.paths.model_file(lib.model.model_id).name]
     ids, vecs = lib.catalog.vectors(lib.model.model_id)
     assert len(ids) == 200 and lib.index.ids() == set(ids.tolist())
     # every stored vector is the new model's: what a search computes for the photo now

@@ -347,6 +347,7 @@ class Library:
         """One atomic switch: the staged vectors and model become the library's, and the index is
         made anew from them (searches wait for it under the lock, then see the new model)."""
         with self._state:
+            previous = self.model.model_id if self.model is not None else None
             self.catalog.promote_staged(model.model_id, model_file_name(model.model_id), model.describe(),
                                         model.dims)
             ids, vecs = self.catalog.vectors(model.model_id)
@@ -354,6 +355,10 @@ class Library:
             index.add(ids, vecs, threads=os.cpu_count() or 1)
             self.model, self.index, self._augmented = model, index, None
             self.save_index()
+            if previous is not None and previous != model.model_id:
+                # never read again (only the active and a staged model are loaded); a small
+                # library refitted as it grows would otherwise keep one basis per refit
+                self.paths.model_file(previous).unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ folders
     def add_folder(self, folder: str) -> str:
