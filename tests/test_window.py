@@ -322,3 +322,26 @@ def test_indexing_progress_speaks_in_words(tmp_path, qtbot, monkeypatch):
     assert "Learning your library" in text or "Reading photos" in text, text
     assert not any(m.startswith(("scanning", "fitting", "encoding")) for m in said), text
     assert "dims" not in win.status_label.text() and "pca" not in win.status_label.text()
+
+
+def test_results_sort_by_date_taken_oldest_first_and_undated_last(tmp_path, qtbot, monkeypatch):
+    from PIL import Image
+
+    folder = tmp_path / "dated"
+    folder.mkdir()
+    names = ukbench_names(8)
+    for i, n in enumerate(names):   # capture times run against the names: the last name is oldest
+        exif = Image.Exif()
+        if i < 6:
+            exif.get_ifd(0x8769)[0x9003] = f"2024:05:0{7 - i} 10:00:00"   # DateTimeOriginal
+        Image.open(dataset("ukbench-dev") / "images" / n).save(folder / f"p{i}.jpg", exif=exif)
+    lib = Library.open()
+    IndexJob(lib, [str(folder)]).run()
+    lib.close()
+    win = open_window(qtbot, monkeypatch)
+    drop(win, folder / "p0.jpg")
+    wait(qtbot, win, lambda: win.search.model.rowCount() == 8)
+    win.search.sort_box.setCurrentIndex(3)
+    shown = [Path(p).name for p, _ in win.search.model.hits]
+    assert win.search.sort_box.currentText() == "Date taken"
+    assert shown == ["p5.jpg", "p4.jpg", "p3.jpg", "p2.jpg", "p1.jpg", "p0.jpg", "p6.jpg", "p7.jpg"]

@@ -180,6 +180,15 @@ class Catalog:
         r = self.db.execute("SELECT id FROM photos WHERE path=?", (enc(path),)).fetchone()
         return r[0] if r else None
 
+    def taken(self, ids: Iterable[int]) -> dict[int, float]:
+        """EXIF capture times of these photos (those that have one)."""
+        out: dict[int, float] = {}
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            out.update(self.db.execute(f"SELECT id, taken FROM photos WHERE taken IS NOT NULL AND id IN ({marks})",
+                                       chunk).fetchall())
+        return out
+
     def paths(self, ids: Iterable[int]) -> dict[int, str]:
         out: dict[int, str] = {}
         for chunk in _chunks(list(ids), 500):

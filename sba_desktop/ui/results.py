@@ -89,27 +89,32 @@ class ResultsModel(QAbstractListModel):
         self.ranked: list[tuple[str, float]] = []
         self.matched: set[str] = set()
         self.sort, self.folder = "score", None
+        self.taken: dict[str, float] = {}   # path -> EXIF capture time, for the photos that have one
         self.cut = None  # engine.match_cut.MatchCut of the search shown, or None
         self._row_of: dict[str, int] = {}
         self._offline: set[str] = set()
         thumbs.loaded.connect(self._thumb_loaded)
 
-    SORTS = ("score", "name", "folder")
+    SORTS = ("score", "name", "folder", "taken")
 
-    def set_hits(self, hits: list[tuple[str, float]], cut=None) -> None:
+    def set_hits(self, hits: list[tuple[str, float]], cut=None, taken: dict[str, float] | None = None) -> None:
         self.cut = cut
+        self.taken = dict(taken or {})
         self.ranked = list(hits)  # best first, as the search returned them
         self.matched = {p for p, _ in self.ranked[:cut.count]} if cut is not None else {p for p, _ in self.ranked}
         self._show(self.ranked)
 
     def arrange(self, sort: str = "score", folder: str | None = None) -> None:
-        """Sort the results shown (score, name, folder) and keep one folder's only (None: all)."""
+        """Sort the results shown (score, name, folder, date taken: oldest first, photos with no
+        capture time last) and keep one folder's only (None: all)."""
         self.sort, self.folder = sort, folder
         shown = [h for h in self.ranked if folder is None or os.path.dirname(h[0]) == folder]
         if sort == "name":
             shown.sort(key=lambda h: Path(display(h[0])).name.lower())
         elif sort == "folder":
             shown.sort(key=lambda h: (display(os.path.dirname(h[0])).lower(), Path(h[0]).name.lower()))
+        elif sort == "taken":
+            shown.sort(key=lambda h: (h[0] not in self.taken, self.taken.get(h[0], 0.0), Path(h[0]).name.lower()))
         self._show(shown)
 
     def remove_paths(self, gone: set[str]) -> None:

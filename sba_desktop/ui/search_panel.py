@@ -75,7 +75,7 @@ class SearchPanel(QSplitter):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.sort_box = QComboBox()
-        self.sort_box.addItems(["Best match first", "Name", "Folder"])
+        self.sort_box.addItems(["Best match first", "Name", "Folder", "Date taken"])
         self.sort_box.setToolTip("Sort the results")
         self.folder_box = QComboBox()
         self.folder_box.setToolTip("Show the results of one folder only")
@@ -188,7 +188,9 @@ class SearchPanel(QSplitter):
 
         def job():
             hits = lib.search(query, SHOWN_RESULTS, region, expand)
-            return hits, match_cut([h.score for h in hits])
+            taken = lib.catalog.taken([h.photo_id for h in hits])
+            return hits, match_cut([h.score for h in hits]), {h.path: taken[h.photo_id] for h in hits
+                                                            if h.photo_id in taken}
 
         self.ctx.run(job, self._search_done, failed=lambda msg: self._search_failed(query, msg))
 
@@ -208,8 +210,8 @@ class SearchPanel(QSplitter):
         self.model.arrange(self.model.SORTS[max(self.sort_box.currentIndex(), 0)], folder or None)
 
     def _search_done(self, result) -> None:
-        hits, cut = result
-        self.model.set_hits([(h.path, h.score) for h in hits], cut)
+        hits, cut, taken = result
+        self.model.set_hits([(h.path, h.score) for h in hits], cut, taken)
         self.folder_box.blockSignals(True)
         self.folder_box.clear()
         self.folder_box.addItem("All folders", "")
