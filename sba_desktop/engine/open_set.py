@@ -34,7 +34,7 @@ photos of those categories and of others. Four steps (numpy, and scikit-learn's 
    examples). A category is proposed when the photo is more likely right than not *and* its score
    passes the COVERAGE_QUANTILE (20 %) quantile of the hidden examples put in their right category,
    moved as the known part moved. (Measured on Caltech-101 categories, the choosing set: examples
-   that look too alike, coverage 0.12 -> 0.80 at precision 0.99; see docs/quality.md.)
+   that look too alike, coverage 0.12 -> 0.70 at precision 0.998; see docs/quality.md.)
 4. Look-alike groups: unsorted photos that form a tight group of their own apart from every
    folder (20 dandelions beside a folder of coltsfoot) are not proposed; they are offered as a new
    category (engine/look_alike.py). Why: in a small library of look-alike kinds such a group is
@@ -145,8 +145,8 @@ def _fit_mixture(log_score: np.ndarray, log_pos: np.ndarray, bandwidth: float, l
     with the hidden examples as as many photos at no shift, so that the shape moves only as far
     as the unsorted photos outweigh the examples: with the examples worth 10 photos, a few folders
     beside an unsorted set mostly of other kinds moved towards those, Caltech-101 4 x 15 with 65
-    photos of 13 other kinds: precision 0.934; as many as they are: 0.992). The hidden categories' scores are PRIOR_WEIGHT * PRIOR_UNKNOWN pseudo-photos of
-    the unknown part. Returns ((parts, 3) share, mean, sd; shift; stretch; log-likelihood)."""
+    photos of 13 other kinds: precision 0.934; as many as they are: 0.992). The hidden
+    categories' scores are PRIOR_WEIGHT * PRIOR_UNKNOWN pseudo-photos of the unknown part. Returns ((parts, 3) share, mean, sd; shift; stretch; log-likelihood)."""
     n, wh = len(log_score), PRIOR_WEIGHT * PRIOR_UNKNOWN / len(log_hidden)
     shape_weight = len(log_pos)   # the hidden examples count as the photos of the categories they are
     centre, spread = log_pos.mean(), max(log_pos.std(), sd_floor)

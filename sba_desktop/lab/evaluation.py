@@ -154,13 +154,17 @@ def encode_set(root: str | Path, opt: EvalOptions,
 def fit(maps: Sequence[np.ndarray], bb, image_size: int, spec: DescriptorSpec, reduction: ReductionSpec,
         reduction_maps: Sequence[np.ndarray] | None = None) -> tuple[np.ndarray, DescriptorModel]:
     """A model fitted as the library fits one (on its seeded sample), and every photo's vector."""
-    from sba_desktop.library.encoding import vectors_from_maps
-
     sample = fit_sample(range(len(maps)))
     model = DescriptorModel.fit([maps[i] for i in sample], bb.name, bb.version, image_size, spec, reduction,
                                 reduction_maps=reduction_maps)
-    vecs = np.concatenate([vectors_from_maps(model, maps[i:i + 256])[0] for i in range(0, len(maps), 256)])
-    return vecs, model
+    return vectors_of(model, maps), model
+
+
+def vectors_of(model: DescriptorModel, maps: Sequence[np.ndarray]) -> np.ndarray:
+    """The model's vectors of these maps, 256 at a time (the library's chunks)."""
+    from sba_desktop.library.encoding import vectors_from_maps
+
+    return np.concatenate([vectors_from_maps(model, maps[i:i + 256])[0] for i in range(0, len(maps), 256)])
 
 
 def default_vectors(es: EncodedSet, opt: EvalOptions) -> np.ndarray:
@@ -248,18 +252,14 @@ def library_shapes(es: "EncodedSet", opt: EvalOptions, shapes: Sequence[str] = L
     spec = DescriptorSpec("sba", opt.n_detectors, global_weight=opt.global_weight)
 
     def vectors(fit_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        from sba_desktop.library.encoding import vectors_from_maps
-
-        model = fit([es.maps[i] for i in fit_rows], es.backbone, opt.image_size, spec, ReductionSpec(opt.dims))[1]
-        return np.concatenate([vectors_from_maps(model, [es.maps[i] for i in rows[s:s + 256]])[0]
-                               for s in range(0, len(rows), 256)])
+        """Vectors of `rows` from a model fitted as a library of the `fit_rows` photos fits one."""
+        fitted, model = fit([es.maps[i] for i in fit_rows], es.backbone, opt.image_size, spec, ReductionSpec(opt.dims))
+        return fitted if np.array_equal(fit_rows, rows) else vectors_of(model, [es.maps[i] for i in rows])
 
     set_rows, everything = np.arange(n_set), np.arange(len(es.maps))
     alone = vectors(set_rows, set_rows)
     rows_out = []
     for shape in shapes:
-        if shape in ("among", "grown") and not es.distractors:
-            raise ValueError(f"the '{shape}' protocol needs --distractors (the library's other photos)")
         x, background = alone, None
         if shape in ("among", "grown"):
             x = vectors(everything if shape == "among" else everything[n_set:], everything)
@@ -280,7 +280,6 @@ def library_shapes(es: "EncodedSet", opt: EvalOptions, shapes: Sequence[str] = L
                         rest.append(idx[:SMALL_EXAMPLES])
                 ex, rest = np.concatenate(ex), np.concatenate(rest)
                 rows = np.concatenate([ex, rest])
-                xs = np.zeros((n_set, opt.dims), np.float32)
                 fitted = vectors(rows, rows)
                 xs = np.zeros((n_set, fitted.shape[1]), np.float32)
                 xs[rows] = fitted
@@ -321,12 +320,16 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
         protocols.check_open_set(ps.labels, opt.open_categories, opt.open_examples)
     for d in opt.distractors:
         folder_photos(d)  # a wrong folder is refused before any photo is encoded
-    es = encode_set(root, opt, progress)
-    bb, n_set = es.backbone, es.n_set
-    if task == "open-set" and opt.library_shapes:
+    if task == "open-set" and opt.library_shapes:   # ... and so is a protocol the inputs cannot hold
         missing = sorted(set(opt.small_kinds) - set(ps.labels))
         if missing:
             raise ValueError(f"no such classes in {root}: {', '.join(missing)}")
+        for shape in set(opt.library_shapes) & {"among", "grown"}:
+            if not opt.distractors:
+                raise ValueError(f"the '{shape}' protocol needs --distractors (the library's other photos)")
+    es = encode_set(root, opt, progress)
+    bb, n_set = es.backbone, es.n_set
+    if task == "open-set" and opt.library_shapes:
         return {"task": task, "backbone": bb.name, "runtime": bb.runtime, "image_size": opt.image_size,
                 "photos": n_set, "distractors": es.distractors,
                 "distractor_folders": [str(d) for d in opt.distractors], "set": str(ps.root),
