@@ -201,7 +201,8 @@ class CategoriesPanel(QWidget):
     def _proposed(self, result) -> None:
         proposals, groups = result
         none = sum(p.category is None for p in proposals)
-        looks = f"; {len(groups)} groups of look-alike photos could be new categories" if groups else ""
+        looks = (f"; {len(groups)} group{'s' if len(groups) > 1 else ''} of look-alike photos could be "
+                 f"new categories" if groups else "")
         self.ctx.message.emit(f"{len(proposals) - none} proposals, {none} photos fit no category{looks}")
         self.set_proposals(proposals)
         self.set_groups(groups)
@@ -302,7 +303,7 @@ class CategoriesPanel(QWidget):
             if not none and p.confidence < th:
                 continue
             mark = "✓ " if p.accepted else ""
-            what = f"{NO_CATEGORY} (closest: {p.closest}" if none else f"{p.category} ("
+            what = f"{NO_CATEGORY} (closest: {p.closest}, " if none else f"{p.category} ("
             item = QListWidgetItem(f"{mark}{what}{p.confidence:.2f})\n{Path(display(p.path)).name}")
             item.setData(PidRole, p.photo_id)
             item.setData(Qt.ItemDataRole.UserRole, p.path)
