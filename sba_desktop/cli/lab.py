@@ -77,9 +77,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = sub.add_parser("eval", help="measure retrieval / classification quality on a photo set")
     e.add_argument("dir", help="folder with groundtruth.json and images/")
-    e.add_argument("--task", choices=["retrieval", "classification", "open-set"],
+    e.add_argument("--task", choices=["retrieval", "classification", "open-set", "composites", "elsewhere"],
                    help="classification adds the few-shot curve; open-set: 12 category folders of 10 "
-                   "examples, the other classes unsorted (should get no category)")
+                   "examples, the other classes unsorted (should get no category); composites: another shot of each "
+                   "object pasted into everyday photos (needs --distractors); elsewhere: queries not in the library")
     e.add_argument("--json", action="store_true")
     e.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(BACKBONES))
     e.add_argument("--n", type=positive_int, default=25, help="detectors N of the default SBA")

@@ -307,6 +307,33 @@ def _tagging_background(library: np.ndarray) -> np.ndarray:
     return library[sorted(random.Random(0).sample(range(len(library)), BACKGROUND))]
 
 
+SEARCH_PROTOCOLS = ("composites", "elsewhere")  # lab/composites.py
+
+
+def _search_protocol(ps: PhotoSet, task: str, opt: EvalOptions, progress) -> dict:
+    """Objects pasted into everyday photos, or queries from outside the library (lab/composites.py)."""
+    from sba_desktop.lab import composites
+
+    if ps.groups is None:
+        raise ValueError(f"{ps.root}: groundtruth.json has no 'groups' for the {task} protocol")
+    everyday = [p for d in opt.distractors for p in folder_photos(d)]
+    if task == "composites" and not everyday:
+        raise ValueError("the composites protocol needs --distractors (everyday photos to paste into)")
+    bb = load_extractor(opt.backbone, opt.runtime)
+    enc = PhotoEncoder(bb, opt.image_size, keep_maps=True)
+    spec = DescriptorSpec("sba", opt.n_detectors, global_weight=opt.global_weight)
+
+    def fit_library(maps):
+        return fit(maps, bb, opt.image_size, spec, ReductionSpec(opt.dims))
+
+    rows = composites.run(task, ps, everyday, lambda paths: encode_maps(paths, enc, progress),
+                          fit_library, vectors_of)
+    return {"task": task, "backbone": bb.name, "runtime": bb.runtime, "image_size": opt.image_size,
+            "photos": len(ps.names), "distractors": len(everyday),
+            "distractor_folders": [str(d) for d in opt.distractors], "set": str(ps.root),
+            "library_shapes": rows, "results": []}
+
+
 def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalOptions(),
              progress: Callable[[int, int], None] | None = None) -> dict:
     ps = PhotoSet.open(root)
@@ -320,6 +347,8 @@ def evaluate(root: str | Path, task: str | None = None, opt: EvalOptions = EvalO
         protocols.check_open_set(ps.labels, opt.open_categories, opt.open_examples)
     for d in opt.distractors:
         folder_photos(d)  # a wrong folder is refused before any photo is encoded
+    if task in SEARCH_PROTOCOLS:
+        return _search_protocol(ps, task, opt, progress)
     if task == "open-set" and opt.library_shapes:   # ... and so is a protocol the inputs cannot hold
         missing = sorted(set(opt.small_kinds) - set(ps.labels))
         if missing:

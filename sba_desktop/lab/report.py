@@ -23,6 +23,23 @@ def format_table(report: dict) -> str:
             lines.append(f"{_name(r):<12} {r['n_detectors'] or '':>4} {r['dims']:>6} {r['reduction']:<18} "
                          f"{r['whitening']:<20} {r['expansion']:<9} {r['mAP']:>6.3f} "
                          f"{r['ns_score']:>6.3f}{'  <- default' if r['default'] else ''}")
+    elif report["task"] == "composites":
+        lines.append(f"{'library':<8} {'photos':>7} {'cases':>6} {'found in top 10':>15} {'plain':>6} "
+                     f"{'median plain rank':>17} {'pointed at':>10} {'of found':>8}")
+        for r in report["library_shapes"]:
+            lines.append(f"{r['library_shape']:<8} {r['library']:>7} {r['cases']:>6} {r['found_top10']:>15.3f} "
+                         f"{r['found_top10_plain']:>6.3f} {r['median_plain_rank']:>17g} {r['pointed']:>10.3f} "
+                         f"{_num(r['pointed_found']):>8}")
+        lines.append("found: the composite among the default search's first 10 results; pointed at: the "
+                     "explanation's strongest place inside the pasted box")
+    elif report["task"] == "elsewhere":
+        lines.append(f"{'library':<8} {'photos':>7} {'queries':>7} {'P@10':>6} {'mAP':>6} {'P@10 plain':>10} "
+                     f"{'mAP plain':>9}")
+        for r in report["library_shapes"]:
+            lines.append(f"{r['library_shape']:<8} {r['library']:>7} {r['queries']:>7} "
+                         f"{r['precision_at_10_default']:>6.3f} {r['mAP_default']:>6.3f} "
+                         f"{r['precision_at_10_plain']:>10.3f} {r['mAP_plain']:>9.3f}")
+        lines.append("queries are photos not in the library; P@10 over min(10, the group's photos in the library)")
     elif report["task"] == "open-set" and report.get("library_shapes"):
         lines.append(f"{'library':<8} {'folders':>7} {'unsorted':>8} {'around':>6} {'precision':>9} {'coverage':>8} "
                      f"{'rejection':>9} {'prec. >=0.8 (n)':>16} {'>=0.9 (n)':>13} {'calib. err.':>11} "
