@@ -129,6 +129,10 @@ def test_version_help_and_empty_results(capsys):
     assert code == 0 and "0 groups" in out
     code, out, _ = run(capsys, "status", "--json")
     assert code == 0 and '"photos": 0' in out
+    code, out, _ = run(capsys, "tag")           # an empty answer would read like a hang
+    assert code == 0 and "no proposals yet: sba categories set ROOT" in out
+    code, out, _ = run(capsys, "tag", "--json")
+    assert code == 0 and json.loads(out) == {"new_categories": [], "proposals": []}
 
 
 def test_a_closed_pipe_is_no_traceback(tmp_path):

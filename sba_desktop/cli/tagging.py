@@ -109,6 +109,9 @@ def cmd_tag(args) -> int:
         if not args.json:
             for p in props:
                 print(f"{'+' if p.accepted else ' '} {p.confidence:5.2f}  {_proposal_text(p):<32} {display(p.path)}")
+            if not props and not out["new_categories"]:  # an empty answer reads like a hang or a crash
+                print("no proposals yet: sba categories set ROOT, then sba tag FOLDER of unsorted photos"
+                      if not lib.catalog.examples() else "no proposals yet: sba tag FOLDER of unsorted photos")
     if args.json:
         print(json.dumps(out))
     return 0
