@@ -1,0 +1,236 @@
+"""Idle memory of the window after a scripted walk of every screen (issue 35: <= 400 MB).
+
+    .venv/bin/python scripts/window_walk.py [--runs 3] [--home DIR]
+
+Builds a library of ~200 real photos from ../shared/datasets once (ukbench objects, Caltech
+distractors, flowers17 categories and unsorted photos, a few copies for the duplicates), then per
+run starts a fresh window process that walks every screen — a search, the viewer through ten
+results, Why it matches on three results with detectors and a gallery, the whole grid scrolled,
+categories set and auto-tagging, duplicates found and compared, Settings opened — and reads the
+RSS once idle (after the window's own idle trim). Prints each run and the median.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+IDLE_S = 20.0  # long enough for the window's 15 s idle trim
+
+
+def build_library(home: Path) -> dict:
+    """The photos (hard links, copies for the duplicates) under home/photos, indexed."""
+    from PIL import Image
+
+    from sba_desktop.lab.datasets import datasets_root
+
+    os.environ["SBA_DESKTOP_HOME"] = str(home / "lib")
+    from sba_desktop.jobs.index import IndexJob
+    from sba_desktop.library.library import Library
+
+    ds = datasets_root()
+    photos = home / "photos"
+    plan = {"search": photos / "objects", "cats": photos / "categories", "unsorted": photos / "unsorted"}
+
+    def link(src: Path, dst: Path) -> None:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copyfile(src, dst)
+    uk = sorted((ds / "ukbench-dev" / "images").iterdir())[:100]
+    for p in uk:
+        link(p, plan["search"] / p.name)
+    for p in sorted((ds / "caltech101-distractors" / "images").iterdir())[:40]:
+        link(p, plan["search"] / p.name)
+    labels = json.loads((ds / "flowers17-dev" / "groundtruth.json").read_text())["labels"]
+    by_class: dict[str, list[str]] = {}
+    for name, cls in sorted(labels.items()):
+        by_class.setdefault(cls, []).append(name)
+    for cls in sorted(by_class)[:3]:
+        for n in by_class[cls][:12]:
+            link(ds / "flowers17-dev" / "images" / n, plan["cats"] / cls / n)
+        for n in by_class[cls][12:16]:
+            link(ds / "flowers17-dev" / "images" / n, plan["unsorted"] / n)
+    dup = plan["search"] / "copies"
+    dup.mkdir(parents=True, exist_ok=True)
+    for p in uk[:4]:  # copies the duplicates view finds (new files: never the shared photos)
+        im = Image.open(p)
+        im.resize((im.width // 2, im.height // 2)).save(dup / f"small {p.stem}.jpg", quality=75)
+    lib = Library.open()
+    try:
+        IndexJob(lib, [str(plan["search"]), str(plan["cats"]), str(plan["unsorted"])]).run()
+    finally:
+        lib.close()
+    return {k: str(v) for k, v in plan.items()} | {"query": str(uk[8])}
+
+
+def child(home: Path, plan: dict) -> None:
+    """One window walked through every screen; prints start_rss_mb and walk_rss_mb."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from sba_desktop.diagnostics import rss_mb
+    from sba_desktop.ui.main import MainWindow
+
+    os.environ["SBA_DESKTOP_NO_WATCH"] = "1"
+    app = QApplication.instance() or QApplication([])
+    win = MainWindow(str(home / "lib"))
+    errors: list[str] = []
+    win.show_error = errors.append
+    win.resize(1280, 800)
+    win.show()
+
+    def until(cond, timeout=300.0) -> None:
+        t = time.time()
+        while not cond():
+            if errors:
+                raise SystemExit(f"error in the walk: {errors}")
+            if time.time() - t > timeout:
+                raise SystemExit("the walk timed out")
+            app.processEvents()
+            time.sleep(0.01)
+
+    def settle(seconds: float) -> None:
+        t = time.time()
+        while time.time() - t < seconds:
+            app.processEvents()
+            time.sleep(0.02)
+
+    def close_modal_soon() -> None:  # a modal dialog of the walk is looked at, then closed
+        def close():
+            w = QApplication.activeModalWidget()
+            if w is None:
+                QTimer.singleShot(100, close)
+            else:
+                QTimer.singleShot(300, w.close)
+        QTimer.singleShot(100, close)
+
+    until(lambda: win.lib is not None and win.lib.model is not None)
+    settle(IDLE_S)
+    start = rss_mb()
+    diag = os.environ.get("SBA_WALK_DIAG") == "1"  # where the memory kept after the walk was allocated
+    if diag:
+        import tracemalloc
+
+        tracemalloc.start(12)
+    sp = win.search
+    # search, the whole grid scrolled (every thumbnail loaded), the viewer through ten results
+    sp.set_query_path(plan["query"])
+    until(lambda: sp.model.rowCount() > 0)
+    for row in range(0, sp.model.rowCount(), 10):
+        sp.grid.scrollTo(sp.model.index(row))
+        settle(0.05)
+    sp.show_large(sp.model.hits[0][0])
+    for _ in range(10):
+        sp.viewer.next()
+        settle(0.4)
+    sp.viewer.close_viewer()
+    # why it matches, three results: detectors, overlays, a gallery
+    for k in (1, 2, 5):
+        before = sp.why
+        sp.explain(sp.model.hits[k][0])
+        until(lambda: sp.why is not None and sp.why is not before)
+        why = sp.why
+        why.show_details(True)
+        for row in (3, 4, 1, 0):
+            why.detectors.setCurrentRow(row)
+            settle(0.1)
+        why.detectors.setCurrentRow(3)
+        until(lambda: why.gallery.count() > 0)
+        why.back()
+    # categories: set, auto-tag
+    win.tabs.setCurrentWidget(win.categories)
+    win.categories.choose_root(plan["cats"])
+    until(lambda: win.categories.filter.count() >= 5)
+    win.categories.auto_tag(plan["unsorted"])
+    until(lambda: len(win.categories.proposals) > 0)
+    settle(1.0)
+    # duplicates: find, compare
+    win.tabs.setCurrentWidget(win.duplicates)
+    win.duplicates.find()
+    until(lambda: win.duplicates.find_btn.isEnabled() and "Looking" not in win.duplicates.status.text())
+    settle(1.0)
+    if win.duplicates.copies.rowCount():
+        close_modal_soon()
+        win.duplicates.compare()
+    # settings, then back to the search
+    close_modal_soon()
+    win.open_settings()
+    win.tabs.setCurrentWidget(sp)
+    settle(IDLE_S)
+    if diag:
+        report_held(win)
+    print(f"start_rss_mb={start:.1f} walk_rss_mb={rss_mb():.1f} thumbs={len(win.ctx.thumbs._pix)}", flush=True)
+    win.close()
+
+
+def report_held(win) -> None:
+    """Libraries alive, and the largest allocations still held (tracemalloc sees numpy's too)."""
+    import gc
+    import tracemalloc
+
+    from sba_desktop.library.library import Library
+
+    gc.collect()
+    libs = [o for o in gc.get_objects() if isinstance(o, Library)]
+    print(f"libraries alive: {len(libs)} (the window's: {win.lib is not None})", file=sys.stderr)
+    for kind in ("Explanation", "WhyDialog", "Library", "Comparison", "Proposal"):
+        alive = [o for o in gc.get_objects() if type(o).__name__ == kind]
+        held_by = sorted({type(r).__name__ for o in alive for r in gc.get_referrers(o)} - {"list"})
+        print(f"{kind}: {len(alive)} alive, held by {held_by}", file=sys.stderr)
+    snap = tracemalloc.take_snapshot()
+    total = sum(s.size for s in snap.statistics("filename"))
+    print(f"traced and held: {total / 2**20:.1f} MB", file=sys.stderr)
+    for stat in snap.statistics("traceback")[:20]:
+        frames = [f"{Path(f.filename).name}:{f.lineno}" for f in stat.traceback
+                  if "sba_desktop" in f.filename or "window_walk" in f.filename][:6]
+        print(f"{stat.size / 2**20:8.1f} MB {stat.count:6d}  {' <- '.join(frames)}", file=sys.stderr)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--home", help="a folder for the walk's library (default: a new temporary one)")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        home = Path(args.child)
+        child(home, json.loads((home / "plan.json").read_text()))
+        return 0
+    home = Path(args.home or tempfile.mkdtemp(prefix="sba-walk-"))
+    if not (home / "plan.json").exists():
+        t = time.time()
+        (home / "plan.json").write_text(json.dumps(build_library(home)))
+        print(f"library built in {time.time() - t:.0f} s: {home}", flush=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SBA_DESKTOP_HOME": str(home / "lib")}
+    if not env.get("DISPLAY"):
+        env["QT_QPA_PLATFORM"] = "offscreen"
+    walks, starts = [], []
+    for i in range(args.runs):
+        out = subprocess.run([sys.executable, __file__, "--child", str(home)], env=env, capture_output=True,
+                             text=True, timeout=900)
+        line = [ln for ln in out.stdout.splitlines() if "walk_rss_mb=" in ln]
+        if not line:
+            print(out.stdout[-2000:], out.stderr[-4000:], file=sys.stderr)
+            return 1
+        fields = dict(w.split("=") for w in line[0].split())
+        starts.append(float(fields["start_rss_mb"]))
+        walks.append(float(fields["walk_rss_mb"]))
+        print(f"run {i + 1}: {line[0]}", flush=True)
+    print(f"median: start {statistics.median(starts):.1f} MB, after the walk {statistics.median(walks):.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
