@@ -18,6 +18,7 @@ from sba_desktop.library.library import SHOWN_RESULTS
 from sba_desktop.jobs.restore import restore_and_reindex
 from sba_desktop.ui.context import AppContext
 from sba_desktop.ui.images import photo_qimage
+from sba_desktop.ui.preferences import THUMB_MAX, THUMB_MIN, Preferences
 from sba_desktop.ui.query_view import QueryView
 from sba_desktop.ui.reveal import reveal_in_file_manager
 from sba_desktop.ui.results import PathRole, ResultGrid, ResultsModel, ScoreRole
@@ -81,12 +82,14 @@ class SearchPanel(QSplitter):
         self.folder_box.setToolTip("Show the results of one folder only")
         self.folder_box.setMinimumContentsLength(14)
         self.folder_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        # one setting with Settings > View: the slider changes the preference, the preference the grid
         self.size_slider = QSlider(Qt.Orientation.Horizontal)
-        self.size_slider.setRange(96, 256)
-        self.size_slider.setValue(self.grid.iconSize().width())
+        self.size_slider.setRange(THUMB_MIN, THUMB_MAX)
         self.size_slider.setMaximumWidth(120)
-        self.size_slider.setToolTip("Thumbnail size")
-        self.size_slider.valueChanged.connect(self.grid.set_thumb_size)
+        self.size_slider.setToolTip("Thumbnail size (also in Settings > View)")
+        self._apply_prefs(ctx.prefs)
+        self.size_slider.valueChanged.connect(lambda v: self.ctx.set_prefs(thumb_size=v))
+        ctx.prefsChanged.connect(self._apply_prefs)
         self.sort_box.currentIndexChanged.connect(lambda _i: self._arrange())
         self.folder_box.currentIndexChanged.connect(lambda _i: self._arrange())
         bar = QHBoxLayout()
@@ -117,6 +120,14 @@ class SearchPanel(QSplitter):
         self.addWidget(left)
         self.addWidget(self.results_area)
         self.setStretchFactor(1, 3)
+
+    def _apply_prefs(self, prefs: Preferences) -> None:
+        if self.grid.iconSize().width() != prefs.thumb_size:
+            self.grid.set_thumb_size(prefs.thumb_size)
+        if self.size_slider.value() != prefs.thumb_size:
+            self.size_slider.blockSignals(True)  # shown, not set again
+            self.size_slider.setValue(prefs.thumb_size)
+            self.size_slider.blockSignals(False)
 
     def show_results(self, on: bool) -> None:
         self.results_area.setCurrentWidget(self.grid_page if on else self.welcome)
@@ -298,13 +309,14 @@ class SearchPanel(QSplitter):
 
     # ------------------------------------------------------------------ the trash
     def trash(self, paths: list[str], confirm: bool = True) -> None:
-        """After one confirmation, move the photos to the system trash (Ctrl+Z brings them back)."""
+        """After one confirmation (unless Settings > Safety turned it off), move the photos to the
+        system trash (Ctrl+Z brings them back)."""
         if not paths:
             return
         if confirm:
-            from sba_desktop.ui.trash_confirm import confirm_trash
+            from sba_desktop.ui.trash_confirm import ask_to_trash
 
-            if not confirm_trash(self, paths, self.ctx.thumbs):
+            if not ask_to_trash(self, paths, self.ctx):
                 return
         self.ctx.jobs.submit(lambda lib: lib.trash_photos(paths), self._trashed)
 
