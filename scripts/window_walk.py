@@ -76,36 +76,53 @@ def build_library(home: Path) -> dict:
 
 
 def child(home: Path, plan: dict) -> None:
-    """One window walked through every screen; prints start_rss_mb and walk_rss_mb."""
+    """One window walked through every screen; prints start_rss_mb and walk_rss_mb.
+
+    The walk runs inside the application's own event loop (a generator advanced by a timer:
+    it yields a condition to wait for, or seconds to let pass), so what the window hands to
+    deleteLater is really deleted, as when a person clicks."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from sba_desktop.diagnostics import rss_mb
-    from sba_desktop.ui.main import MainWindow
-
     os.environ["SBA_DESKTOP_NO_WATCH"] = "1"
     app = QApplication.instance() or QApplication([])
+    from sba_desktop.ui.main import MainWindow
+
     win = MainWindow(str(home / "lib"))
     errors: list[str] = []
     win.show_error = errors.append
     win.resize(1280, 800)
     win.show()
+    steps = walk(win, plan)
+    state: dict = {"wait": None, "since": time.time(), "failed": None}
 
-    def until(cond, timeout=300.0) -> None:
-        t = time.time()
-        while not cond():
-            if errors:
-                raise SystemExit(f"error in the walk: {errors}")
-            if time.time() - t > timeout:
-                raise SystemExit("the walk timed out")
-            app.processEvents()
-            time.sleep(0.01)
+    def tick() -> None:
+        w, waited = state["wait"], time.time() - state["since"]
+        if errors or waited > 300:
+            state["failed"] = f"the walk stopped: {errors or 'timed out'}"
+            app.quit()
+            return
+        if isinstance(w, float) and waited < w or callable(w) and not w():
+            return
+        try:
+            state["wait"], state["since"] = next(steps), time.time()
+        except StopIteration:
+            timer.stop()
+            app.quit()
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(10)
+    app.exec()
+    if state["failed"]:
+        raise SystemExit(state["failed"])
+    win.close()
 
-    def settle(seconds: float) -> None:
-        t = time.time()
-        while time.time() - t < seconds:
-            app.processEvents()
-            time.sleep(0.02)
+
+def walk(win, plan: dict):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from sba_desktop.diagnostics import rss_mb
 
     def close_modal_soon() -> None:  # a modal dialog of the walk is looked at, then closed
         def close():
@@ -116,8 +133,8 @@ def child(home: Path, plan: dict) -> None:
                 QTimer.singleShot(300, w.close)
         QTimer.singleShot(100, close)
 
-    until(lambda: win.lib is not None and win.lib.model is not None)
-    settle(IDLE_S)
+    yield lambda: win.lib is not None and win.lib.model is not None
+    yield IDLE_S
     start = rss_mb()
     diag = os.environ.get("SBA_WALK_DIAG") == "1"  # where the memory kept after the walk was allocated
     if diag:
@@ -127,40 +144,40 @@ def child(home: Path, plan: dict) -> None:
     sp = win.search
     # search, the whole grid scrolled (every thumbnail loaded), the viewer through ten results
     sp.set_query_path(plan["query"])
-    until(lambda: sp.model.rowCount() > 0)
+    yield lambda: sp.model.rowCount() > 0
     for row in range(0, sp.model.rowCount(), 10):
         sp.grid.scrollTo(sp.model.index(row))
-        settle(0.05)
+        yield 0.05
     sp.show_large(sp.model.hits[0][0])
     for _ in range(10):
         sp.viewer.next()
-        settle(0.4)
+        yield 0.4
     sp.viewer.close_viewer()
     # why it matches, three results: detectors, overlays, a gallery
     for k in (1, 2, 5):
         before = sp.why
         sp.explain(sp.model.hits[k][0])
-        until(lambda: sp.why is not None and sp.why is not before)
+        yield lambda: sp.why is not None and sp.why is not before
         why = sp.why
         why.show_details(True)
         for row in (3, 4, 1, 0):
             why.detectors.setCurrentRow(row)
-            settle(0.1)
+            yield 0.1
         why.detectors.setCurrentRow(3)
-        until(lambda: why.gallery.count() > 0)
+        yield lambda: why.gallery.count() > 0
         why.back()
     # categories: set, auto-tag
     win.tabs.setCurrentWidget(win.categories)
     win.categories.choose_root(plan["cats"])
-    until(lambda: win.categories.filter.count() >= 5)
+    yield lambda: win.categories.filter.count() >= 5
     win.categories.auto_tag(plan["unsorted"])
-    until(lambda: len(win.categories.proposals) > 0)
-    settle(1.0)
+    yield lambda: len(win.categories.proposals) > 0
+    yield 1.0
     # duplicates: find, compare
     win.tabs.setCurrentWidget(win.duplicates)
     win.duplicates.find()
-    until(lambda: win.duplicates.find_btn.isEnabled() and "Looking" not in win.duplicates.status.text())
-    settle(1.0)
+    yield lambda: win.duplicates.find_btn.isEnabled() and "Looking" not in win.duplicates.status.text()
+    yield 1.0
     if win.duplicates.copies.rowCount():
         close_modal_soon()
         win.duplicates.compare()
@@ -168,11 +185,10 @@ def child(home: Path, plan: dict) -> None:
     close_modal_soon()
     win.open_settings()
     win.tabs.setCurrentWidget(sp)
-    settle(IDLE_S)
+    yield IDLE_S
     if diag:
         report_held(win)
     print(f"start_rss_mb={start:.1f} walk_rss_mb={rss_mb():.1f} thumbs={len(win.ctx.thumbs._pix)}", flush=True)
-    win.close()
 
 
 def report_held(win) -> None:
@@ -183,6 +199,14 @@ def report_held(win) -> None:
     from sba_desktop.library.library import Library
 
     gc.collect()
+    try:
+        roll = Path("/proc/self/smaps_rollup").read_text().splitlines()
+        print("; ".join(ln.split(":")[0] + " " + str(int(ln.split()[1]) // 1024) + " MB" for ln in roll
+                        if ln.split(":")[0] in ("Rss", "Anonymous", "Shared_Clean", "Private_Clean")), file=sys.stderr)
+    except OSError:
+        pass
+    heavy = [m for m in ("sklearn", "scipy", "torch", "PIL", "cv2", "pillow_heif", "rawpy") if m in sys.modules]
+    print(f"modules: {len(sys.modules)}, heavy: {heavy}", file=sys.stderr)
     libs = [o for o in gc.get_objects() if isinstance(o, Library)]
     print(f"libraries alive: {len(libs)} (the window's: {win.lib is not None})", file=sys.stderr)
     for kind in ("Explanation", "WhyDialog", "Library", "Comparison", "Proposal"):
