@@ -345,3 +345,26 @@ def test_results_sort_by_date_taken_oldest_first_and_undated_last(tmp_path, qtbo
     shown = [Path(p).name for p, _ in win.search.model.hits]
     assert win.search.sort_box.currentText() == "Date taken"
     assert shown == ["p5.jpg", "p4.jpg", "p3.jpg", "p2.jpg", "p1.jpg", "p0.jpg", "p6.jpg", "p7.jpg"]
+
+
+def test_a_finished_task_lets_go_of_its_callbacks_and_what_they_hold(qtbot):
+    """A background task's slots (closures over a Why page, a library…) are freed once the result
+    is delivered: they used to stay alive for the whole session, one set per task."""
+    import gc
+    import weakref
+
+    from sba_desktop.ui.tasks import Worker, submit
+
+    class Held:
+        pass
+    held, got = Held(), []
+    ref = weakref.ref(held)
+    worker = Worker(lambda: 42)
+    worker.signals.finished.connect(lambda result, h=held: got.append(result))
+    submit(worker)
+    del worker, held
+    qtbot.waitUntil(lambda: got == [42], timeout=10_000)
+    qtbot.wait(50)  # the signals' QObject is deleted later, from the event loop
+    gc.collect()
+    assert ref() is None
+

@@ -185,9 +185,16 @@ _in_flight: set[WorkerSignals] = set()
 
 def submit(worker: Worker, pool: QThreadPool | None = None) -> Worker:
     signals = worker.signals
+
+    def delivered(*_) -> None:
+        # The slots hold their closures (an explanation's page, a library) and this one holds
+        # `signals`: a cycle through Qt that Python's collector cannot see. Deleting the QObject
+        # drops its connections, so the closures and the result go (they leaked one per task).
+        _in_flight.discard(signals)
+        signals.deleteLater()
     _in_flight.add(signals)
     # connected last, so it runs after the caller's own slots
-    signals.finished.connect(lambda *_: _in_flight.discard(signals))
-    signals.failed.connect(lambda *_: _in_flight.discard(signals))
+    signals.finished.connect(delivered)
+    signals.failed.connect(delivered)
     (pool or QThreadPool.globalInstance()).start(worker)
     return worker
