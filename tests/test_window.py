@@ -368,3 +368,24 @@ def test_a_finished_task_lets_go_of_its_callbacks_and_what_they_hold(qtbot):
     gc.collect()
     assert ref() is None
 
+
+def test_why_lets_go_of_its_maps_once_closed(ukbench_window, qtbot):
+    import gc
+    import weakref
+
+    win = ukbench_window
+    drop(win, dataset("ukbench-dev") / "images" / ukbench_names(48)[0])
+    wait(qtbot, win, lambda: win.search.model.rowCount() > 0)
+    win.search.explain(win.search.model.hits[1][0])
+    wait(qtbot, win, lambda: win.search.why is not None)
+    why = win.search.why
+    why.show_details(True)
+    why.detectors.setCurrentRow(3)  # a gallery asked for: one more task holding the page
+    wait(qtbot, win, lambda: why.gallery.count() > 0)
+    ex = weakref.ref(why.ex)
+    del why
+    QTest.keyClick(win.search.why.back_btn, Qt.Key.Key_Escape)
+    assert win.search.why is None and win.search.results_area.currentWidget() is win.search.grid_page
+    qtbot.wait(100)
+    gc.collect()
+    assert ex() is None  # the detector maps (~40 MB a pair of photos) are gone with the page

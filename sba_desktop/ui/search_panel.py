@@ -397,20 +397,24 @@ class SearchPanel(QSplitter):
         self.ctx.message.emit("")
         from sba_desktop.jobs.explain import detector_gallery
 
-        lib = self.ctx.lib
+        model_id = self.ctx.lib.model.model_id
 
         def load_gallery(position: int, done) -> None:
+            # the window's library at the time asked: a page holding the one it was opened with
+            # would keep a whole reopened library (model, index, caches) alive
+            lib = self.ctx.lib
+            if lib is None or lib.model is None or lib.model.model_id != model_id:
+                done([])  # refitted meanwhile: the positions name other detectors now
+                return
             self.ctx.run(detector_gallery, done, lib, position)
 
         row = self.model.row_of(result_path)
         shown = None if row is None else (self.model.hits[row][1], *self.model.strength(row, self.model.hits[row][1]),
                                           self.model.cut is None or self.model.cut.is_match(row))
         came_from = self.results_area.currentWidget()
-        if self.why is not None:  # one explanation at a time: its pictures and maps are not kept
-            if came_from is self.why:
-                came_from = self.why.came_from
-            self.results_area.removeWidget(self.why)
-            self.why.deleteLater()
+        if self.why is not None and came_from is self.why:
+            came_from = self.why.came_from
+        self._release_why()  # one explanation at a time: its pictures and maps are not kept
         self.why = WhyDialog(ex, Path(display(result_path)).name, None, gallery_loader=load_gallery,
                              search_by=self.set_query_path, shown=shown)
         self.why.came_from = came_from
@@ -424,3 +428,10 @@ class SearchPanel(QSplitter):
         page = self.why.came_from if self.why is not None else None
         self.results_area.setCurrentWidget(page if page in (self.viewer, self.grid_page) else self.grid_page)
         (self.viewer.view if page is self.viewer else self.grid).setFocus()
+        self._release_why()  # its maps are ~40 MB a photo pair; W explains again in a second
+
+    def _release_why(self) -> None:
+        if self.why is not None:
+            self.results_area.removeWidget(self.why)
+            self.why.deleteLater()
+            self.why = None
