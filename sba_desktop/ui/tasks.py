@@ -162,12 +162,18 @@ class Worker(QRunnable):
         self.setAutoDelete(True)
 
     def run(self) -> None:
+        fn, args, kwargs = self.fn, self.args, self.kwargs
+        # a finished runnable can outlive its run (seen: the one that checked the detector names
+        # kept a reopened library alive); it lets go of its function and arguments at once
+        self.fn, self.args, self.kwargs = None, (), {}
         try:
-            result = self.fn(*self.args, **self.kwargs)
+            result = fn(*args, **kwargs)
         except Exception as exc:  # shown to the user in plain words, logged in full
             logging.getLogger("sba_desktop.ui").error("background task failed:\n%s", traceback.format_exc())
             self._emit(self.signals.failed, user_message(exc))
             return
+        finally:
+            del fn, args, kwargs
         self._emit(self.signals.finished, result)
 
     @staticmethod
