@@ -389,3 +389,27 @@ def test_why_lets_go_of_its_maps_once_closed(ukbench_window, qtbot):
     qtbot.wait(100)
     gc.collect()
     assert ex() is None  # the detector maps (~40 MB a pair of photos) are gone with the page
+
+
+def _where_it_ran(lib, word: str, progress):
+    """A job for a process of its own (module-level: the child imports it by name)."""
+    progress(f"{word} 1/2")
+    if word == "fail":
+        from sba_desktop.errors import UserError
+
+        raise UserError("no such folder: /nowhere")
+    return os.getpid(), str(lib.paths.data)
+
+
+def test_a_job_in_a_process_of_its_own_reports_its_progress_result_and_errors():
+    """Auto-tagging runs so (tasks.py): what it imports (scikit-learn) leaves with the process."""
+    from sba_desktop.errors import SbaError
+    from sba_desktop.paths import app_paths
+    from sba_desktop.ui.tasks import _in_own_process
+
+    said = []
+    pid, data = _in_own_process(None, _where_it_ran, "go", progress=said.append)
+    assert pid != os.getpid() and said == ["go 1/2"]
+    assert data == str(app_paths().data)  # the same library: the child has the window's environment
+    with pytest.raises(SbaError, match="no such folder: /nowhere"):
+        _in_own_process(None, _where_it_ran, "fail")
