@@ -166,6 +166,7 @@ def walk(win, plan: dict):
         why.detectors.setCurrentRow(3)
         yield lambda: why.gallery.count() > 0
         why.back()
+        why = before = None  # the walk's own references (closure cells) would keep the page alive
     # categories: set, auto-tag
     win.tabs.setCurrentWidget(win.categories)
     win.categories.choose_root(plan["cats"])
@@ -188,6 +189,16 @@ def walk(win, plan: dict):
     yield IDLE_S
     if diag:
         report_held(win)
+    if os.environ.get("SBA_WALK_DIAG") == "workers":  # quick: the background tasks still alive
+        import gc
+
+        from sba_desktop.ui.tasks import Worker
+
+        gc.collect()
+        for w in (o for o in gc.get_objects() if isinstance(o, Worker)):
+            fn = w.__dict__.get("fn")
+            print(f"worker alive: {getattr(fn, '__qualname__', fn)} args={[type(a).__name__ for a in w.args]}",
+                  file=sys.stderr)
     print(f"start_rss_mb={start:.1f} walk_rss_mb={rss_mb():.1f} thumbs={len(win.ctx.thumbs._pix)}", flush=True)
 
 
@@ -209,6 +220,20 @@ def report_held(win) -> None:
     print(f"modules: {len(sys.modules)}, heavy: {heavy}", file=sys.stderr)
     libs = [o for o in gc.get_objects() if isinstance(o, Library)]
     print(f"libraries alive: {len(libs)} (the window's: {win.lib is not None})", file=sys.stderr)
+    for lib in libs:
+        if lib is not win.lib:
+            for r in gc.get_referrers(lib):
+                if r is libs:
+                    continue
+                up = [type(x).__name__ + ":" + getattr(x, "__qualname__", getattr(type(x), "__qualname__", ""))
+                      for x in gc.get_referrers(r) if x is not libs][:6]
+                print(f"old library held by {type(r).__name__} {str(r)[:120]!r} <- {up}", file=sys.stderr)
+                for x in gc.get_referrers(r):
+                    if isinstance(x, dict):
+                        owners = [type(o).__qualname__ for o in gc.get_referrers(x) if o is not libs][:4]
+                        print(f"   dict keys {list(x)[:8]} owned by {owners}", file=sys.stderr)
+                    elif isinstance(x, list) and x is not libs:
+                        print(f"   list of {len(x)}: {[type(o).__name__ for o in x[:5]]}", file=sys.stderr)
     for kind in ("Explanation", "WhyDialog", "Library", "Comparison", "Proposal"):
         alive = [o for o in gc.get_objects() if type(o).__name__ == kind]
         held_by = sorted({type(r).__name__ for o in alive for r in gc.get_referrers(o)} - {"list"})
