@@ -27,16 +27,19 @@ def _child_main(out, home, fn: Callable, args: tuple) -> None:
     """In a process of its own: fn(lib, *args, progress=) on a library opened for it; what it says
     and what it returns go back through `out`."""
     from sba_desktop.library.library import Library
+    from sba_desktop.logs import setup_logging
+    from sba_desktop.paths import app_paths
 
     try:
+        setup_logging(app_paths(home))  # the child's troubles go into the window's log file
         lib = Library.open(home)
         try:
             result = fn(lib, *args, progress=lambda value: out.put(("progress", value)))
         finally:
             lib.close()
         out.put(("done", result))
-    except Exception as exc:  # one plain line for the window; the details into the child's stderr
-        traceback.print_exc()
+    except Exception as exc:  # one plain line for the window; the details into the log
+        logging.getLogger("sba_desktop.ui").error("background process failed:\n%s", traceback.format_exc())
         out.put(("failed", user_message(exc)))
 
 
@@ -56,9 +59,13 @@ def _in_own_process(home, fn: Callable, *args, progress=None):
             try:
                 kind, value = out.get(timeout=0.5)
             except queue.Empty:
-                if not child.is_alive():
-                    raise SbaError("the background process stopped before it finished (see the log)") from None
-                continue
+                if child.is_alive():
+                    continue
+                try:  # it may have said its last word just before it ended
+                    kind, value = out.get(timeout=1.0)
+                except queue.Empty:
+                    raise SbaError("the background process stopped before it finished "
+                                   f"(exit code {child.exitcode})") from None
             if kind == "progress":
                 if progress is not None:
                     progress(value)
