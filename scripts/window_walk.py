@@ -84,7 +84,8 @@ def child(home: Path, plan: dict) -> None:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    os.environ["SBA_DESKTOP_NO_WATCH"] = "1"
+    if os.environ.get("SBA_WALK_WATCH") != "1":  # --watch: the live-folder watcher on, as by default
+        os.environ["SBA_DESKTOP_NO_WATCH"] = "1"
     app = QApplication.instance() or QApplication([])
     from sba_desktop.ui.main import MainWindow
 
@@ -251,6 +252,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--home", help="a folder for the walk's library (default: a new temporary one)")
+    ap.add_argument("--watch", action="store_true", help="walk with the live-folder watcher on (the default app)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -262,7 +264,8 @@ def main() -> int:
         t = time.time()
         (home / "plan.json").write_text(json.dumps(build_library(home)))
         print(f"library built in {time.time() - t:.0f} s: {home}", flush=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SBA_DESKTOP_HOME": str(home / "lib")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SBA_DESKTOP_HOME": str(home / "lib"),
+           "SBA_WALK_WATCH": "1" if args.watch else "0"}
     if not env.get("DISPLAY"):
         env["QT_QPA_PLATFORM"] = "offscreen"
     walks, starts = [], []
