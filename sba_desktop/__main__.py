@@ -1,3 +1,4 @@
 from sba_desktop.app import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # a spawned helper process imports this module too
+    raise SystemExit(main())

@@ -345,3 +345,71 @@ def test_results_sort_by_date_taken_oldest_first_and_undated_last(tmp_path, qtbo
     shown = [Path(p).name for p, _ in win.search.model.hits]
     assert win.search.sort_box.currentText() == "Date taken"
     assert shown == ["p5.jpg", "p4.jpg", "p3.jpg", "p2.jpg", "p1.jpg", "p0.jpg", "p6.jpg", "p7.jpg"]
+
+
+def test_a_finished_task_lets_go_of_its_callbacks_and_what_they_hold(qtbot):
+    """A background task's slots (closures over a Why page, a library…) are freed once the result
+    is delivered: they used to stay alive for the whole session, one set per task."""
+    import gc
+    import weakref
+
+    from sba_desktop.ui.tasks import Worker, submit
+
+    class Held:
+        pass
+    held, got = Held(), []
+    ref = weakref.ref(held)
+    worker = Worker(lambda: 42)
+    worker.signals.finished.connect(lambda result, h=held: got.append(result))
+    submit(worker)
+    del worker, held
+    qtbot.waitUntil(lambda: got == [42], timeout=10_000)
+    qtbot.wait(50)  # the signals' QObject is deleted later, from the event loop
+    gc.collect()
+    assert ref() is None
+
+
+def test_why_lets_go_of_its_maps_once_closed(ukbench_window, qtbot):
+    import gc
+    import weakref
+
+    win = ukbench_window
+    drop(win, dataset("ukbench-dev") / "images" / ukbench_names(48)[0])
+    wait(qtbot, win, lambda: win.search.model.rowCount() > 0)
+    win.search.explain(win.search.model.hits[1][0])
+    wait(qtbot, win, lambda: win.search.why is not None)
+    why = win.search.why
+    why.show_details(True)
+    why.detectors.setCurrentRow(3)  # a gallery asked for: one more task holding the page
+    wait(qtbot, win, lambda: why.gallery.count() > 0)
+    ex = weakref.ref(why.ex)
+    del why
+    QTest.keyClick(win.search.why.back_btn, Qt.Key.Key_Escape)
+    assert win.search.why is None and win.search.results_area.currentWidget() is win.search.grid_page
+    qtbot.wait(100)
+    gc.collect()
+    assert ex() is None  # the detector maps (~40 MB a pair of photos) are gone with the page
+
+
+def _where_it_ran(lib, word: str, progress):
+    """A job for a process of its own (module-level: the child imports it by name)."""
+    progress(f"{word} 1/2")
+    if word == "fail":
+        from sba_desktop.errors import UserError
+
+        raise UserError("no such folder: /nowhere")
+    return os.getpid(), str(lib.paths.data)
+
+
+def test_a_job_in_a_process_of_its_own_reports_its_progress_result_and_errors():
+    """Auto-tagging runs so (tasks.py): what it imports (scikit-learn) leaves with the process."""
+    from sba_desktop.errors import SbaError
+    from sba_desktop.paths import app_paths
+    from sba_desktop.ui.tasks import _in_own_process
+
+    said = []
+    pid, data = _in_own_process(None, _where_it_ran, "go", progress=said.append)
+    assert pid != os.getpid() and said == ["go 1/2"]
+    assert data == str(app_paths().data)  # the same library: the child has the window's environment
+    with pytest.raises(SbaError, match="no such folder: /nowhere"):
+        _in_own_process(None, _where_it_ran, "fail")

@@ -33,6 +33,19 @@ NO_CATEGORY = "No category"
 CARD_THUMBNAILS = 8   # photos of a look-alike group shown on its card
 
 
+def _auto_tag(lib, folder: str, progress):
+    """Index the unsorted folder, then propose a category (or none) for each of its photos and
+    group the look-alikes; progress gets one line of words at a time (module-level: it runs in a
+    process of its own)."""
+    from sba_desktop.jobs.tagging import index_folder, look_alike_groups, propose
+
+    index_folder(lib, folder, lambda p: progress(f"Auto-tagging… indexing {p.done}/{p.total}")
+                 if p.phase in ("fitting", "encoding") and p.total else None)
+    found = propose(lib, folder, lambda done, total: progress(f"Auto-tagging… learning from your examples "
+                                                              f"{done}/{total}"))
+    return found, look_alike_groups(lib)
+
+
 class NewCategoryCard(QFrame):
     """A group of unsorted photos that look alike and fit no category: its thumbnails, a name
     field and "Make category" (the photos become the new category's examples; no file moves)."""
@@ -191,12 +204,13 @@ class CategoriesPanel(QWidget):
         self.set_categories(counts)
 
     def auto_tag(self, folder: str | None = None) -> None:
-        def job(lib, folder, progress):
-            from sba_desktop.jobs.tagging import look_alike_groups, propose
-
-            return propose(lib, folder, progress), look_alike_groups(lib)
-
-        self._index_folder_then(folder, "Folder of unsorted photos", job, self._proposed, "Auto-tagging…")
+        folder = folder or QFileDialog.getExistingDirectory(self, "Folder of unsorted photos")
+        if not folder:
+            return
+        self.ctx.message.emit("Auto-tagging…")
+        # in a process of its own: the look-alike grouping imports scikit-learn, which the window
+        # would otherwise carry for the rest of the session (100-160 MB)
+        self.ctx.jobs.submit(_auto_tag, self._proposed, folder, progress=self.ctx.message.emit, own_process=True)
 
     def _proposed(self, result) -> None:
         proposals, groups = result

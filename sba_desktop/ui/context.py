@@ -2,11 +2,14 @@
 and one way to run library work in the background and report back."""
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from sba_desktop.paths import AppPaths
+from sba_desktop.ui.preferences import Preferences, write_preferences
 from sba_desktop.ui.results import ThumbnailLoader
 from sba_desktop.ui.tasks import Worker, submit
 
@@ -24,6 +27,7 @@ class AppContext(QObject):
     libraryLoaded = Signal(object)   # a freshly opened Library
     message = Signal(str)            # one line for the status bar
     failed = Signal(str)             # a plain-words error
+    prefsChanged = Signal(object)    # Preferences: every panel applies what concerns it
 
     def __init__(self, home: str | None, paths: AppPaths, parent=None):
         super().__init__(parent)
@@ -35,6 +39,41 @@ class AppContext(QObject):
         from sba_desktop.ui.tasks import WriteJobs
 
         self.jobs = WriteJobs(self, self)  # every job that writes the library, one at a time
+        self.prefs = Preferences()
+        # a dragged slider changes the size many times a second: stored once it rests
+        self._save_prefs = QTimer(self, singleShot=True, interval=400)
+        self._save_prefs.timeout.connect(self._store_prefs)
+        self._unsaved = False
+
+    # ------------------------------------------------------------------ preferences
+    def set_prefs(self, prefs: Preferences | None = None, **changes) -> None:
+        """Apply new preferences at once (prefsChanged) and store them in the library soon after."""
+        prefs = replace(prefs or self.prefs, **changes)
+        if prefs == self.prefs:
+            return
+        self.prefs = prefs
+        self.prefsChanged.emit(prefs)
+        self._unsaved = True
+        self._save_prefs.start()
+
+    def show_prefs(self, prefs: Preferences) -> None:
+        """Preferences read from the library (the window opening): applied, not written back."""
+        self.prefs = prefs
+        self.prefsChanged.emit(prefs)
+
+    def _store_prefs(self) -> None:
+        if self.lib is None or not self.lib.writable:
+            return  # still loading: stored once it is open (see _loaded); read-only: kept for this session
+        self._unsaved = False
+        self.jobs.submit(write_preferences, lambda _p: None, self.prefs, own_library=False, pause_watcher=False,
+                         failed=lambda m: logging.getLogger("sba_desktop.ui").warning("preferences: %s", m))
+
+    def flush_prefs(self) -> None:
+        """The window closes: preferences not stored yet are stored now, on this thread."""
+        if self._unsaved and self.lib is not None and self.lib.writable:
+            self._save_prefs.stop()
+            self._unsaved = False
+            write_preferences(self.lib, self.prefs)
 
     def load_library(self) -> None:
         self.run(_open_library, self._loaded, self.home)
@@ -43,6 +82,8 @@ class AppContext(QObject):
         # the previous library is not closed here: a background task may still hold it
         self.lib = lib
         self.libraryLoaded.emit(lib)
+        if self._unsaved:
+            self._save_prefs.start()  # changed while it loaded: stored on this library
         for line in lib.repairs:  # a damaged file found and rebuilt as the library opened
             self.message.emit(f"Repaired: {line}")
 

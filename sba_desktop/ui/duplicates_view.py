@@ -442,10 +442,11 @@ class DuplicatesPanel(QWidget):
         if not n:
             self.status.setText("Nothing is marked: click the photos to move to the trash.")
             return
-        from sba_desktop.ui.trash_confirm import confirm_trash
+        from sba_desktop.ui.trash_confirm import ask_to_trash
 
-        if not confirm_trash(self, [m.path for _g, ms in selection for m in ms], self.ctx.thumbs,
-                             " One photo of every group stays: the ones marked keep are not touched."):
+        # asked or not, selection() and trash_selected() leave every group's keeper where it is
+        if not ask_to_trash(self, [m.path for _g, ms in selection for m in ms], self.ctx,
+                            " One photo of every group stays: the ones marked keep are not touched."):
             return
         from sba_desktop.jobs.duplicates import trash_selected
 

@@ -84,7 +84,7 @@ class LibraryController(QObject):
         self.skipped_dock = QDockWidget("Skipped files", window)
         self.skipped_dock.setObjectName("skippedDock")
         self.skipped_dock.setWidget(self.skipped)
-        self.add_act = actions["add"](self.add_folder)
+        self.add_act = actions["add"](lambda: self.add_folder())
         self.remove_act = actions["remove"](self.remove_folder)
         self.index_act = actions["index"](lambda: self.start_index([]))
         self.pause_act = actions["pause"](self.toggle_pause)
@@ -145,10 +145,12 @@ class LibraryController(QObject):
             self.watcher.stop()
 
     # ------------------------------------------------------------------ folders
-    def add_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.window, "Add a photo folder")
+    def add_folder(self, parent: QWidget | None = None) -> str | None:
+        """Ask for a folder, add and index it; the folder chosen, or None."""
+        folder = QFileDialog.getExistingDirectory(parent or self.window, "Add a photo folder")
         if folder:
             self.start_index([folder])
+        return folder or None
 
     def remove_folder(self) -> None:
         lib = self.ctx.lib
@@ -159,8 +161,11 @@ class LibraryController(QObject):
         folder, ok = QInputDialog.getItem(self.window, "Remove folder",
                                           "Forget this folder (files stay on disk):", names, 0, False)
         if ok:
-            self.ctx.jobs.submit(_forget, lambda n: self.ctx.message.emit(f"{n} photos left the library"),
-                                 folders[names.index(folder)])
+            self.forget(folders[names.index(folder)])
+
+    def forget(self, folder: str) -> None:
+        """The folder and its photos leave the library (queued behind any job writing it); files stay."""
+        self.ctx.jobs.submit(_forget, lambda n: self.ctx.message.emit(f"{n} photos left the library"), folder)
 
     # ------------------------------------------------------------------ indexing
     def start_index(self, folders: list[str], rebuild: bool = False) -> None:

@@ -25,6 +25,7 @@ from sba_desktop.ui.categories import CategoriesPanel
 from sba_desktop.ui.context import AppContext
 from sba_desktop.ui.duplicates_view import DuplicatesPanel
 from sba_desktop.ui.library_panel import LibraryController
+from sba_desktop.ui.preferences import read_preferences
 from sba_desktop.ui.search_panel import SearchPanel
 
 log = logging.getLogger("sba_desktop.ui")
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(QIcon(str(RESOURCES / "sba-desktop.svg")))
         self.setAcceptDrops(True)
         self.settings = QSettings(str(self.paths.data / "window.ini"), QSettings.Format.IniFormat)
+        self.settings_dialog = None  # the Settings dialog while it is open
 
         self.search = SearchPanel(self.ctx)
         self.categories = CategoriesPanel(self.ctx)
@@ -85,7 +87,7 @@ class MainWindow(QMainWindow):
         self.library.watchStatus.connect(self.watch_label.setText)
         self.library.indexingProgress.connect(
             lambda p: self.search.welcome.show_indexing(p.done, p.total, p.phase))
-        self.search.welcome.addFolderRequested.connect(self.library.add_folder)
+        self.search.welcome.addFolderRequested.connect(lambda: self.library.add_folder())
         self.search.welcome.categoriesRequested.connect(lambda: self.tabs.setCurrentWidget(self.categories))
         self.statusBar().addWidget(self.status_label, 1)
         self.statusBar().addPermanentWidget(self.watch_label)
@@ -186,8 +188,10 @@ class MainWindow(QMainWindow):
             c = cat.counts()
             model = cat.active_model()
             folders = cat.folders()
+            prefs = read_preferences(cat)
         finally:
             cat.close()
+        self.ctx.show_prefs(prefs)  # the grid has its size before the first search
         desc = "" if model else " · photos are read and the library learnt at the first indexing"
         self.status_label.setText(f"{c['indexed']} photos indexed, {c['pending']} pending, "
                                   f"{c['skipped']} skipped{desc}")
@@ -244,9 +248,18 @@ class MainWindow(QMainWindow):
         from sba_desktop.engine.registry import BACKBONES
         from sba_desktop.ui.settings import SettingsDialog
 
-        dlg = SettingsDialog(lib.settings(), list(BACKBONES), str(self.paths.data.parent), self)
-        if dlg.exec() != QDialog.DialogCode.Accepted:
+        dlg = SettingsDialog(lib.settings(), list(BACKBONES), str(self.paths.data.parent), self,
+                             prefs=self.ctx.prefs, folders=lib.catalog.folders(),
+                             add_folder=self.library.add_folder, forget_folder=self.library.forget)
+        self.settings_dialog = dlg  # for the tests, which drive it while it is open
+        try:
+            accepted = dlg.exec() == QDialog.DialogCode.Accepted
+        finally:
+            self.settings_dialog = None
+        if not accepted:
             return
+        self.ctx.set_prefs(dlg.preferences())
+        lib = self.ctx.lib  # a folder added or removed meanwhile has reopened the library
         if lib.save_settings(dlg.value()):
             answer = QMessageBox.question(
                 self, "Re-encode the library?",
@@ -261,6 +274,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self._save_geometry()
+        self.ctx.flush_prefs()
         self.library.stop_watching()
         job = self.library.index_holder.get("job")
         if job is not None:

@@ -38,7 +38,10 @@ class _ThumbJob(QRunnable):
         except OSError:
             out = None
         img = QImage(str(out)) if out else None  # thumbnails are already upright (EXIF applied)
-        self.signals.done.emit(self.path, img)
+        try:
+            self.signals.done.emit(self.path, img)
+        except RuntimeError:  # the window closed while this one loaded: nobody to tell
+            pass
 
 
 class ThumbnailLoader(QObject):

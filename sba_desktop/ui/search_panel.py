@@ -18,6 +18,7 @@ from sba_desktop.library.library import SHOWN_RESULTS
 from sba_desktop.jobs.restore import restore_and_reindex
 from sba_desktop.ui.context import AppContext
 from sba_desktop.ui.images import photo_qimage
+from sba_desktop.ui.preferences import THUMB_MAX, THUMB_MIN, Preferences
 from sba_desktop.ui.query_view import QueryView
 from sba_desktop.ui.reveal import reveal_in_file_manager
 from sba_desktop.ui.results import PathRole, ResultGrid, ResultsModel, ScoreRole
@@ -81,12 +82,14 @@ class SearchPanel(QSplitter):
         self.folder_box.setToolTip("Show the results of one folder only")
         self.folder_box.setMinimumContentsLength(14)
         self.folder_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        # one setting with Settings > View: the slider changes the preference, the preference the grid
         self.size_slider = QSlider(Qt.Orientation.Horizontal)
-        self.size_slider.setRange(96, 256)
-        self.size_slider.setValue(self.grid.iconSize().width())
+        self.size_slider.setRange(THUMB_MIN, THUMB_MAX)
         self.size_slider.setMaximumWidth(120)
-        self.size_slider.setToolTip("Thumbnail size")
-        self.size_slider.valueChanged.connect(self.grid.set_thumb_size)
+        self.size_slider.setToolTip("Thumbnail size (also in Settings > View)")
+        self._apply_prefs(ctx.prefs)
+        self.size_slider.valueChanged.connect(lambda v: self.ctx.set_prefs(thumb_size=v))
+        ctx.prefsChanged.connect(self._apply_prefs)
         self.sort_box.currentIndexChanged.connect(lambda _i: self._arrange())
         self.folder_box.currentIndexChanged.connect(lambda _i: self._arrange())
         bar = QHBoxLayout()
@@ -117,6 +120,14 @@ class SearchPanel(QSplitter):
         self.addWidget(left)
         self.addWidget(self.results_area)
         self.setStretchFactor(1, 3)
+
+    def _apply_prefs(self, prefs: Preferences) -> None:
+        if self.grid.iconSize().width() != prefs.thumb_size:
+            self.grid.set_thumb_size(prefs.thumb_size)
+        if self.size_slider.value() != prefs.thumb_size:
+            self.size_slider.blockSignals(True)  # shown, not set again
+            self.size_slider.setValue(prefs.thumb_size)
+            self.size_slider.blockSignals(False)
 
     def show_results(self, on: bool) -> None:
         self.results_area.setCurrentWidget(self.grid_page if on else self.welcome)
@@ -298,13 +309,14 @@ class SearchPanel(QSplitter):
 
     # ------------------------------------------------------------------ the trash
     def trash(self, paths: list[str], confirm: bool = True) -> None:
-        """After one confirmation, move the photos to the system trash (Ctrl+Z brings them back)."""
+        """After one confirmation (unless Settings > Safety turned it off), move the photos to the
+        system trash (Ctrl+Z brings them back)."""
         if not paths:
             return
         if confirm:
-            from sba_desktop.ui.trash_confirm import confirm_trash
+            from sba_desktop.ui.trash_confirm import ask_to_trash
 
-            if not confirm_trash(self, paths, self.ctx.thumbs):
+            if not ask_to_trash(self, paths, self.ctx):
                 return
         self.ctx.jobs.submit(lambda lib: lib.trash_photos(paths), self._trashed)
 
@@ -385,20 +397,24 @@ class SearchPanel(QSplitter):
         self.ctx.message.emit("")
         from sba_desktop.jobs.explain import detector_gallery
 
-        lib = self.ctx.lib
+        model_id = self.ctx.lib.model.model_id
 
         def load_gallery(position: int, done) -> None:
+            # the window's library at the time asked: a page holding the one it was opened with
+            # would keep a whole reopened library (model, index, caches) alive
+            lib = self.ctx.lib
+            if lib is None or lib.model is None or lib.model.model_id != model_id:
+                done([])  # refitted meanwhile: the positions name other detectors now
+                return
             self.ctx.run(detector_gallery, done, lib, position)
 
         row = self.model.row_of(result_path)
         shown = None if row is None else (self.model.hits[row][1], *self.model.strength(row, self.model.hits[row][1]),
                                           self.model.cut is None or self.model.cut.is_match(row))
         came_from = self.results_area.currentWidget()
-        if self.why is not None:  # one explanation at a time: its pictures and maps are not kept
-            if came_from is self.why:
-                came_from = self.why.came_from
-            self.results_area.removeWidget(self.why)
-            self.why.deleteLater()
+        if self.why is not None and came_from is self.why:
+            came_from = self.why.came_from
+        self._release_why()  # one explanation at a time: its pictures and maps are not kept
         self.why = WhyDialog(ex, Path(display(result_path)).name, None, gallery_loader=load_gallery,
                              search_by=self.set_query_path, shown=shown)
         self.why.came_from = came_from
@@ -412,3 +428,10 @@ class SearchPanel(QSplitter):
         page = self.why.came_from if self.why is not None else None
         self.results_area.setCurrentWidget(page if page in (self.viewer, self.grid_page) else self.grid_page)
         (self.viewer.view if page is self.viewer else self.grid).setFocus()
+        self._release_why()  # its maps are ~40 MB a photo pair; W explains again in a second
+
+    def _release_why(self) -> None:
+        if self.why is not None:
+            self.results_area.removeWidget(self.why)
+            self.why.deleteLater()
+            self.why = None

@@ -11,6 +11,7 @@ while a job of the window runs, and hands its own jobs to this queue (`run_block
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import traceback
 from collections import deque
@@ -19,7 +20,61 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from sba_desktop.errors import user_message
+from sba_desktop.errors import SbaError, user_message
+
+
+def _child_main(out, home, fn: Callable, args: tuple) -> None:
+    """In a process of its own: fn(lib, *args, progress=) on a library opened for it; what it says
+    and what it returns go back through `out`."""
+    from sba_desktop.library.library import Library
+    from sba_desktop.logs import setup_logging
+    from sba_desktop.paths import app_paths
+
+    try:
+        setup_logging(app_paths(home))  # the child's troubles go into the window's log file
+        lib = Library.open(home)
+        try:
+            result = fn(lib, *args, progress=lambda value: out.put(("progress", value)))
+        finally:
+            lib.close()
+        out.put(("done", result))
+    except Exception as exc:  # one plain line for the window; the details into the log
+        logging.getLogger("sba_desktop.ui").error("background process failed:\n%s", traceback.format_exc())
+        out.put(("failed", user_message(exc)))
+
+
+def _in_own_process(home, fn: Callable, *args, progress=None):
+    """Like _on_own_library, in a fresh Python process: what the job imports and allocates (the
+    look-alike grouping imports scikit-learn: 100-160 MB a process never gives back) goes when it
+    ends. fn must be a module-level function; its progress values and result are pickled."""
+    import multiprocessing
+    import queue
+
+    mp = multiprocessing.get_context("spawn")  # never fork a process running Qt's threads
+    out = mp.Queue()
+    child = mp.Process(target=_child_main, args=(out, home, fn, args), daemon=True)
+    child.start()
+    try:
+        while True:
+            try:
+                kind, value = out.get(timeout=0.5)
+            except queue.Empty:
+                if child.is_alive():
+                    continue
+                try:  # it may have said its last word just before it ended
+                    kind, value = out.get(timeout=1.0)
+                except queue.Empty:
+                    raise SbaError("the background process stopped before it finished "
+                                   f"(exit code {child.exitcode})") from None
+            if kind == "progress":
+                if progress is not None:
+                    progress(value)
+            elif kind == "done":
+                return value
+            else:
+                raise SbaError(value)  # already the one plain line
+    finally:
+        child.join(10)
 
 
 def _on_own_library(home, fn: Callable, *args, progress=None):
@@ -40,6 +95,7 @@ class _Job:
     failed: Callable[[str], None] | None = None
     progress: Callable[[Any], None] | None = None
     library: str = "own"         # own: changes vectors (its own Library, then the window's is reopened);
+                                 # process: the same in a process of its own;
                                  # window: changes labels only; none: brings its own (the watcher's jobs)
     pause_watcher: bool = True
     reload_if: Callable[[Any], bool] | None = None  # "none" jobs: reopen the window's library after?
@@ -65,11 +121,15 @@ class WriteJobs(QObject):
 
     def submit(self, fn: Callable[..., Any], done: Callable[[Any], None], *args,
                failed: Callable[[str], None] | None = None, progress: Callable[[Any], None] | None = None,
-               own_library: bool = True, pause_watcher: bool = True) -> None:
+               own_library: bool = True, pause_watcher: bool = True, own_process: bool = False) -> None:
         """fn(lib, *args[, progress=]) once the jobs before it are done; done(result) or
         failed(message) on the GUI thread. own_library=False runs it on the window's library
-        (jobs that only change labels: no reload needed)."""
-        self._enqueue(_Job(fn, args, done, failed, progress, "own" if own_library else "window", pause_watcher))
+        (jobs that only change labels: no reload needed); own_process=True on its own library in
+        a process of its own (fn module-level, always given progress=; not in a frozen bundle,
+        which cannot start itself as a plain Python)."""
+        where = ("process" if own_process and not getattr(sys, "frozen", False) else "own") if own_library \
+            else "window"
+        self._enqueue(_Job(fn, args, done, failed, progress, where, pause_watcher))
 
     def run_blocking(self, fn: Callable[[], Any], stop: threading.Event | None = None,
                      reload_if: Callable[[Any], bool] = lambda result: True) -> Any:
@@ -121,9 +181,9 @@ class WriteJobs(QObject):
             self.watcher.pause()   # one writer at a time: the watcher waits for this job
             self._paused_watcher = True
         done, failed = (lambda r: self._finished(job, r)), (lambda m: self._failed(job, m))
-        if job.library == "own":
-            self.ctx.run(_on_own_library, done, self.ctx.home, job.fn, *job.args, failed=failed,
-                         progress=job.progress)
+        if job.library in ("own", "process"):
+            self.ctx.run(_on_own_library if job.library == "own" else _in_own_process, done, self.ctx.home,
+                         job.fn, *job.args, failed=failed, progress=job.progress)
         elif job.library == "none":
             self.ctx.run(job.fn, done, *job.args, failed=failed, progress=job.progress)
         elif self.ctx.lib is None:
@@ -133,7 +193,7 @@ class WriteJobs(QObject):
 
     def _finished(self, job: _Job, result) -> None:
         self._running = None
-        if job.library == "own" or job.library == "none" and job.reload_if(result):
+        if job.library in ("own", "process") or job.library == "none" and job.reload_if(result):
             self.ctx.load_library()  # the window's library now holds what the job stored
         job.done(result)
         self._next()
@@ -162,12 +222,18 @@ class Worker(QRunnable):
         self.setAutoDelete(True)
 
     def run(self) -> None:
+        fn, args, kwargs = self.fn, self.args, self.kwargs
+        # a finished runnable can outlive its run (seen: the one that checked the detector names
+        # kept a reopened library alive); it lets go of its function and arguments at once
+        self.fn, self.args, self.kwargs = None, (), {}
         try:
-            result = self.fn(*self.args, **self.kwargs)
+            result = fn(*args, **kwargs)
         except Exception as exc:  # shown to the user in plain words, logged in full
             logging.getLogger("sba_desktop.ui").error("background task failed:\n%s", traceback.format_exc())
             self._emit(self.signals.failed, user_message(exc))
             return
+        finally:
+            del fn, args, kwargs
         self._emit(self.signals.finished, result)
 
     @staticmethod
@@ -185,9 +251,16 @@ _in_flight: set[WorkerSignals] = set()
 
 def submit(worker: Worker, pool: QThreadPool | None = None) -> Worker:
     signals = worker.signals
+
+    def delivered(*_) -> None:
+        # The slots hold their closures (an explanation's page, a library) and this one holds
+        # `signals`: a cycle through Qt that Python's collector cannot see. Deleting the QObject
+        # drops its connections, so the closures and the result go (they leaked one per task).
+        _in_flight.discard(signals)
+        signals.deleteLater()
     _in_flight.add(signals)
     # connected last, so it runs after the caller's own slots
-    signals.finished.connect(lambda *_: _in_flight.discard(signals))
-    signals.failed.connect(lambda *_: _in_flight.discard(signals))
+    signals.finished.connect(delivered)
+    signals.failed.connect(delivered)
     (pool or QThreadPool.globalInstance()).start(worker)
     return worker

@@ -94,3 +94,9 @@ class TrashConfirmation(QDialog):
 def confirm_trash(parent, paths: list[str], thumbs, note: str = "") -> bool:
     """Ask once; True when the person chose to move them."""
     return TrashConfirmation(paths, thumbs, parent, note).exec() == QDialog.DialogCode.Accepted
+
+
+def ask_to_trash(parent, paths: list[str], ctx, note: str = "") -> bool:
+    """The confirmation, unless the person turned it off (Settings > Safety): True to move them.
+    Off, the photos still go to the system trash with Ctrl+Z; only the question is skipped."""
+    return not ctx.prefs.confirm_trash or confirm_trash(parent, paths, ctx.thumbs, note)
