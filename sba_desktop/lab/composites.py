@@ -98,7 +98,8 @@ def searched(x: np.ndarray, queries: np.ndarray, top: int) -> tuple[list[np.ndar
     """The default search's and plain search's first `top` result ids of each query vector over
     the library x (an exact index; the same neighbourhood search as `sba search`)."""
     source = BruteForce(x)
-    augmented = AugmentedVectors(source)
+    # a search that ranks the whole library needs every photo's augmented vector: made once
+    augmented = AugmentedVectors(source, all_vectors=top >= len(x))
     default, plain = [], []
     for q in queries:
         default.append(neighbourhood_search(q, source, top, augmented)[0])
@@ -131,7 +132,8 @@ def composite_protocol(query_maps: Sequence[np.ndarray], composite_maps: Sequenc
     default, plain = searched(x, q, TOP)
     found = np.array([rank_of(ids, i) < TOP for i, ids in enumerate(default)])
     found_plain = np.array([rank_of(ids, i) < TOP for i, ids in enumerate(plain)])
-    plain_rank = np.argsort(np.argsort(-(q @ x.T), axis=1, kind="stable"), axis=1)[np.arange(len(q)), np.arange(len(q))]
+    sims = q @ x.T
+    plain_rank = (sims > np.diag(sims)[:, None]).sum(axis=1)  # photos above composite i for query i
     pointed = np.array([pointed_at(model, qm, cm, b) for qm, cm, b in zip(query_maps, composite_maps, boxes)])
     return {"cases": len(q), "library": len(library),
             "found_top10": round(float(found.mean()), 3),
@@ -182,9 +184,7 @@ def run(task: str, ps, everyday: list[Path], encode: Callable[[list[Path]], list
     """The library shapes of one protocol on one set (`ps`: lab.evaluation.PhotoSet) with the
     everyday photos of the distractor folders, one row per shape ("among" only with everyday
     photos; composites need them as backgrounds)."""
-    if ps.groups is None:
-        raise ValueError(f"{ps.root}: the {task} protocol needs groups (photos of one object or place)")
-    paths = ps.paths()
+    paths = ps.paths()  # the set has groups: checked by lab.evaluation before any photo is encoded
     if task == "composites":
         members = [[paths[i] for i in np.flatnonzero(ps.groups == g)] for g in range(int(ps.groups.max()) + 1)]
         cases = draw_composites(members, everyday, seed)
