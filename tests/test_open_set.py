@@ -176,3 +176,27 @@ def test_a_kind_with_no_folder_is_offered_as_a_group_and_not_without_scikit_lear
     monkeypatch.setitem(sys.modules, "sklearn.cluster", None)   # the bundle has no scikit-learn
     without = OpenSetTagger().fit(x[ex], labels)
     assert len(without.propose(x[rest])) == len(rest) and without.new_groups == []
+
+
+def test_the_known_part_follows_new_photos_of_the_categories_not_a_tail_of_other_kinds():
+    """The mixture's known part moves as the photos it holds move (examples that look too alike
+    score above new photos of their kind), but a long tail of photos of other kinds that it takes
+    on its low side drags it much less than it drags a mean and a spread (an unsorted folder
+    mostly of other kinds)."""
+    from sba_desktop.engine.open_set import _known_moves
+
+    rng = np.random.default_rng(0)
+    examples = rng.normal(-2.0, 0.4, 100)                  # the hidden examples' log scores
+    new = rng.normal(-2.0, 0.4, 300)                       # new photos of the categories, alike
+    tail = rng.uniform(-4.5, -2.8, 300)                    # photos of other kinds, half held
+    x, held = np.concatenate([new, tail]), np.r_[np.ones(300), np.full(300, 0.5)]
+    shift, stretch = _known_moves(x, held, examples)
+    every, weight = np.concatenate([x, examples]), np.r_[held, np.ones(100)]
+    mean = weight @ every / weight.sum()
+    spread = np.sqrt(weight @ (every - mean) ** 2 / weight.sum()) / examples.std()
+    assert mean - examples.mean() < -0.45 and spread > 2       # what means made of it
+    assert -0.35 < shift < 0 and stretch < 1.3
+    shift, _ = _known_moves(new - 1.5, np.ones(300), examples)   # too-alike examples
+    assert -1.5 < shift < -1.0
+    shift, stretch = _known_moves(x, np.r_[np.ones(300), np.zeros(300)], examples)   # none held
+    assert abs(shift) < 0.1 and 0.8 < stretch < 1.2
