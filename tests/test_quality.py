@@ -1,4 +1,6 @@
-"""Retrieval quality on real photos (paris-dev): the floor our measurements justify."""
+"""Retrieval and tagging quality on real photos: the floor our measurements justify."""
+import numpy as np
+
 from sba_desktop.lab.evaluation import EvalOptions, evaluate
 from tests.conftest import dataset
 
@@ -46,9 +48,10 @@ def test_tagging_confidence_holds_alone_and_in_a_small_library_of_look_alikes():
     were chosen on Caltech-101 categories), 10 draws each. alone: 12 folders x 10, the other 560
     photos unsorted (200 of 5 kinds with no folder); small: the issue's look-alike library
     (bluebell, buttercup, colts_foot, cowslip, crocus x 20; 10 unsorted of each, 20 daisies and
-    20 dandelions with no folder), each draw's own model. Measured: alone 0.968 / 0.849 / 0.962,
-    calibration error 0.012, 2.6 right new categories per draw, none wrong; small 0.935 / 0.884 /
-    0.927, calibration error 0.042."""
+    20 dandelions with no folder), each draw's own model. Measured: alone 0.992 / 0.764 / 0.991,
+    calibration error 0.022, 3.4 right new categories per draw, 0.1 wrong; small 0.975 / 0.824 /
+    0.970, calibration error 0.027, a look-alike kind offered as a new category in 1.0 per draw
+    (0.4 before a failed candidate was tried again with its photos that stand apart)."""
     kinds = ("bluebell", "buttercup", "colts_foot", "cowslip", "crocus", "daisy", "dandelion")
     opt = EvalOptions(library_shapes=("alone", "small"), small_kinds=kinds)
     alone, small = evaluate(dataset("flowers17-dev"), "open-set", opt)["library_shapes"]
@@ -59,4 +62,47 @@ def test_tagging_confidence_holds_alone_and_in_a_small_library_of_look_alikes():
     assert small["unsorted"] == 90 and small["folders"] == 5
     assert small["calibration_error"] <= 0.07 and small["precision"] >= 0.9 and small["rejection"] >= 0.88
     assert abs(small["confidence_of_proposals"] - small["precision"]) <= 0.06
-    assert small["new_categories"]["wrong"] <= 0.2
+    assert small["new_categories"]["wrong"] <= 0.2 and small["new_categories"]["offered"] >= 0.8
+
+
+def test_tagging_an_unsorted_folder_mostly_of_other_kinds():
+    """12 folders of 10 Caltech-101 photos; the unsorted folder holds the rest of those 12 kinds and
+    1,500 photos of 89 other kinds (72 % of it; the library's model fitted on these photos, as the
+    product fits one). Caltech-101 is the set the tagger was chosen on: this guards the choice.
+    With the known part of the confidence's mixture moved by its mean and spread, a long tail of
+    other kinds dragged it down: this draw measured precision 0.813, rejection 0.922; with the
+    quantile moves 0.882 / 0.959 (what is left is mostly look-alike kinds: electric guitars put
+    into mandolin, ketches into schooner)."""
+    import json
+
+    from sba_desktop.engine.open_set import OpenSetTagger
+    from sba_desktop.engine.registry import DEFAULT_BACKBONE
+    from sba_desktop.engine.sba import DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DescriptorSpec, ReductionSpec
+    from sba_desktop.lab.evaluation import encode_maps, fit, load_extractor
+    from sba_desktop.library.encoding import PhotoEncoder
+
+    root = dataset("caltech101-distractors")
+    labels_of = json.loads((root / "groundtruth.json").read_text())["labels"]
+    names = np.array(sorted(labels_of))
+    labels = np.array([labels_of[n] for n in names])
+    big = sorted(k for k in set(labels) if (labels == k).sum() >= 40)
+    rng = np.random.default_rng(3)
+    known = sorted(rng.permutation(big)[:12].tolist())
+    other = rng.permutation(np.flatnonzero(~np.isin(labels, known)))[:1500]
+    rows = np.concatenate([np.flatnonzero(np.isin(labels, known)), other])
+    bb = load_extractor(DEFAULT_BACKBONE)
+    maps = encode_maps([root / "images" / n for n in names[rows]], PhotoEncoder(bb, 224, keep_maps=True))
+    x, _ = fit(maps, bb, 224, DescriptorSpec("sba", 25, global_weight=DEFAULT_GLOBAL_WEIGHT),
+               ReductionSpec(DEFAULT_DIMS))
+    lab = labels[rows]
+    ex = np.concatenate([rng.permutation(np.flatnonzero(lab == k))[:10] for k in known])
+    rest = np.setdiff1d(np.arange(len(rows)), ex)
+    tagger = OpenSetTagger(seed=3).fit(x[ex], lab[ex])
+    props = tagger.propose(x[rest])
+    truth = lab[rest]
+    inside = np.isin(truth, known)
+    made = np.array([p.category is not None for p in props])
+    right = np.array([p.closest == t for p, t in zip(props, truth)]) & inside
+    assert right[made].mean() >= 0.86 and (~made[~inside]).mean() >= 0.95 and made[inside].mean() >= 0.7
+    # the share of photos of other kinds is read off the unsorted photos' own scores
+    assert abs(tagger.calibration.unknown_share - (~inside).mean()) <= 0.12
