@@ -42,7 +42,7 @@ photos of those categories and of others. Four steps (numpy, and scikit-learn's 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -114,10 +114,6 @@ class Shape:
     def centre(self) -> float:
         return float(self.points.mean())
 
-    @property
-    def spread(self) -> float:
-        return max(float(self.points.std()), 0.5 * self.bandwidth)
-
     def as_reference(self, x: np.ndarray) -> np.ndarray:
         """Where a log score sits among the reference points (shift and stretch undone)."""
         return self.centre + (x - self.centre - self.shift) / self.stretch
@@ -183,9 +179,8 @@ def _known_moves(log_score: np.ndarray, held: np.ndarray, log_pos: np.ndarray) -
     return float(mid - centre - stretch * (ref_mid - centre)), stretch
 
 
-def _fit_mixture(log_score: np.ndarray, log_pos: np.ndarray, bandwidth: float, log_hidden: np.ndarray,
-                 parts: int, sd_floor: float, floor: float, lowest: float,
-                 iterations: int = 300) -> tuple[np.ndarray, float, float, float]:
+def _fit_mixture(log_score: np.ndarray, known: Shape, log_hidden: np.ndarray, parts: int, floor: float,
+                 lowest: float, iterations: int = 300) -> tuple[np.ndarray, Shape, float]:
     """EM for the unsorted scores' mixture of a known part and `parts` Gaussians of photos of
     other kinds. The known part is the hidden examples' kernel density, moved by `shift` and
     widened by `stretch` (fitted: `_known_moves`; the hidden examples count as as many photos: with
@@ -198,21 +193,17 @@ def _fit_mixture(log_score: np.ndarray, log_pos: np.ndarray, bandwidth: float, l
     as photos of other kinds do. Why: in an unsorted folder mostly of other kinds, whose scores have
     a longer upper tail than one or two Gaussians hold, the known part slid down to take the tail
     (Caltech-101, 12 x 10 beside 5,775 photos mostly of 89 other kinds, one draw, with the M-step
-    of means before `_known_moves`: shift -1.9, precision 0.35; held: 0.99). Returns ((parts, 3) share, mean, sd; shift; stretch; log-likelihood)."""
+    of means before `_known_moves`: shift -1.9, precision 0.35; held: 0.99). Returns ((parts, 3) share,
+    mean, sd; the known part moved; log-likelihood)."""
     n, wh = len(log_score), PRIOR_WEIGHT * PRIOR_UNKNOWN / len(log_hidden)
-    centre = log_pos.mean()
+    known = replace(known, shift=0.0, stretch=1.0)
+    sd_floor = 0.5 * known.bandwidth
     m0, s0 = log_hidden.mean(), max(log_hidden.std(), sd_floor)
     share = np.full(parts, PRIOR_UNKNOWN / parts)
     mean = m0 + s0 * (np.arange(parts) - (parts - 1) / 2)
     sd = np.full(parts, s0)
-    shift, stretch = 0.0, 1.0
-
-    def known_density() -> np.ndarray:
-        xh = centre + (log_score - centre - shift) / stretch
-        return _kernel_density(xh, log_pos, bandwidth) / stretch
-
     for _ in range(iterations):
-        kd = (1 - share.sum()) * known_density()
+        kd = (1 - share.sum()) * known.density(log_score)
         dens = share * _gaussian(log_score, mean, sd)                       # (n, parts)
         total = np.maximum(dens.sum(1) + kd, 1e-300)
         r, rk = dens / total[:, None], kd / total
@@ -224,15 +215,15 @@ def _fit_mixture(log_score: np.ndarray, log_pos: np.ndarray, bandwidth: float, l
         var = ((r * (log_score[:, None] - new_mean) ** 2).sum(0)
                + wh * (rh * (log_hidden[:, None] - new_mean) ** 2).sum(0)) / w
         new_sd = np.maximum(np.sqrt(var), sd_floor)
-        new_shift, new_stretch = _known_moves(log_score, rk, log_pos)
-        new_shift = max(new_shift, lowest - centre - new_stretch * (floor - centre))
+        shift, stretch = _known_moves(log_score, rk, known.points)
+        shift = max(shift, lowest - known.centre - stretch * (floor - known.centre))
         done = max(np.abs(new_share - share).max(), np.abs(new_mean - mean).max(),
-                   abs(new_shift - shift), abs(new_stretch - stretch)) < 1e-7
-        share, mean, sd, shift, stretch = new_share, new_mean, new_sd, new_shift, new_stretch
+                   abs(shift - known.shift), abs(stretch - known.stretch)) < 1e-7
+        share, mean, sd, known.shift, known.stretch = new_share, new_mean, new_sd, shift, stretch
         if done:
             break
-    mix = (share * _gaussian(log_score, mean, sd)).sum(1) + (1 - share.sum()) * known_density()
-    return np.stack([share, mean, sd], 1), shift, stretch, float(np.log(np.maximum(mix, 1e-300)).sum())
+    mix = (share * _gaussian(log_score, mean, sd)).sum(1) + (1 - share.sum()) * known.density(log_score)
+    return np.stack([share, mean, sd], 1), known, float(np.log(np.maximum(mix, 1e-300)).sum())
 
 
 def brute_force_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -473,17 +464,15 @@ class OpenSetTagger:
             # one example per category or one category: nothing to learn a threshold from
             return Calibration(0.0, 0.0, None, np.zeros((0, 3)), 0.0, 0.0, int(len(pos_s)), len(hidden_cats))
         log_pos, log_neg, log_score = (np.log(np.maximum(v, 1e-30)) for v in (pos_s, neg_s, score))
-        known = Shape.of(log_pos)
         floor = float(np.quantile(log_pos[pos_ok], COVERAGE_QUANTILE))
         lowest = float(np.quantile(log_neg, OTHER_KINDS_QUANTILE))
         best = None
         for parts in UNKNOWN_PARTS:
-            fitted, shift, stretch, loglik = _fit_mixture(log_score, log_pos, known.bandwidth, log_neg, parts,
-                                                          0.5 * known.bandwidth, floor, lowest)
+            fitted, moved, loglik = _fit_mixture(log_score, Shape.of(log_pos), log_neg, parts, floor, lowest)
             bic = -2 * loglik + (3 * parts + 2) * np.log(len(score) + PRIOR_WEIGHT)
             if best is None or bic < best[0]:
-                best = (bic, fitted, shift, stretch)
-        _, fitted, known.shift, known.stretch = best
+                best = (bic, fitted, moved)
+        _, fitted, known = best
         slope, intercept = _logistic_fit(log_pos, pos_ok.astype(np.float64), np.ones(len(pos_s)))
         cal = Calibration(0.0, float(fitted[:, 0].sum()), known, fitted, slope, intercept, int(len(pos_s)),
                           len(hidden_cats))
