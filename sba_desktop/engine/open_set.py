@@ -353,8 +353,8 @@ def _centred(photos: np.ndarray, population: int) -> np.ndarray:
     in, every cosine between two such photos is high and a category's mass spreads to kinds with no
     folder. Not below CENTRE_MIN_PHOTOS: the mean of a few photos is largely each of them.
     Measured (10 draws, 12 x 10, the model fitted on the 5,895 Caltech photos before the flowers
-    came): flowers17-dev precision 0.942 -> 0.967, rejection 0.930 -> 0.971; paris-dev 3 x 10
-    coverage 0.78 -> 0.84; Caltech-101 shapes unchanged (see docs/quality.md)."""
+    came): flowers17-dev precision 0.942 -> 0.970, rejection 0.930 -> 0.973; paris-dev 3 x 10
+    coverage 0.78 -> 0.85; Caltech-101 shapes unchanged (see docs/quality.md)."""
     x = np.asarray(photos, np.float32)
     if population < CENTRE_MIN_PHOTOS:
         return x
