@@ -17,9 +17,8 @@ photos of those categories and of others. Four steps (numpy, and scikit-learn's 
    category barely varies count more and a look-alike of another kind stands
    further off (training-free: one covariance of the examples, no network
    training). Measured, 10 draws: precision among 5,895 other photos 0.944 ->
-   0.987, small library of look-alike flowers 0.80 -> 0.81. Before that, the examples' and the unsorted
-   photos' mean is taken out of every photo: what they all share (flowers in a model fitted on
-   everyday photos) tells no folder from another (see `_centred`).
+   0.987, small library of look-alike flowers 0.80 -> 0.81. Before that, the examples' and unsorted
+   photos' mean is taken out of every photo: what they all share tells no folder apart (`_centred`).
 2. What the user's own examples show. Hiding a fifth of the examples at a time (stratified
    folds) shows how photos of a known category score and how often their best guess is right;
    hiding a whole category at a time shows how photos of an unknown kind score.
@@ -346,15 +345,11 @@ def within_category_whitening(x: np.ndarray, labels: np.ndarray, shrink: float =
 
 
 def _centred(photos: np.ndarray, population: int) -> np.ndarray:
-    """The photos moved so that the first `population` (the examples and the unsorted photos)
-    average to zero, unit length again: what every photo of the population shares (the library's
-    model was fitted on other photos, and a kind it barely saw, flowers in a model of everyday
-    photos, sits far off its centre) says nothing about which folder a photo belongs to, and left
-    in, every cosine between two such photos is high and a category's mass spreads to kinds with no
-    folder. Not below CENTRE_MIN_PHOTOS: the mean of a few photos is largely each of them.
-    Measured (10 draws, 12 x 10, the model fitted on the 5,895 Caltech photos before the flowers
-    came): flowers17-dev precision 0.942 -> 0.970, rejection 0.930 -> 0.973; paris-dev 3 x 10
-    coverage 0.78 -> 0.85; Caltech-101 shapes unchanged (see docs/quality.md)."""
+    """The photos moved so that the first `population` (examples and unsorted photos) average to
+    zero, unit length again: what they all share (flowers in a model fitted on everyday photos sit
+    far off its centre) tells no folder from another, and left in, a folder's mass spreads to
+    kinds with no folder (flowers17-dev, the model fitted on 5,895 Caltech photos first, 10 draws:
+    precision 0.942 -> 0.970, rejection 0.930 -> 0.973). Not below CENTRE_MIN_PHOTOS."""
     x = np.asarray(photos, np.float32)
     if population < CENTRE_MIN_PHOTOS:
         return x
