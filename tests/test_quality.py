@@ -5,6 +5,31 @@ from sba_desktop.lab.evaluation import EvalOptions, evaluate
 from tests.conftest import dataset
 
 
+def _caltech_photos():
+    """The everyday set: its folder, photo names (sorted) and their categories."""
+    import json
+
+    root = dataset("caltech101-distractors")
+    labels_of = json.loads((root / "groundtruth.json").read_text())["labels"]
+    names = np.array(sorted(labels_of))
+    return root, names, np.array([labels_of[n] for n in names])
+
+
+def _product_model(paths):
+    """The product default's model fitted on these photos, as a library of them fits one:
+    (their vectors, the model, the encoder for other photos)."""
+    from sba_desktop.engine.registry import DEFAULT_BACKBONE
+    from sba_desktop.engine.sba import DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DescriptorSpec, ReductionSpec
+    from sba_desktop.lab.evaluation import encode_maps, fit, load_extractor
+    from sba_desktop.library.encoding import PhotoEncoder
+
+    bb = load_extractor(DEFAULT_BACKBONE)
+    encoder = PhotoEncoder(bb, 224, keep_maps=True)
+    x, model = fit(encode_maps(paths, encoder), bb, 224,
+                   DescriptorSpec("sba", 25, global_weight=DEFAULT_GLOBAL_WEIGHT), ReductionSpec(DEFAULT_DIMS))
+    return x, model, encoder
+
+
 def test_paris_default_beats_comparisons_and_floor():
     report = evaluate(dataset("paris-dev"), "retrieval", EvalOptions())
     rows = report["results"]
@@ -73,27 +98,15 @@ def test_tagging_an_unsorted_folder_mostly_of_other_kinds():
     other kinds dragged it down: this draw measured precision 0.813, rejection 0.922; with the
     quantile moves 0.882 / 0.959 (what is left is mostly look-alike kinds: electric guitars put
     into mandolin, ketches into schooner)."""
-    import json
-
     from sba_desktop.engine.open_set import OpenSetTagger
-    from sba_desktop.engine.registry import DEFAULT_BACKBONE
-    from sba_desktop.engine.sba import DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DescriptorSpec, ReductionSpec
-    from sba_desktop.lab.evaluation import encode_maps, fit, load_extractor
-    from sba_desktop.library.encoding import PhotoEncoder
 
-    root = dataset("caltech101-distractors")
-    labels_of = json.loads((root / "groundtruth.json").read_text())["labels"]
-    names = np.array(sorted(labels_of))
-    labels = np.array([labels_of[n] for n in names])
+    root, names, labels = _caltech_photos()
     big = sorted(k for k in set(labels) if (labels == k).sum() >= 40)
     rng = np.random.default_rng(3)
     known = sorted(rng.permutation(big)[:12].tolist())
     other = rng.permutation(np.flatnonzero(~np.isin(labels, known)))[:1500]
     rows = np.concatenate([np.flatnonzero(np.isin(labels, known)), other])
-    bb = load_extractor(DEFAULT_BACKBONE)
-    maps = encode_maps([root / "images" / n for n in names[rows]], PhotoEncoder(bb, 224, keep_maps=True))
-    x, _ = fit(maps, bb, 224, DescriptorSpec("sba", 25, global_weight=DEFAULT_GLOBAL_WEIGHT),
-               ReductionSpec(DEFAULT_DIMS))
+    x, _, _ = _product_model([root / "images" / n for n in names[rows]])
     lab = labels[rows]
     ex = np.concatenate([rng.permutation(np.flatnonzero(lab == k))[:10] for k in known])
     rest = np.setdiff1d(np.arange(len(rows)), ex)
@@ -115,23 +128,14 @@ def test_tagging_flowers_in_a_library_model_fitted_on_everyday_photos(monkeypatc
     vector that no folder owns; taken out (engine/open_set.py `_centred`) the folders stop
     reaching kinds with no folder. Measured: precision 0.966 / coverage 0.753 / rejection 0.958;
     with the shared part left in 0.921 / 0.791 / 0.880."""
-    import json
-
     from sba_desktop.engine import open_set
-    from sba_desktop.engine.registry import DEFAULT_BACKBONE
-    from sba_desktop.engine.sba import DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DescriptorSpec, ReductionSpec
-    from sba_desktop.lab.evaluation import PhotoSet, encode_maps, fit, load_extractor, vectors_of
+    from sba_desktop.lab.evaluation import PhotoSet, encode_maps, vectors_of
     from sba_desktop.lab.protocols import OpenSetTally, _sample_split
-    from sba_desktop.library.encoding import PhotoEncoder
 
-    everyday = dataset("caltech101-distractors")
-    names = sorted(json.loads((everyday / "groundtruth.json").read_text())["labels"])
+    everyday, names, _ = _caltech_photos()
     sample = np.random.default_rng(0).permutation(len(names))[:800]
+    library, model, encoder = _product_model([everyday / "images" / names[i] for i in sample])
     flowers = PhotoSet.open(dataset("flowers17-dev"))
-    bb = load_extractor(DEFAULT_BACKBONE)
-    encoder = PhotoEncoder(bb, 224, keep_maps=True)
-    library, model = fit(encode_maps([everyday / "images" / names[i] for i in sample], encoder), bb, 224,
-                         DescriptorSpec("sba", 25, global_weight=DEFAULT_GLOBAL_WEIGHT), ReductionSpec(DEFAULT_DIMS))
     x, labels = vectors_of(model, encode_maps(flowers.paths(), encoder)), flowers.labels
     kinds = sorted(set(labels))
 
