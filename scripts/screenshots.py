@@ -3,7 +3,8 @@
 
 Needs Debian packages: xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
 libxcb-xkb1 libxkbcommon-x11-0 libxcb-cursor0 imagemagick (for `import -window root`).
-Photos come from ../shared/datasets (linked, never copied) into a temporary library.
+Photos come from ../shared/datasets, hard-linked (or copied) into a temporary folder: the library
+never follows a symbolic link out of a photo folder, so symlinks would be skipped.
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 """
@@ -29,7 +30,10 @@ DATA = datasets_root()
 def link(src: Path, dst: Path, names: list[str]) -> None:
     dst.mkdir(parents=True, exist_ok=True)
     for n in names:
-        os.symlink(src / n, dst / n)
+        try:
+            os.link(src / n, dst / n)
+        except OSError:  # another file system
+            shutil.copy2(src / n, dst / n)
 
 
 def prepare(tmp: Path) -> dict:
