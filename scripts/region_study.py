@@ -10,12 +10,19 @@ with the small query; it is fused with the default search's score over its 200-p
 max(default, region - offset), the offset the shortlist's median region score minus its median
 default score (a per-query scale) or a fixed one.
 
+`--size` encodes the library photos and the query's main scale at another long side (320: the
+map of a 640 x 480 photo is 10 x 8 cells), `--small` sets the small query's side and `--window`
+the window's cells on a side (`--size 448 --small 224 --window 3`: the library at 448 px, 3 x 3
+windows against the query at its usual 224 px); the row "windows alone" ranks the whole library
+by the best window only (what an index of windows would give).
+
 Measured on the composites of `sba eval --task composites` (lab/composites.py, seed 0: UKBench
 objects, chosen on) and on Paris landmarks: composites and the plain retrieval protocol (paris-dev,
 every photo a query), which must not lose. Alone (the composites + 300 everyday photos; paris-dev
 alone) and among the 5,895 everyday photos.
 
-    .venv/bin/python scripts/region_study.py [--sets ukbench-dev,paris-dev] [--json out.json]
+    .venv/bin/python scripts/region_study.py [--sets ukbench-dev,paris-dev] [--size 224] [--small 96]
+        [--window 2] [--json out.json]
 """
 from __future__ import annotations
 
@@ -39,22 +46,22 @@ from sba_desktop.engine.sba import DescriptorSpec, ReductionSpec  # noqa: E402
 from sba_desktop.library.encoding import PhotoEncoder  # noqa: E402
 
 DATA = datasets_root()
-SMALL = 96
 SHORTLIST = 200
 
 
-def windows(h: int, w: int) -> list[tuple[int, int]]:
-    ys = sorted({y for y in range(0, max(h - 1, 1), 2)} | {max(h - 2, 0)})
-    xs = sorted({x for x in range(0, max(w - 1, 1), 2)} | {max(w - 2, 0)})
+def windows(h: int, w: int, k: int = 2) -> list[tuple[int, int]]:
+    """Top-left cells of the k x k windows of an h x w map, stride 2, the last row and column in."""
+    ys = sorted(set(range(0, max(h - k + 1, 1), 2)) | {max(h - k, 0)})
+    xs = sorted(set(range(0, max(w - k + 1, 1), 2)) | {max(w - k, 0)})
     return [(y, x) for y in ys for x in xs]
 
 
-def region_best(model, maps, small_queries: np.ndarray) -> np.ndarray:
-    """(queries, photos): each photo's best 2 x 2 window against each small-scale query."""
+def region_best(model, maps, small_queries: np.ndarray, k: int = 2) -> np.ndarray:
+    """(queries, photos): each photo's best k x k window against each small-scale query."""
     out = np.empty((len(small_queries), len(maps)), np.float32)
     for i, f in enumerate(maps):
         f = np.asarray(f, np.float32)
-        b = np.stack([f[:, y:y + 2, x:x + 2] for y, x in windows(*f.shape[1:])])
+        b = np.stack([f[:, y:y + k, x:x + k] for y, x in windows(*f.shape[1:], k)])
         out[:, i] = (small_queries @ model.reduce(model.raw_vectors(b)).T).max(axis=1)
     return out
 
@@ -86,10 +93,13 @@ def fusions(d: np.ndarray, r: np.ndarray) -> dict[str, np.ndarray]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default="ukbench-dev,paris-dev")
+    ap.add_argument("--size", type=int, default=224, help="long side of the library photos and the query")
+    ap.add_argument("--small", type=int, default=96, help="long side of the small query")
+    ap.add_argument("--window", type=int, default=2, help="cells on a side of a window")
     ap.add_argument("--json")
     args = ap.parse_args()
     bb = load_extractor("efficientnet_lite0")
-    enc, small = PhotoEncoder(bb, 224, keep_maps=True), PhotoEncoder(bb, SMALL, keep_maps=True)
+    enc, small = PhotoEncoder(bb, args.size, keep_maps=True), PhotoEncoder(bb, args.small, keep_maps=True)
     spec, red = DescriptorSpec("sba", 25, global_weight=2.0), ReductionSpec(512)
     everyday = folder_photos(DATA / "caltech101-distractors")
     report: dict = {}
@@ -109,20 +119,20 @@ def main() -> None:
         set_maps, set_small = encode_maps(paths, enc), encode_maps(paths, small)
         for shape, around in (("alone", other_maps[:composites.ALONE_EVERYDAY]), ("among", other_maps)):
             library = comp_maps + around
-            x, model = fit(library, bb, 224, spec, red)
+            x, model = fit(library, bb, args.size, spec, red)
             q = model.encode_maps(q_maps)
-            d, r = default_scores(x, q), region_best(model, library, model.encode_maps(q_small))
-            for fusion, s in fusions(d, r).items():
+            d, r = default_scores(x, q), region_best(model, library, model.encode_maps(q_small), args.window)
+            for fusion, s in (fusions(d, r) | {"windows alone": r}).items():
                 target = s[np.arange(len(q)), np.arange(len(q))]
                 rank = np.where(np.isfinite(target), (s > target[:, None]).sum(axis=1), len(x))
                 key = f"{name} composites {shape} {fusion}: found in top 10"
                 report[key] = round(float(np.mean(rank < 10)), 3)
                 print(key, report[key], flush=True)
             library = set_maps + ([] if shape == "alone" else other_maps)
-            x, model = fit(library, bb, 224, spec, red)
+            x, model = fit(library, bb, args.size, spec, red)
             n = len(set_maps)
             d = default_scores(x, x[:n])
-            r = region_best(model, library, model.encode_maps(set_small))
+            r = region_best(model, library, model.encode_maps(set_small), args.window)
             groups = np.concatenate([ps.groups, np.full(len(x) - n, -1)])
             for fusion, s in fusions(d, r).items():
                 s = s.copy()
