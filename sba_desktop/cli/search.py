@@ -54,6 +54,7 @@ def cmd_search(args) -> int:
         raise UserError(f"the library's {waiting} photos wait to be encoded: sba index" if waiting else
                         "the library has no photos indexed yet: sba index FOLDER")
     answers: dict[int, dict] = {}
+    inside = lib.settings().inside and lib.model is not None
     for chunk in lib.encode_queries([Source(i, q, region=args.region) for i, q in enumerate(queries)]):
         for e in chunk:
             if e.error is not None:
@@ -62,6 +63,10 @@ def cmd_search(args) -> int:
                 hits = lib.search_vector(e.vector, args.top, expand=not args.plain)
                 answers[e.key] = {"query": queries[e.key],
                                   "results": [{"path": display(h.path), "score": round(h.score, 5)} for h in hits]}
+                if inside:  # the photos it appears in as a part, besides the results above
+                    answers[e.key]["inside"] = [
+                        {"path": display(h.path), "score": round(h.score, 5), "box": h.pixels()}
+                        for h in lib.inside.search(lib.model.model_id, e.vector, exclude={h.photo_id for h in hits})]
     ordered = [answers[i] for i in range(len(queries))]
     failed = [a for a in ordered if "error" in a]
     if len(queries) == 1 and failed:
@@ -76,6 +81,10 @@ def cmd_search(args) -> int:
                 print(f"  cannot search: {a['error']}")
             for r in a.get("results", []):
                 print(f"{r['score']:6.3f}  {r['path']}")
+            if a.get("inside"):
+                print("inside other photos (a part of the photo matches; x,y,w,h in its pixels):")
+            for r in a.get("inside", []):
+                print(f"{r['score']:6.3f}  {r['path']}" + (f"  at {','.join(map(str, r['box']))}" if r["box"] else ""))
     if failed:
         print(f"sba: {len(failed)} of {len(queries)} queries could not be read", file=sys.stderr)
         return 1

@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from sba_desktop.engine.runtime import load_runtime
 from sba_desktop.engine.sba import DescriptorModel
+from sba_desktop.engine.windows import WINDOW_SIDE, photo_windows
 from sba_desktop.library.decode import fingerprint
 from sba_desktop.library.discover import is_under, walk_photos
 from sba_desktop.library.encoding import CHUNK, FIT_SAMPLE, Encoded, PhotoEncoder, Source, fit_model, fit_sample, vectors_from_maps
@@ -57,6 +58,7 @@ class IndexReport:
     refit_encoded: int = 0      # photos re-encoded for the next model (a refit in the background)
     refit_left: int = 0         # photos the refit still has to re-encode (it continues next run)
     refitted: bool = False      # the next model took over in this run
+    looked_inside: int = 0      # photos whose windows were made (looking inside photos)
 
     @property
     def changed_anything(self) -> bool:
@@ -75,6 +77,7 @@ class IndexReport:
                 + (f"; refit: {self.refit_encoded} re-encoded, {self.refit_left} to go (the current model "
                    "serves searches meanwhile)" if self.refit_left else "")
                 + ("; the library's model was refitted on the whole library" if self.refitted else "")
+                + (f"; looked inside {self.looked_inside} photos" if self.looked_inside else "")
                 + (f"; {len(self.offline)} folder(s) offline" if self.offline else ""))
 
     def to_json(self, display: Callable[[str], str] = str) -> dict:
@@ -82,6 +85,7 @@ class IndexReport:
                 "removed": self.removed, "encoded": self.encoded, "fitted": self.fitted,
                 "cancelled": self.cancelled, "seconds": round(self.seconds, 2),
                 "refit_encoded": self.refit_encoded, "refit_left": self.refit_left, "refitted": self.refitted,
+                "looked_inside": self.looked_inside,
                 "skipped": [{"path": display(p), "reason": why} for p, why in self.skipped],
                 "problems": [{"path": display(p), "reason": why} for p, why in self.problems],
                 "offline": [display(f) for f in self.offline]}
@@ -142,6 +146,7 @@ class IndexJob:
                 self._fit_if_needed()
                 self._encode_pending()
                 self._refit_if_due()
+                self._look_inside()
             except Cancelled:
                 self.report.cancelled = True
             finally:
@@ -310,6 +315,32 @@ class IndexJob:
         if not todo:
             lib.switch_to_staged(staged)
             self.report.refitted = True
+
+    # ------------------------------------------------------------------ looking inside
+    def _look_inside(self) -> None:
+        """When the library looks inside its photos: the windows of every indexed photo that has
+        none of the active model yet (engine/windows.py), each photo read once more at
+        WINDOW_SIDE px through the same pipeline (maps only), committed chunk by chunk."""
+        lib, model = self.lib, self.lib.model
+        if model is None:
+            return
+        if not lib.settings().inside:
+            lib.inside.forget_all()
+            return
+        lib.inside.forget_other_models(model.model_id)
+        todo = lib.inside.missing(model.model_id)
+        if not todo:
+            return
+        encoder = PhotoEncoder(load_runtime(model.backbone), WINDOW_SIDE, workers=self.workers)
+        with threadpool_limits(limits=1, user_api="blas"):
+            for chunk in encoder.encode(self._sources(todo), self._ticker("looking inside", len(todo))):
+                read = [e for e in chunk if e.error is None]
+                for e in chunk:
+                    if e.error is not None:  # readable at the search's size, not now: changed or gone
+                        log.warning("no windows for photo %s: %s", e.key, e.error)
+                windows = photo_windows(model, [e.map for e in read])
+                lib.inside.store(model.model_id, [(int(e.key), w) for e, w in zip(read, windows)])
+                self.report.looked_inside += len(read)
 
     # ------------------------------------------------------------------ encoding
     def _store(self, results: list[Encoded]) -> None:

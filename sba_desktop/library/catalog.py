@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from sba_desktop.library.schema import MIGRATIONS, SCHEMA_VERSION
+from sba_desktop.library.schema import MIGRATIONS, SCHEMA_VERSION, statements
 
 def enc(path: str) -> bytes:
     return os.fsencode(path)
@@ -118,9 +118,8 @@ class Catalog:
         with self.transaction():
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             for v in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[v].split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
+                for statement in statements(MIGRATIONS[v]):
+                    self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version={v}")
 
     def transaction(self):
@@ -206,6 +205,7 @@ class Catalog:
             "signature=NULL, taken=NULL, camera=NULL, format=NULL, updated=excluded.updated RETURNING id", (enc(path), size, mtime_ns, fp, now))
         pid = cur.fetchone()[0]
         self.db.execute("DELETE FROM staged WHERE photo_id=?", (pid,))  # its content changed
+        self.db.execute("DELETE FROM windows WHERE photo_id=?", (pid,))
         self.db.execute("DELETE FROM compared WHERE a=? OR b=?", (pid, pid))
         return pid
 

@@ -25,6 +25,7 @@ from sba_desktop.library.catalog import Catalog
 from sba_desktop.library.health import health_check, open_catalog, save_backup
 from sba_desktop.library.discover import check_photo_folder
 from sba_desktop.library.encoding import FIT_SAMPLE
+from sba_desktop.library.inside import InsideStore
 from sba_desktop.library.lock import WriterLock
 from sba_desktop.library.trash import Trashed, move_to_trash
 from sba_desktop.library.vindex import EF_SEARCH, IndexFileError, VectorIndex
@@ -44,9 +45,10 @@ class Settings:
     dims: int = DEFAULT_DIMS
     k: int = 40
     global_weight: float = DEFAULT_GLOBAL_WEIGHT
+    inside: bool = False  # look inside photos (library/inside.py): finds small objects, ~5x the indexing
 
 
-SETTING_FIELDS = ("backbone", "image_size", "n_detectors", "dims", "k", "global_weight")
+SETTING_FIELDS = ("backbone", "image_size", "n_detectors", "dims", "k", "global_weight", "inside")
 
 
 @dataclass
@@ -88,6 +90,7 @@ class Library:
                             "written): choose another with --home or SBA_DESKTOP_HOME")
         self.catalog, self.repairs = open_catalog(paths, read_only=not self.writable)
         self.writable = not self.catalog.read_only
+        self.inside = InsideStore(self.catalog)
         self.model: DescriptorModel | None = None
         self.index: VectorIndex | None = None
         self.repaired = False
@@ -153,7 +156,7 @@ class Library:
         for field in SETTING_FIELDS:
             v = self.catalog.get_meta(f"setting.{field}")
             if v:
-                setattr(s, field, type(getattr(s, field))(v))
+                setattr(s, field, v == "True" if field == "inside" else type(getattr(s, field))(v))
         return s
 
     def save_settings(self, s: Settings) -> bool:

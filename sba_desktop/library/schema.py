@@ -1,7 +1,10 @@
 """The catalog's tables, and the steps that bring an older catalog up to date (one per version)."""
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+import sqlite3
+from typing import Iterator
+
+SCHEMA_VERSION = 5
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -84,4 +87,31 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX compared_b ON compared(b);
     """,
+    # looking inside photos (library/inside.py): each photo's kept windows of one model (a cache:
+    # made again from the photos); `windows_version` counts every change of them, cascades included,
+    # so a search knows when its copy in memory is out of date (in this process or another)
+    5: """
+    CREATE TABLE windows (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        model_id TEXT NOT NULL,
+        vectors BLOB NOT NULL,
+        scales BLOB NOT NULL,
+        boxes BLOB NOT NULL
+    );
+    CREATE TABLE windows_version (n INTEGER NOT NULL);
+    INSERT INTO windows_version(n) VALUES (0);
+    CREATE TRIGGER windows_added AFTER INSERT ON windows BEGIN UPDATE windows_version SET n = n + 1; END;
+    CREATE TRIGGER windows_removed AFTER DELETE ON windows BEGIN UPDATE windows_version SET n = n + 1; END;
+    """,
 }
+
+
+def statements(script: str) -> Iterator[str]:
+    """The SQL statements of a script, one by one (a trigger's body holds semicolons of its own)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
