@@ -47,7 +47,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
                       open_examples=args.examples or (SMALL_EXAMPLES if args.small_library else 10),
                       unsorted_per_class=args.unsorted_per_class, distractors=args.distractors or [],
                       small_library=args.small_library, library_shapes=args.library_shapes or (),
-                      small_kinds=args.small_kinds or ())
+                      small_kinds=args.small_kinds or (), look_inside=args.look_inside)
+    if args.look_inside and args.task != "composites":
+        raise SystemExit("--look-inside is for --task composites")
     if (args.library_shapes or args.small_kinds) and args.task != "open-set":
         raise SystemExit("--library-shapes and --small-kinds are for --task open-set")
     if args.small_kinds and len(args.small_kinds) < 3:
@@ -110,6 +112,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--small-kinds", type=lambda t: tuple(k for k in t.split(",") if k), metavar="K1,K2,...",
                    help="open-set, small shape: its classes, the folders first and the last 2 with no folder "
                    "(default: a family of look-alike classes drawn per draw)")
+    e.add_argument("--look-inside", action="store_true", help="composites: also the band of photos found "
+                   "inside (each library photo's windows, read at 448 px, as an indexing that looks inside)")
     e.add_argument("--runtime", choices=["onnx", "torch"], default="onnx",
                    help="onnx: the product's inference (default); torch: the reference network")
     e.set_defaults(func=cmd_eval)

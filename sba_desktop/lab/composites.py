@@ -29,6 +29,8 @@ from PIL import Image, ImageOps
 
 from sba_desktop.engine.match_map import decompose, regions
 from sba_desktop.engine.neighbourhood import AugmentedVectors, BruteForce, neighbourhood_search
+from sba_desktop.engine.windows import WindowTable, photo_windows
+from sba_desktop.library.inside import INSIDE_RESULTS
 
 COMPOSITE_SIZE = (640, 480)
 PASTE_LONG_SIDE = (250, 310)   # px of the pasted shot's long side: ~280 x 210 on average
@@ -120,12 +122,28 @@ def pointed_at(model, query_map: np.ndarray, composite_map: np.ndarray, box) -> 
     return box[0] <= px <= box[2] and box[1] <= py <= box[3]
 
 
+def found_inside(model, window_maps: Sequence[np.ndarray], queries: np.ndarray,
+                 default: list[np.ndarray]) -> np.ndarray:
+    """Whether composite i is in the band of photos found inside (library/inside.py) for query i:
+    the INSIDE_RESULTS photos whose best window matches best, the default search's first TOP
+    results left out (they are shown above the band). `window_maps`: the library photos read at
+    WINDOW_SIDE, in library order."""
+    windows = photo_windows(model, window_maps)
+    table = WindowTable(np.concatenate([np.full(len(w.scales), i, np.int64) for i, w in enumerate(windows)]),
+                        np.concatenate([w.vectors for w in windows]), np.concatenate([w.scales for w in windows]),
+                        np.concatenate([w.boxes for w in windows]))
+    return np.array([i in {pid for pid, _, _ in table.best(q, INSIDE_RESULTS, set(default[i][:TOP].tolist()))}
+                     for i, q in enumerate(queries)])
+
+
 def composite_protocol(query_maps: Sequence[np.ndarray], composite_maps: Sequence[np.ndarray],
                        boxes: Sequence[tuple], everyday_maps: Sequence[np.ndarray],
                        fit: Callable[[Sequence[np.ndarray]], tuple[np.ndarray, object]],
-                       vectors: Callable[[object, Sequence[np.ndarray]], np.ndarray]) -> dict:
+                       vectors: Callable[[object, Sequence[np.ndarray]], np.ndarray],
+                       window_maps: Sequence[np.ndarray] | None = None) -> dict:
     """Composite i is query i's target; the library is the composites then `everyday_maps`.
-    `fit(maps) -> (vectors, model)` fits as the product fits a library."""
+    `fit(maps) -> (vectors, model)` fits as the product fits a library. With `window_maps` (the
+    library at WINDOW_SIDE, same order) also the band found inside photos."""
     library = list(composite_maps) + list(everyday_maps)
     x, model = fit(library)
     q = vectors(model, query_maps)
@@ -135,7 +153,12 @@ def composite_protocol(query_maps: Sequence[np.ndarray], composite_maps: Sequenc
     sims = q @ x.T
     plain_rank = (sims > np.diag(sims)[:, None]).sum(axis=1)  # photos above composite i for query i
     pointed = np.array([pointed_at(model, qm, cm, b) for qm, cm, b in zip(query_maps, composite_maps, boxes)])
-    return {"cases": len(q), "library": len(library),
+    band = {}
+    if window_maps is not None:
+        inside = found_inside(model, window_maps, q, default)
+        band = {"found_inside_band": round(float(inside.mean()), 3),
+                "found_top10_or_inside": round(float((found | inside).mean()), 3)}
+    return {"cases": len(q), "library": len(library), **band,
             "found_top10": round(float(found.mean()), 3),
             "found_top10_plain": round(float(found_plain.mean()), 3),
             "median_plain_rank": float(np.median(plain_rank)),
@@ -180,10 +203,12 @@ def elsewhere_protocol(query_maps: Sequence[np.ndarray], query_groups: np.ndarra
 
 
 def run(task: str, ps, everyday: list[Path], encode: Callable[[list[Path]], list[np.ndarray]],
-        fit: Callable, vectors: Callable, seed: int = 0) -> list[dict]:
+        fit: Callable, vectors: Callable, seed: int = 0,
+        encode_inside: Callable[[list[Path]], list[np.ndarray]] | None = None) -> list[dict]:
     """The library shapes of one protocol on one set (`ps`: lab.evaluation.PhotoSet) with the
     everyday photos of the distractor folders, one row per shape ("among" only with everyday
-    photos; composites need them as backgrounds)."""
+    photos; composites need them as backgrounds). `encode_inside`: the library photos' maps for
+    their windows (composites: the band found inside photos is measured too)."""
     paths = ps.paths()  # the set has groups: checked by lab.evaluation before any photo is encoded
     if task == "composites":
         members = [[paths[i] for i in np.flatnonzero(ps.groups == g)] for g in range(int(ps.groups.max()) + 1)]
@@ -195,11 +220,13 @@ def run(task: str, ps, everyday: list[Path], encode: Callable[[list[Path]], list
             files = [write_composite(c, Path(tmp) / f"composite-{i:04d}.jpg") for i, c in enumerate(cases)]
             query_maps = encode([c.query for c in cases])
             composite_maps = encode(files)
+            inside_maps = encode_inside(files + others) if encode_inside else None
         everyday_maps = encode(others)
         rows = []
         for shape, around in (("alone", everyday_maps[:ALONE_EVERYDAY]), ("among", everyday_maps)):
+            windows = inside_maps[:len(files) + len(around)] if inside_maps is not None else None
             rows.append({"library_shape": shape, **composite_protocol(
-                query_maps, composite_maps, [c.box for c in cases], around, fit, vectors)})
+                query_maps, composite_maps, [c.box for c in cases], around, fit, vectors, windows)})
         return rows
     if task != "elsewhere":
         raise ValueError(f"unknown protocol '{task}'")

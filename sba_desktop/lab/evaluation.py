@@ -22,6 +22,7 @@ from sba_desktop.lab import protocols
 from sba_desktop.lab.classifier import DEFAULT_K
 from sba_desktop.lab.metrics import retrieval_scores
 from sba_desktop.engine.registry import DEFAULT_BACKBONE
+from sba_desktop.engine.windows import WINDOW_SIDE
 from sba_desktop.engine.sba import (DEFAULT_DIMS, DEFAULT_GLOBAL_WEIGHT, DEFAULT_IMAGE_SIZE, DescriptorModel,
                           DescriptorSpec, ReductionSpec)
 from sba_desktop.library.decode import PHOTO_EXTENSIONS
@@ -53,6 +54,7 @@ class EvalOptions:
     distractors: list[str] = field(default_factory=list)  # folders of other photos in the library
     library_shapes: tuple[str, ...] = ()  # open-set: run these library shapes (see library_shapes)
     small_kinds: tuple[str, ...] = ()     # ... the small shape's kinds: folders, then SMALL_OTHERS without
+    look_inside: bool = False   # composites: also the band of photos found by their windows (library/inside.py)
 
 
 @dataclass
@@ -326,10 +328,14 @@ def _search_protocol(ps: PhotoSet, task: str, opt: EvalOptions, progress) -> dic
     def fit_library(maps):
         return fit(maps, bb, opt.image_size, spec, ReductionSpec(opt.dims))
 
+    inside = None
+    if opt.look_inside:  # the library photos read once more, as indexing does when it looks inside
+        inside_enc = PhotoEncoder(bb, WINDOW_SIDE, keep_maps=True)
+        inside = lambda paths: encode_maps(paths, inside_enc, progress)  # noqa: E731
     rows = composites.run(task, ps, everyday, lambda paths: encode_maps(paths, enc, progress),
-                          fit_library, vectors_of)
+                          fit_library, vectors_of, encode_inside=inside)
     return {"task": task, "backbone": bb.name, "runtime": bb.runtime, "image_size": opt.image_size,
-            "photos": len(ps.names), "distractors": len(everyday),
+            "look_inside": opt.look_inside, "photos": len(ps.names), "distractors": len(everyday),
             "distractor_folders": [str(d) for d in opt.distractors], "set": str(ps.root),
             "library_shapes": rows, "results": []}
 

@@ -102,6 +102,7 @@ MIGRATIONS: dict[int, str] = {
     INSERT INTO windows_version(n) VALUES (0);
     CREATE TRIGGER windows_added AFTER INSERT ON windows BEGIN UPDATE windows_version SET n = n + 1; END;
     CREATE TRIGGER windows_removed AFTER DELETE ON windows BEGIN UPDATE windows_version SET n = n + 1; END;
+    CREATE TRIGGER windows_changed AFTER UPDATE ON windows BEGIN UPDATE windows_version SET n = n + 1; END;
     """,
 }
 
