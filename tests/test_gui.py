@@ -479,3 +479,43 @@ def test_the_duplicates_view_marks_the_copies_moves_them_to_the_trash_and_undo_b
     view.undo()
     wait(qtbot, win, lambda: view.copies.rowCount() == 1)  # back, indexed again, found again
     assert os.path.exists(folder / "small copy.jpg") and os.path.exists(folder / "as png.png")
+
+
+def test_the_band_inside_other_photos_shows_a_pasted_object_and_why_outlines_its_part(tmp_path, qtbot, monkeypatch):
+    """A library that looks inside its photos: under the results, the band holds the everyday photo
+    a shot of the object was pasted into, and Why outlines the part of it that matches."""
+    from sba_desktop.lab import composites
+    from sba_desktop.lab.evaluation import PhotoSet
+
+    ps = PhotoSet.open(dataset("ukbench-dev"))
+    paths = ps.paths()
+    groups = [[paths[i] for i in np.flatnonzero(ps.groups == g)] for g in (7, 8)]
+    everyday = sorted((dataset("caltech101-distractors") / "images").rglob("*.jpg"))[::151][:30]
+    cases = composites.draw_composites(groups, everyday[:2], seed=4, cases=2)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, c in enumerate(cases):
+        composites.write_composite(c, folder / f"composite-{i}.jpg")
+    for p in everyday[2:]:
+        os.link(p, folder / p.name)
+    lib = Library.open()
+    s = lib.settings()
+    s.inside = True
+    lib.save_settings(s)
+    assert IndexJob(lib, [str(folder)]).run().looked_inside == 30
+    lib.close()
+    win = open_window(qtbot, monkeypatch)
+    drop_file(win, cases[0].query)
+    wait(qtbot, win, lambda: win.search.model.rowCount() > 0)
+    band = [p for p, _ in win.search.inside_model.hits]
+    assert not win.search.inside_page.isHidden() and len(band) == 10
+    matches = {p for p, _ in win.search.model.hits[:win.search.model.cut.count]}
+    assert not set(band) & matches                                        # not the matches framed above
+    target = str(folder / "composite-0.jpg")
+    assert target in matches or band[0] == target   # framed by the whole-photo search, or first inside
+    win.search.explain(target)
+    wait(qtbot, win, lambda: win.search.why is not None)
+    score, (x0, y0, x1, y1) = win.search.why.ex.inside
+    box = cases[0].box
+    assert box[0] * 640 <= (x0 + x1) / 2 <= box[2] * 640 and box[1] * 480 <= (y0 + y1) / 2 <= box[3] * 480
+    assert "looking inside photos" in win.search.why.legend.text()

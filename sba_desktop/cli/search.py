@@ -131,6 +131,9 @@ def cmd_explain(args) -> int:
         print(f"in the search with close matches (the default) it scores {sr['score']:.3f}: these two photos "
               f"carry {sr['these_two']:.3f}" + "".join(f", {m['path']} {m['part']:.3f}"
                                                         for m in sr["close_matches"][:4]))
+    if out["inside"]:
+        print(f"inside the result, the part at {tuple(out['inside']['box'])} matches the whole query: "
+              f"{out['inside']['score']:.3f} (looking inside photos)")
     print("strongest detectors:")
     for d in out["detectors"][:5]:
         print(f"  {d['share']:6.1%}  {d['name']}")

@@ -56,6 +56,9 @@ class Explanation:
     query_box: tuple[float, float, float, float] = (0, 0, 0, 0)  # what the network saw, photo pixels
     result_box: tuple[float, float, float, float] = (0, 0, 0, 0)
     search: SearchShares | None = None  # None: the result is not in the library (or out of reach)
+    # looking inside photos: the result's window most like the whole query (score, x0, y0, x1, y1
+    # in the result's pixels), the evidence of the band "inside other photos"; None: no windows
+    inside: tuple[float, tuple[float, float, float, float]] | None = None
 
     def ranking(self) -> list[int]:
         """Positions of the detectors, largest contribution first."""
@@ -77,8 +80,24 @@ def explain(lib: Library, query: Source, result_path: str) -> Explanation:
     enc = lib.photo_encoder(keep_maps=True)
     q = enc.encode_one(query, with_picture=True)
     r = enc.encode_one(Source("result", path=result_path), with_picture=True)
-    return explanation_of(model, q, r, query.region, getattr(enc.backbone, "channel_names", None),
-                          named_detectors(lib), search_shares(lib, q.vector, result_path))
+    ex = explanation_of(model, q, r, query.region, getattr(enc.backbone, "channel_names", None),
+                        named_detectors(lib), search_shares(lib, q.vector, result_path))
+    ex.inside = inside_part(lib, q.vector, result_path, r.width, r.height)
+    return ex
+
+
+def inside_part(lib: Library, query_vector: np.ndarray, result_path: str, width: int, height: int
+                ) -> tuple[float, tuple[float, float, float, float]] | None:
+    """The result's window most like the query (score, box in the result's pixels), when the
+    library looks inside its photos and has the result's windows."""
+    pid = lib.catalog.photo_id(result_path)
+    if pid is None or lib.model is None or not lib.settings().inside:
+        return None
+    best = lib.inside.best_window(lib.model.model_id, pid, query_vector)
+    if best is None:
+        return None
+    score, (x, y, w, h) = best
+    return score, (x * width, y * height, (x + w) * width, (y + h) * height)
 
 
 def explanation_of(model: DescriptorModel, q: Encoded, r: Encoded, region: tuple[float, float, float, float] | None,
@@ -136,6 +155,8 @@ def explanation_json(ex: Explanation) -> dict:
             "query_regions": region_list(ex.query_regions or []),
             "result_regions": region_list(ex.result_regions or []),
             "pairs": [{"query_region": i, "result_region": j, "share": round(s, 4)} for i, j, s in ex.links or []],
+            "inside": None if ex.inside is None else {"score": round(ex.inside[0], 5),
+                                                      "box": [round(v) for v in ex.inside[1]]},
             "search": None if ex.search is None else {
                 "score": round(ex.search.score, 5), "these_two": round(ex.search.these_two, 5),
                 "close_matches": [{"path": p, "part": round(v, 5)} for p, v in ex.search.close_matches]},

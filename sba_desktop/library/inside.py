@@ -94,24 +94,35 @@ class InsideStore:
     def _read(self, model_id: str, dims: int) -> WindowTable:
         ids, vectors, scales, boxes = [], [], [], []
         damaged = 0
-        for pid, v, s, b in self.catalog.db.execute(
+        for pid, *blobs in self.catalog.db.execute(
                 "SELECT w.photo_id, w.vectors, w.scales, w.boxes FROM windows w JOIN photos p ON p.id = w.photo_id "
                 "WHERE w.model_id = ? AND p.state = 'indexed' AND p.model_id = ?", (model_id, model_id)):
-            n = len(s) // 4 if isinstance(s, bytes) else -1
-            if n < 0 or not isinstance(v, bytes) or not isinstance(b, bytes) or len(v) != n * dims \
-                    or len(b) != n * 16 or len(s) != n * 4:
+            arrays = _parse(*blobs, dims)
+            if arrays is None:
                 damaged += 1
                 continue
-            ids.append(np.full(n, pid, np.int64))
-            vectors.append(np.frombuffer(v, np.int8).reshape(n, dims))
-            scales.append(np.frombuffer(s, np.float32))
-            boxes.append(np.frombuffer(b, np.float32).reshape(n, 4))
+            ids.append(np.full(len(arrays[1]), pid, np.int64))
+            for out, a in zip((vectors, scales, boxes), arrays):
+                out.append(a)
         if damaged:
             log.warning("%d photos' windows are damaged and left out of searches inside photos", damaged)
         if not ids:
             return WindowTable(np.zeros(0, np.int64), np.zeros((0, dims), np.int8), np.zeros(0, np.float32),
                                np.zeros((0, 4), np.float32))
         return WindowTable(np.concatenate(ids), np.concatenate(vectors), np.concatenate(scales), np.concatenate(boxes))
+
+    def best_window(self, model_id: str, photo_id: int, query: np.ndarray
+                    ) -> tuple[float, tuple[float, float, float, float]] | None:
+        """One photo's window most like the query: (score, x, y, w, h as fractions of the photo),
+        None when it has no (sound) windows of this model. What the Why view and `sba explain` show."""
+        row = self.catalog.db.execute("SELECT vectors, scales, boxes FROM windows WHERE photo_id = ? AND model_id = ?",
+                                      (photo_id, model_id)).fetchone()
+        arrays = _parse(*row, len(query)) if row else None
+        if arrays is None or not len(arrays[1]):
+            return None
+        scores = (arrays[0].astype(np.float32) @ np.asarray(query, np.float32)) * arrays[1]
+        best = int(np.argmax(scores))
+        return float(scores[best]), tuple(float(v) for v in arrays[2][best])
 
     def search(self, model_id: str, query: np.ndarray, top: int = INSIDE_RESULTS,
                exclude: set[int] = frozenset()) -> list[InsideHit]:
@@ -129,3 +140,15 @@ class InsideStore:
                 f"SELECT id, path, width, height FROM photos WHERE id IN ({marks})", [b[0] for b in best]):
             facts[pid] = (dec(path), (w, h) if w and h else None)
         return [InsideHit(pid, facts[pid][0], score, box, facts[pid][1]) for pid, score, box in best if pid in facts]
+
+
+def _parse(vectors: bytes, scales: bytes, boxes: bytes, dims: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A stored row's (int8 vectors (n, dims), scales (n,), boxes (n, 4)); None when its sizes disagree
+    (damaged bytes, another model's width)."""
+    if not all(isinstance(b, bytes) for b in (vectors, scales, boxes)) or len(scales) % 4:
+        return None
+    n = len(scales) // 4
+    if len(vectors) != n * dims or len(boxes) != n * 16:
+        return None
+    return (np.frombuffer(vectors, np.int8).reshape(n, dims), np.frombuffer(scales, np.float32),
+            np.frombuffer(boxes, np.float32).reshape(n, 4))

@@ -12,7 +12,9 @@ from sba_desktop.ui.context import AppContext
 
 
 PHASE_WORDS = {"scanning": "Looking for photos", "fitting": "Learning your library",
-               "encoding": "Reading photos", "done": "Ready"}
+               "encoding": "Reading photos", "refitting": "Learning your library again",
+               "re-encoding": "Reading photos for the new model", "looking inside": "Looking inside photos",
+               "done": "Ready"}
 
 
 def time_left(seconds: float | None) -> str:

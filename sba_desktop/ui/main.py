@@ -260,6 +260,7 @@ class MainWindow(QMainWindow):
             return
         self.ctx.set_prefs(dlg.preferences())
         lib = self.ctx.lib  # a folder added or removed meanwhile has reopened the library
+        looked_inside = lib.settings().inside
         if lib.save_settings(dlg.value()):
             answer = QMessageBox.question(
                 self, "Re-encode the library?",
@@ -267,6 +268,8 @@ class MainWindow(QMainWindow):
                 "(search keeps working with the old model until then). Rebuild now?")
             if answer == QMessageBox.StandardButton.Yes:
                 self.library.start_index([], rebuild=True)
+        elif dlg.value().inside != looked_inside:  # windows made (or dropped) by an indexing run
+            self.library.start_index([])
 
     def open_log(self) -> None:
         self.paths.log_file.touch(exist_ok=True)

@@ -23,6 +23,7 @@ COMBINED = -1
 MATCH = -2
 # one colour per linked pair of regions, distinct from the inferno overlay's purples and oranges
 PAIR_COLOURS = ["#00e5ff", "#76ff03", "#ff4081", "#ffffff", "#2979ff"]
+INSIDE_COLOUR = "#ffd600"  # the part of the result found by looking inside (dashed)
 GalleryLoader = Callable[[int, Callable[[list], None]], None]  # (position, done(patches))
 
 
@@ -222,11 +223,24 @@ class WhyDialog(QWidget):
             lines.append(f"The result's strongest region alone carries {100 * ex.result_regions[0].share:.0f} %.")
         if ex.search is not None:
             lines.append(search_line(ex.search))
+        if ex.inside is not None:
+            lines.append(f"<span style='color:{INSIDE_COLOUR}'>┅</span> the part of the result that matches the "
+                         f"whole query (looking inside photos): similarity {ex.inside[0]:.3f}")
         return "<br>".join(lines)
 
     def _outline_pairs(self, query_img: QImage, result_img: QImage) -> None:
-        """The linked regions as outlines, one colour per pair, on both pictures."""
+        """The linked regions as outlines, one colour per pair, on both pictures; the result's part
+        that matches the whole query dashed."""
         ex = self.ex
+        if ex.inside is not None:
+            box = ex.result_box
+            sx = result_img.width() / max(box[2] - box[0], 1e-6)
+            sy = result_img.height() / max(box[3] - box[1], 1e-6)
+            x0, y0, x1, y1 = ex.inside[1]
+            painter = QPainter(result_img)
+            painter.setPen(QPen(QColor(INSIDE_COLOUR), 3, Qt.PenStyle.DashLine))
+            painter.drawRect(QRectF((x0 - box[0]) * sx + 2, (y0 - box[1]) * sy + 2, (x1 - x0) * sx - 4, (y1 - y0) * sy - 4))
+            painter.end()
         for k, (i, j, _share) in enumerate((ex.links or [])[:len(PAIR_COLOURS)]):
             for img, region, box in ((query_img, ex.query_regions[i], ex.query_box),
                                      (result_img, ex.result_regions[j], ex.result_box)):
