@@ -55,6 +55,26 @@ def test_the_window_holding_a_pasted_object_is_found_where_it_was_pasted():
     assert (pw.vectors.astype(np.float32) * pw.scales[:, None] @ q).max() == pytest.approx(score, abs=1e-5)
 
 
+def test_the_int8_scoring_graph_is_the_one_onnx_builds_and_scores_exactly():
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from sba_desktop.engine import windows
+
+    g = helper.make_graph([helper.make_node("MatMulInteger", ["windows", "query"], ["scores"])], "int8_scores",
+                          [helper.make_tensor_value_info("windows", TensorProto.INT8, ["n", "dims"]),
+                           helper.make_tensor_value_info("query", TensorProto.INT8, ["dims", 1])],
+                          [helper.make_tensor_value_info("scores", TensorProto.INT32, ["n", 1])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="sba-desktop")
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    assert m.SerializeToString() == windows.INT8_SCORES_ONNX
+    rng = np.random.default_rng(4)
+    w = rng.integers(-127, 128, (1000, 512), dtype=np.int8)
+    q = rng.integers(-127, 128, 512, dtype=np.int8)
+    assert np.array_equal(windows._int8_scores(w, q), w.astype(np.int64) @ q.astype(np.int64))
+
+
 def test_the_band_gives_distinct_photos_best_first_and_leaves_out_the_excluded():
     rng = np.random.default_rng(3)
     v = rng.standard_normal((40, 8)).astype(np.float32)
