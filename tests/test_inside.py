@@ -150,6 +150,15 @@ def test_windows_follow_the_photos_and_the_setting(inside_library):
     assert lib.inside.count(model_id) == 27                               # ... and come back
     assert lib.inside.search(model_id, q, top=1)[0].path == str(changed)
     s = lib.settings()
+    s.n_detectors = 20
+    lib.save_settings(s)
+    IndexJob(lib, rebuild=True).run()                                     # a new model: windows made anew
+    assert lib.model.model_id != model_id and lib.inside.count(model_id) == 0
+    model_id = lib.model.model_id
+    assert lib.inside.count(model_id) == 27
+    q = lib.encode_query(str(cases[0].query))
+    assert lib.inside.search(model_id, q, top=1)[0].path == str(changed)
+    s = lib.settings()
     s.inside = False
     lib.save_settings(s)
     assert not lib.needs_rebuild()                                        # the search's model is kept
