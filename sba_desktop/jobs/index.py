@@ -100,8 +100,8 @@ class IndexJob:
                  progress: Callable[[Progress], None] | None = None, workers: int | None = None,
                  rebuild: bool = False, fit_sample: int = FIT_SAMPLE, defer: set[str] | None = None,
                  refit_budget_s: float | None = None):
-        """refit_budget_s: at most this long re-encoding for a refit in one run (the watcher's
-        jobs take turns with the window's); None: until it is done."""
+        """refit_budget_s: at most this long re-encoding for a refit, and as long looking inside
+        photos, in one run (the watcher's jobs take turns with the window's); None: until it is done."""
         self.lib = library
         self.refit_budget_s = refit_budget_s
         self.folders = folders
@@ -332,6 +332,7 @@ class IndexJob:
         if not todo:
             return
         encoder = PhotoEncoder(load_runtime(model.backbone), WINDOW_SIDE, workers=self.workers)
+        t0 = time.monotonic()
         with threadpool_limits(limits=1, user_api="blas"):
             for chunk in encoder.encode(self._sources(todo), self._ticker("looking inside", len(todo))):
                 read = [e for e in chunk if e.error is None]
@@ -341,6 +342,8 @@ class IndexJob:
                 windows = photo_windows(model, [e.map for e in read])
                 lib.inside.store(model.model_id, [(int(e.key), w) for e, w in zip(read, windows)])
                 self.report.looked_inside += len(read)
+                if self.refit_budget_s is not None and time.monotonic() - t0 > self.refit_budget_s:
+                    break  # the watcher's turn is up: its next run goes on
 
     # ------------------------------------------------------------------ encoding
     def _store(self, results: list[Encoded]) -> None:
