@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 from sba_desktop.lab.datasets import datasets_root  # noqa: E402
 
 
-def index_seconds(folder: Path, home: Path, inside: bool) -> tuple[float, int]:
-    """(seconds of one `sba index` run of the folder into a fresh library, catalog bytes)."""
+def index_seconds(folder: Path, home: Path, inside: bool) -> tuple[float, int, int]:
+    """(seconds of one `sba index` run of the folder into a fresh library, catalog bytes, photos)."""
     from sba_desktop.jobs.index import IndexJob
     from sba_desktop.library.library import Library
     from sba_desktop.paths import app_paths
@@ -46,18 +46,17 @@ def index_seconds(folder: Path, home: Path, inside: bool) -> tuple[float, int]:
     assert report.encoded > 0 and report.looked_inside == (report.encoded if inside else 0), report
     lib.catalog.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     lib.close()
-    return seconds, lib.paths.catalog_file.stat().st_size
+    return seconds, lib.paths.catalog_file.stat().st_size, report.encoded
 
 
 def bench_indexing(folder: Path, rounds: int, tmp: Path) -> dict:
     off, on, ratios, sizes = [], [], [], {}
     for r in range(rounds):
-        a, sizes["off"] = index_seconds(folder, tmp / f"off-{r}", False)
-        b, sizes["on"] = index_seconds(folder, tmp / f"on-{r}", True)
+        a, sizes["off"], n = index_seconds(folder, tmp / f"off-{r}", False)
+        b, sizes["on"], _ = index_seconds(folder, tmp / f"on-{r}", True)
         off.append(a)
         on.append(b)
         ratios.append(b / a)
-    n = len(list(folder.iterdir()))
     return {"photos": n, "off_s": round(statistics.median(off), 2), "on_s": round(statistics.median(on), 2),
             "off_ms_per_photo": round(1000 * statistics.median(off) / n, 1),
             "on_ms_per_photo": round(1000 * statistics.median(on) / n, 1),
@@ -119,7 +118,8 @@ def main() -> None:
         src = datasets_root() / "paris-dev" / "images"
         small = tmp / "paris"
         small.mkdir()
-        for p in sorted(src.iterdir())[::7][:args.photos]:
+        every = sorted(src.iterdir())
+        for p in every[::max(1, len(every) // args.photos)][:args.photos]:
             os.link(p, small / p.name)
         print("indexing, paris-dev photos:", bench_indexing(small, args.rounds, tmp), flush=True)
         camera = Path(camera_photos(args.photos // 2, tmp / "cam", "jpeg")[0]).parent
