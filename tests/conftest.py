@@ -34,6 +34,27 @@ def ukbench_names(n: int) -> list[str]:
     return sorted(os.listdir(dataset("ukbench-dev") / "images"))[:n]
 
 
+def composites_folder(folder: Path, groups: list[int], everyday_step: int, everyday_n: int, seed: int) -> list:
+    """A photo folder of composites (lab/composites.py: another shot of a UKBench object pasted into
+    an everyday photo), one per group given, as composite-<i>.jpg, and every `everyday_step`-th
+    Caltech photo but the backgrounds linked beside them (`everyday_n` everyday photos taken in
+    all); returns the composites."""
+    from sba_desktop.lab import composites
+    from sba_desktop.lab.evaluation import PhotoSet
+
+    ps = PhotoSet.open(dataset("ukbench-dev"))
+    paths = ps.paths()
+    members = [[paths[i] for i in np.flatnonzero(ps.groups == g)] for g in groups]
+    everyday = sorted((dataset("caltech101-distractors") / "images").rglob("*.jpg"))[::everyday_step][:everyday_n]
+    cases = composites.draw_composites(members, everyday[:len(groups)], seed=seed, cases=len(groups))
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, c in enumerate(cases):
+        composites.write_composite(c, folder / f"composite-{i}.jpg")
+    for p in everyday[len(groups):]:
+        os.link(p, folder / p.name)
+    return cases
+
+
 def with_library(fn):
     """fn(library) on a library opened for that call and closed after it (for polling loops)."""
     from sba_desktop.library.library import Library

@@ -15,7 +15,7 @@ from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
 
 from sba_desktop.jobs.index import IndexJob  # noqa: E402
 from sba_desktop.library.library import Library  # noqa: E402
-from tests.conftest import dataset, flowers_by_class, link_photos, ukbench_names, with_library  # noqa: E402
+from tests.conftest import composites_folder, dataset, flowers_by_class, link_photos, ukbench_names, with_library  # noqa: E402
 
 WAIT = 120_000
 
@@ -484,20 +484,8 @@ def test_the_duplicates_view_marks_the_copies_moves_them_to_the_trash_and_undo_b
 def test_the_band_inside_other_photos_shows_a_pasted_object_and_why_outlines_its_part(tmp_path, qtbot, monkeypatch):
     """A library that looks inside its photos: under the results, the band holds the everyday photo
     a shot of the object was pasted into, and Why outlines the part of it that matches."""
-    from sba_desktop.lab import composites
-    from sba_desktop.lab.evaluation import PhotoSet
-
-    ps = PhotoSet.open(dataset("ukbench-dev"))
-    paths = ps.paths()
-    groups = [[paths[i] for i in np.flatnonzero(ps.groups == g)] for g in (7, 8)]
-    everyday = sorted((dataset("caltech101-distractors") / "images").rglob("*.jpg"))[::151][:30]
-    cases = composites.draw_composites(groups, everyday[:2], seed=4, cases=2)
     folder = tmp_path / "photos"
-    folder.mkdir()
-    for i, c in enumerate(cases):
-        composites.write_composite(c, folder / f"composite-{i}.jpg")
-    for p in everyday[2:]:
-        os.link(p, folder / p.name)
+    cases = composites_folder(folder, [7, 8], everyday_step=151, everyday_n=30, seed=4)
     lib = Library.open()
     s = lib.settings()
     s.inside = True

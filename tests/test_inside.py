@@ -7,7 +7,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from conftest import dataset, random_maps
+from conftest import composites_folder, random_maps
 from sba_desktop.engine.sba import DescriptorModel, DescriptorSpec, ReductionSpec
 from sba_desktop.engine.windows import WINDOW_CELLS, WindowTable, photo_windows, quantize, window_places
 
@@ -96,21 +96,10 @@ def inside_library(tmp_path):
     """A library of 3 UKBench objects pasted into everyday photos and 24 other everyday photos,
     indexed with looking inside on."""
     from sba_desktop.jobs.index import IndexJob
-    from sba_desktop.lab import composites
-    from sba_desktop.lab.evaluation import PhotoSet
     from sba_desktop.library.library import Library
 
-    ps = PhotoSet.open(dataset("ukbench-dev"))
-    paths = ps.paths()
-    groups = [[paths[i] for i in np.flatnonzero(ps.groups == g)] for g in range(3)]
-    everyday = sorted((dataset("caltech101-distractors") / "images").rglob("*.jpg"))[::97][:27]
-    cases = composites.draw_composites(groups, everyday[:3], seed=1, cases=3)
     folder = tmp_path / "photos"
-    folder.mkdir()
-    for i, c in enumerate(cases):
-        composites.write_composite(c, folder / f"composite-{i}.jpg")
-    for p in everyday[3:]:
-        os.link(p, folder / p.name)
+    cases = composites_folder(folder, [0, 1, 2], everyday_step=97, everyday_n=27, seed=1)
     lib = Library.open()
     s = lib.settings()
     s.inside = True
@@ -179,19 +168,9 @@ def test_a_damaged_window_row_is_left_out_not_a_crash(inside_library):
 
 def test_cli_index_look_inside_status_and_search_band(tmp_path, capsys):
     from sba_desktop.cli import main
-    from sba_desktop.lab import composites
-    from sba_desktop.lab.evaluation import PhotoSet
 
-    ps = PhotoSet.open(dataset("ukbench-dev"))
-    paths = ps.paths()
-    group = [paths[i] for i in np.flatnonzero(ps.groups == 5)]
-    everyday = sorted((dataset("caltech101-distractors") / "images").rglob("*.jpg"))[::211][:12]
-    (case,) = composites.draw_composites([group], everyday[:1], seed=2, cases=1)
     folder = tmp_path / "photos"
-    folder.mkdir()
-    composites.write_composite(case, folder / "composite.jpg")
-    for p in everyday[1:]:
-        os.link(p, folder / p.name)
+    (case,) = composites_folder(folder, [5], everyday_step=211, everyday_n=12, seed=2)
     assert main(["index", str(folder), "--look-inside", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["looked_inside"] == 12
     assert main(["status", "--json"]) == 0
@@ -200,7 +179,7 @@ def test_cli_index_look_inside_status_and_search_band(tmp_path, capsys):
     answer = json.loads(capsys.readouterr().out)["queries"][0]
     shown = {r["path"] for r in answer["results"]}
     assert len(answer["inside"]) == 9 and not shown & {r["path"] for r in answer["inside"]}
-    assert str(folder / "composite.jpg") in shown | {r["path"] for r in answer["inside"][:1]}
+    assert str(folder / "composite-0.jpg") in shown | {r["path"] for r in answer["inside"][:1]}
     assert main(["search", str(case.query), "--top", "3"]) == 0
     assert "inside other photos" in capsys.readouterr().out
     assert main(["index", "--no-look-inside"]) == 0
