@@ -10,7 +10,6 @@ again by the next indexing), never a crash.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from dataclasses import dataclass
 
@@ -127,11 +126,7 @@ class InsideStore:
     def search(self, model_id: str, query: np.ndarray, top: int = INSIDE_RESULTS,
                exclude: set[int] = frozenset()) -> list[InsideHit]:
         """The `top` photos (but `exclude`) whose best window is most like the query vector."""
-        try:
-            best = self.table(model_id, len(query)).best(query, top, exclude)
-        except sqlite3.OperationalError as exc:  # a catalog of an older version, read-only
-            log.warning("no search inside photos: %s", exc)
-            return []
+        best = self.table(model_id, len(query)).best(query, top, exclude)
         if not best:
             return []
         facts = {}
