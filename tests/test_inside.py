@@ -163,6 +163,12 @@ def test_a_damaged_window_row_is_left_out_not_a_crash(inside_library):
     lib.catalog.db.execute("UPDATE windows SET vectors = ? WHERE photo_id = ?", (b"garbled", target.photo_id))
     band = lib.inside.search(model_id, q, top=5)
     assert band and target.photo_id not in {h.photo_id for h in band}
+    other = band[0]
+    nan_boxes = np.full((16, 4), np.nan, np.float32).tobytes()           # the right length, not numbers
+    lib.catalog.db.execute("UPDATE windows SET boxes = ? WHERE photo_id = ?", (nan_boxes, other.photo_id))
+    band = lib.inside.search(model_id, q, top=5)
+    assert band and other.photo_id not in {h.photo_id for h in band}
+    assert lib.inside.best_window(model_id, other.photo_id, q) is None
     assert lib.inside.missing(model_id) == []   # the row is there; a rebuild of the windows would replace it
 
 

@@ -139,11 +139,13 @@ class InsideStore:
 
 def _parse(vectors: bytes, scales: bytes, boxes: bytes, dims: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """A stored row's (int8 vectors (n, dims), scales (n,), boxes (n, 4)); None when its sizes disagree
-    (damaged bytes, another model's width)."""
+    (damaged bytes, another model's width) or a scale or place is not a number."""
     if not all(isinstance(b, bytes) for b in (vectors, scales, boxes)) or len(scales) % 4:
         return None
     n = len(scales) // 4
     if len(vectors) != n * dims or len(boxes) != n * 16:
         return None
-    return (np.frombuffer(vectors, np.int8).reshape(n, dims), np.frombuffer(scales, np.float32),
-            np.frombuffer(boxes, np.float32).reshape(n, 4))
+    scales_, boxes_ = np.frombuffer(scales, np.float32), np.frombuffer(boxes, np.float32).reshape(n, 4)
+    if not (np.isfinite(scales_).all() and np.isfinite(boxes_).all()):
+        return None
+    return np.frombuffer(vectors, np.int8).reshape(n, dims), scales_, boxes_
