@@ -154,6 +154,10 @@ class SearchPanel(QSplitter):
         self.inside_page = page
         return page
 
+    def _inside_done(self, inside) -> None:
+        self.inside_model.set_hits([(h.path, h.score) for h in inside])
+        self.inside_page.setVisible(bool(inside))
+
     def _inside_current(self) -> str | None:
         idx = self.inside_grid.currentIndex()
         return idx.data(PathRole) if idx.isValid() else None
@@ -251,11 +255,7 @@ class SearchPanel(QSplitter):
             hits = lib.search_vector(q, SHOWN_RESULTS, expand)
             taken = lib.catalog.taken([h.photo_id for h in hits])
             cut = match_cut([h.score for h in hits])
-            # looking inside photos: the photos the query appears in as a part, besides the matches
-            # framed above (the grid's other results are no more than "like it")
-            inside = lib.inside.search(lib.model.model_id, q, exclude={h.photo_id for h in hits[:cut.count]}) \
-                if lib.settings().inside else []
-            return hits, cut, {h.path: taken[h.photo_id] for h in hits if h.photo_id in taken}, inside
+            return hits, cut, {h.path: taken[h.photo_id] for h in hits if h.photo_id in taken}, q
 
         self.ctx.run(job, self._search_done, failed=lambda msg: self._search_failed(query, msg))
 
@@ -264,8 +264,7 @@ class SearchPanel(QSplitter):
         self.query_path = None
         self.last_hits = []
         self.model.set_hits([])
-        self.inside_model.set_hits([])
-        self.inside_page.setVisible(False)
+        self._inside_done([])
         self.summary.setText("")
         self.query_view.set_image(QImage())
         self.show_results(True)
@@ -277,9 +276,14 @@ class SearchPanel(QSplitter):
         self.model.arrange(self.model.SORTS[max(self.sort_box.currentIndex(), 0)], folder or None)
 
     def _search_done(self, result) -> None:
-        hits, cut, taken, inside = result
-        self.inside_model.set_hits([(h.path, h.score) for h in inside])
-        self.inside_page.setVisible(bool(inside))
+        hits, cut, taken, q = result
+        self._inside_done([])
+        lib = self.ctx.lib
+        if lib is not None and lib.model is not None and lib.settings().inside:
+            # looking inside photos, after the results are shown (at 100,000 photos it reads 800 MB):
+            # the photos the query appears in as a part, besides the matches framed above
+            matches = {h.photo_id for h in hits[:cut.count]}
+            self.ctx.run(lambda: lib.inside.search(lib.model.model_id, q, exclude=matches), self._inside_done)
         self.model.set_hits([(h.path, h.score) for h in hits], cut, taken)
         self.folder_box.blockSignals(True)
         self.folder_box.clear()
