@@ -494,9 +494,9 @@ def test_the_band_inside_other_photos_shows_a_pasted_object_and_why_outlines_its
     lib.close()
     win = open_window(qtbot, monkeypatch)
     drop_file(win, cases[0].query)
-    wait(qtbot, win, lambda: win.search.model.rowCount() > 0 and win.search.inside_model.rowCount() > 0)
-    band = [p for p, _ in win.search.inside_model.hits]
-    assert not win.search.inside_page.isHidden() and len(band) == 10
+    wait(qtbot, win, lambda: win.search.model.rowCount() > 0 and win.search.inside.model.rowCount() > 0)
+    band = win.search.inside.paths()
+    assert not win.search.inside.isHidden() and len(band) == 10
     matches = {p for p, _ in win.search.model.hits[:win.search.model.cut.count]}
     assert not set(band) & matches                                        # not the matches framed above
     target = str(folder / "composite-0.jpg")

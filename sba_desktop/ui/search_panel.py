@@ -18,6 +18,7 @@ from sba_desktop.library.library import SHOWN_RESULTS
 from sba_desktop.jobs.restore import restore_and_reindex
 from sba_desktop.ui.context import AppContext
 from sba_desktop.ui.images import photo_qimage
+from sba_desktop.ui.inside_band import InsideBand
 from sba_desktop.ui.preferences import THUMB_MAX, THUMB_MIN, Preferences
 from sba_desktop.ui.query_view import QueryView
 from sba_desktop.ui.reveal import reveal_in_file_manager
@@ -25,7 +26,6 @@ from sba_desktop.ui.results import PathRole, ResultGrid, ResultsModel, ScoreRole
 from sba_desktop.ui.viewer import LONG_SIDE, Viewer
 from sba_desktop.ui.welcome import WelcomePage
 
-INSIDE_THUMB = 96  # thumbnails of the band "inside other photos" (one row under the results)
 PHOTO_FILTER = f"Photos ({' '.join('*' + e for e in sorted(PHOTO_EXTENSIONS))});;All files (*)"
 
 
@@ -102,7 +102,8 @@ class SearchPanel(QSplitter):
         gl.setContentsMargins(0, 0, 0, 0)
         gl.addLayout(bar)
         gl.addWidget(self.grid, 1)
-        gl.addWidget(self._inside_band())
+        self.inside = InsideBand(ctx.thumbs, self.show_large, self.explain, self.set_query_path)
+        gl.addWidget(self.inside)
         self.grid_page = grid_page
         self.viewer = Viewer(ctx.thumbs, self._load_for_viewer)
         self.viewer.closed.connect(self._viewer_closed)
@@ -122,57 +123,6 @@ class SearchPanel(QSplitter):
         self.addWidget(left)
         self.addWidget(self.results_area)
         self.setStretchFactor(1, 3)
-
-    def _inside_band(self) -> QWidget:
-        """The band "inside other photos" under the results (when the library looks inside its
-        photos): photos where the query is only a part, found by their windows; hidden when empty."""
-        self.inside_model = ResultsModel(self.ctx.thumbs, self)
-        self.inside_grid = ResultGrid()
-        self.inside_grid.setModel(self.inside_model)
-        self.inside_grid.setFlow(ResultGrid.Flow.LeftToRight)
-        self.inside_grid.setWrapping(False)
-        self.inside_grid.set_thumb_size(INSIDE_THUMB)
-        self.inside_grid.setFixedHeight(self.inside_grid.gridSize().height() + 24)  # one row and a scroll bar
-        self.inside_grid.doubleClicked.connect(lambda idx: self.show_large(idx.data(PathRole)))
-        self.inside_grid.customContextMenuRequested.connect(self._inside_menu)
-        for key, slot in (("W", lambda: self._inside_current() and self.explain(self._inside_current())),
-                          ("Space", lambda: self.show_large(self._inside_current())),
-                          ("S", lambda: self._inside_current() and self.set_query_path(self._inside_current()))):
-            sc = QShortcut(QKeySequence(key), self.inside_grid)
-            sc.setContext(Qt.ShortcutContext.WidgetShortcut)
-            sc.activated.connect(slot)
-        page = QWidget()
-        lay = QVBoxLayout(page)
-        lay.setContentsMargins(0, 0, 0, 0)
-        title = QLabel("<b>Inside other photos</b>: a part of these photos matches the query "
-                       "(W shows which part)")
-        title.setToolTip("Found by looking inside photos (Settings): each photo's parts are compared with the "
-                         "query, so an object that fills a fifth of a photo is found too.")
-        lay.addWidget(title)
-        lay.addWidget(self.inside_grid)
-        page.setVisible(False)
-        self.inside_page = page
-        return page
-
-    def _inside_done(self, inside) -> None:
-        self.inside_model.set_hits([(h.path, h.score) for h in inside])
-        self.inside_page.setVisible(bool(inside))
-
-    def _inside_current(self) -> str | None:
-        idx = self.inside_grid.currentIndex()
-        return idx.data(PathRole) if idx.isValid() else None
-
-    def _inside_menu(self, pos) -> None:
-        idx = self.inside_grid.indexAt(pos)
-        if not idx.isValid():
-            return
-        path = idx.data(PathRole)
-        m = QMenu(self)
-        m.addAction("View", lambda: self.show_large(path))
-        m.addAction("Why it matches", lambda: self.explain(path))
-        m.addAction("Search with this photo", lambda: self.set_query_path(path))
-        m.addAction("Reveal in file manager", lambda: reveal_in_file_manager(path))
-        m.exec(self.inside_grid.viewport().mapToGlobal(pos))
 
     def _apply_prefs(self, prefs: Preferences) -> None:
         if self.grid.iconSize().width() != prefs.thumb_size:
@@ -264,7 +214,7 @@ class SearchPanel(QSplitter):
         self.query_path = None
         self.last_hits = []
         self.model.set_hits([])
-        self._inside_done([])
+        self.inside.show_hits([])
         self.summary.setText("")
         self.query_view.set_image(QImage())
         self.show_results(True)
@@ -277,13 +227,14 @@ class SearchPanel(QSplitter):
 
     def _search_done(self, result) -> None:
         hits, cut, taken, q = result
-        self._inside_done([])
+        self.inside.show_hits([])
         lib = self.ctx.lib
         if lib is not None and lib.model is not None and lib.settings().inside:
             # looking inside photos, after the results are shown (at 100,000 photos it reads 800 MB):
             # the photos the query appears in as a part, besides the matches framed above
-            matches = {h.photo_id for h in hits[:cut.count]}
-            self.ctx.run(lambda: lib.inside.search(lib.model.model_id, q, exclude=matches), self._inside_done)
+            matches, serial = {h.photo_id for h in hits[:cut.count]}, self.inside.serial
+            self.ctx.run(lambda: lib.inside.search(lib.model.model_id, q, exclude=matches),
+                         lambda found: self.inside.show_hits(found, serial))
         self.model.set_hits([(h.path, h.score) for h in hits], cut, taken)
         self.folder_box.blockSignals(True)
         self.folder_box.clear()
