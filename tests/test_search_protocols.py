@@ -7,6 +7,7 @@ from PIL import Image
 
 from conftest import dataset
 from sba_desktop.engine.sba import DescriptorSpec, ReductionSpec
+from sba_desktop.engine.windows import WINDOW_SIDE
 from sba_desktop.lab import composites
 from sba_desktop.lab.evaluation import (EvalOptions, PhotoSet, encode_maps, evaluate, fit, load_extractor,
                                         vectors_of)
@@ -54,14 +55,18 @@ def test_composite_protocol_finds_and_points_at_pasted_objects(tmp_path):
     enc = PhotoEncoder(load_extractor("efficientnet_lite0"), 224, keep_maps=True)
     files = [composites.write_composite(c, tmp_path / f"{i}.jpg") for i, c in enumerate(cases)]
     spec = DescriptorSpec("sba", 25, global_weight=2.0)
+    inside = PhotoEncoder(enc.backbone, WINDOW_SIDE, keep_maps=True)   # the library as looking inside reads it
     row = composites.composite_protocol(
         encode_maps([c.query for c in cases], enc), encode_maps(files, enc), [c.box for c in cases],
         encode_maps(everyday[12:], enc), lambda maps: fit(maps, enc.backbone, 224, spec, ReductionSpec(512)),
-        vectors_of)
+        vectors_of, encode_maps(files + everyday[12:], inside))
     assert row["cases"] == 12 and row["library"] == 72
     assert row["found_top10"] >= 0.5, row
     assert row["pointed"] >= 0.5, row
     assert row["median_plain_rank"] < 20, row
+    # the band inside other photos finds what the search does not frame, and its part is on the object
+    assert row["found_top10_or_inside"] >= max(row["found_top10"], 0.8), row
+    assert row["pointed_inside"] >= 0.75, row
 
 
 def test_queries_from_elsewhere_are_never_in_the_library():

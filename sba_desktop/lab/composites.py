@@ -122,18 +122,24 @@ def pointed_at(model, query_map: np.ndarray, composite_map: np.ndarray, box) -> 
     return box[0] <= px <= box[2] and box[1] <= py <= box[3]
 
 
-def found_inside(model, window_maps: Sequence[np.ndarray], queries: np.ndarray,
-                 default: list[np.ndarray]) -> np.ndarray:
-    """Whether composite i is in the band of photos found inside (library/inside.py) for query i:
+def found_inside(model, window_maps: Sequence[np.ndarray], queries: np.ndarray, default: list[np.ndarray],
+                 boxes: Sequence[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """(whether composite i is in the band of photos found inside (library/inside.py) for query i:
     the INSIDE_RESULTS photos whose best window matches best, the default search's first TOP
-    results left out (they are shown above the band). `window_maps`: the library photos read at
-    WINDOW_SIDE, in library order."""
+    results left out (they are shown above the band); whether its best window, the part Why
+    outlines, has its centre in the pasted box). `window_maps`: the library photos read at
+    WINDOW_SIDE, in library order (the composites first)."""
     windows = photo_windows(model, window_maps)
     table = WindowTable(np.concatenate([np.full(len(w.scales), i, np.int64) for i, w in enumerate(windows)]),
                         np.concatenate([w.vectors for w in windows]), np.concatenate([w.scales for w in windows]),
                         np.concatenate([w.boxes for w in windows]))
-    return np.array([i in {pid for pid, _, _ in table.best(q, INSIDE_RESULTS, set(default[i][:TOP].tolist()))}
-                     for i, q in enumerate(queries)])
+    found = np.array([i in {pid for pid, _, _ in table.best(q, INSIDE_RESULTS, set(default[i][:TOP].tolist()))}
+                      for i, q in enumerate(queries)])
+    pointed = []
+    for i, (q, b) in enumerate(zip(queries, boxes)):
+        x, y, w, h = windows[i].boxes[int(np.argmax(table.exact_scores(np.flatnonzero(table.photo_ids == i), q)))]
+        pointed.append(b[0] <= x + w / 2 <= b[2] and b[1] <= y + h / 2 <= b[3])
+    return found, np.array(pointed)
 
 
 def composite_protocol(query_maps: Sequence[np.ndarray], composite_maps: Sequence[np.ndarray],
@@ -155,9 +161,10 @@ def composite_protocol(query_maps: Sequence[np.ndarray], composite_maps: Sequenc
     pointed = np.array([pointed_at(model, qm, cm, b) for qm, cm, b in zip(query_maps, composite_maps, boxes)])
     band = {}
     if window_maps is not None:
-        inside = found_inside(model, window_maps, q, default)
+        inside, pointed_inside = found_inside(model, window_maps, q, default, boxes)
         band = {"found_inside_band": round(float(inside.mean()), 3),
-                "found_top10_or_inside": round(float((found | inside).mean()), 3)}
+                "found_top10_or_inside": round(float((found | inside).mean()), 3),
+                "pointed_inside": round(float(pointed_inside.mean()), 3)}
     return {"cases": len(q), "library": len(library), **band,
             "found_top10": round(float(found.mean()), 3),
             "found_top10_plain": round(float(found_plain.mean()), 3),
