@@ -172,7 +172,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--look-inside", action=argparse.BooleanOptionalAction, default=None,
                    help="look inside photos (kept as the library's setting): searches also show the photos "
                    "an object appears in as a small part; indexing reads each photo once more at 448 px "
-                   "(about 5x the time) and keeps 8 KB a photo")
+                   "(about 3.5x the time) and keeps 8 KB a photo")
     p.add_argument("--ray", metavar="ADDRESS", help="encode on a Ray cluster (ADDRESS of `ray start "
                    "--head`, or 'local' for a Ray runtime on this machine); needs the cluster extra")
     p.add_argument("--ray-actors", type=positive_int, help="encoding actors (default: one per CPU share)")

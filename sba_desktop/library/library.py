@@ -45,7 +45,7 @@ class Settings:
     dims: int = DEFAULT_DIMS
     k: int = 40
     global_weight: float = DEFAULT_GLOBAL_WEIGHT
-    inside: bool = False  # look inside photos (library/inside.py): finds small objects, ~5x the indexing
+    inside: bool = False  # look inside photos (library/inside.py): finds small objects, ~3.5x the indexing time
 
 
 SETTING_FIELDS = ("backbone", "image_size", "n_detectors", "dims", "k", "global_weight", "inside")

@@ -121,7 +121,7 @@ class SettingsDialog(QDialog):
         self.inside.setToolTip("Also find the photos where what you search for is only a small part (an object "
                                "on a shelf, in a busy scene): shown under the results as \"Inside other photos\".")
         form.addRow(self.inside)
-        cost = QLabel("Indexing reads every photo once more, larger: about 5x the time, and 8 KB more a photo. "
+        cost = QLabel("Indexing reads every photo once more, larger: about 3.5x the time, and 8 KB more a photo. "
                       "The search's own results do not change.")
         cost.setWordWrap(True)
         form.addRow(cost)
