@@ -85,7 +85,7 @@ def bench_band(sizes: list[int], dims: int, tmp: Path) -> dict:
             t = time.perf_counter()
             table.best(q, 10, exclude)
             times.append(time.perf_counter() - t)
-        mb = (table.vectors.nbytes + table.scales.nbytes + table.boxes.nbytes + table.photo_ids.nbytes) / 2**20
+        mb = (table.head.nbytes + table.tail.nbytes + table.scales.nbytes + table.boxes.nbytes + table.photo_ids.nbytes) / 2**20
         out[n] = {"band_ms": round(1000 * statistics.median(times), 1), "table_mb": round(mb, 1)}
     n = min(sizes)  # reading the table from a catalog
     cat = Catalog(tmp / "read.sqlite")

@@ -91,6 +91,30 @@ def test_the_band_gives_distinct_photos_best_first_and_leaves_out_the_excluded()
     assert [g[0] for g in table.best(v[7], 3, exclude={1, want[1]})] == [p for p in want if p not in {1, want[1]}][:3]
 
 
+def test_the_two_pass_search_of_a_large_table_gives_the_exhaustive_answer():
+    """A table larger than its shortlist is read first by its strongest dims (PCA-like: variance
+    falling with the dim); the band must be the one an exhaustive exact ranking gives."""
+    rng = np.random.default_rng(5)
+    n, dims = 8000 * 16, 256
+    v = rng.standard_normal((n, dims)).astype(np.float32) * (1.0 / np.sqrt(1 + np.arange(dims)))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    q8, s = quantize(v)
+    table = WindowTable(np.repeat(np.arange(8000), 16), q8, s, np.zeros((n, 4), np.float32))
+    assert len(table) > max(table.SHORTLIST, 8 * 2 * (10 + 5) * 16)        # the first pass is used
+    for k in range(10):
+        q = v[rng.integers(n)] + 0.6 * rng.standard_normal(dims).astype(np.float32) / np.sqrt(dims)
+        q /= np.linalg.norm(q)
+        exact = table.exact_scores(np.arange(n), q)
+        best = {}
+        for i in np.argsort(-exact, kind="stable"):
+            if int(table.photo_ids[i]) not in best and table.photo_ids[i] >= 5:
+                best[int(table.photo_ids[i])] = float(exact[i])
+            if len(best) == 10:
+                break
+        got = table.best(q, 10, exclude=set(range(5)))
+        assert [g[0] for g in got] == list(best) and [g[1] for g in got] == pytest.approx(list(best.values()))
+
+
 @pytest.fixture
 def inside_library(tmp_path):
     """A library of 3 UKBench objects pasted into everyday photos and 24 other everyday photos,

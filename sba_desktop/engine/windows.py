@@ -110,14 +110,21 @@ def _int8_scores(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
 
 
 class WindowTable:
-    """Every window of a library in one int8 matrix, searched exactly: the best window of each
-    photo against a query vector. The query is rounded to int8 to read the table once (int8
-    kernels); the candidates that can make the answer are then scored again with the query as it
-    is, so the scores returned and their order are the exact ones."""
+    """Every window of a library in int8, searched for the best window of each photo against a
+    query vector. A large table is read in two passes: the first FIRST_PASS_DIMS dims of every
+    window (the PCA's strongest: a quarter of the bytes) with the query rounded to int8 (int8
+    kernels), then the whole vector of the SHORTLIST windows that lead; the candidates that can
+    make the answer are scored exactly, so the scores returned and their order are the exact ones.
+    The vectors are kept as those two blocks of columns (`head`, `tail`), each one array."""
+
+    FIRST_PASS_DIMS = 128
+    SHORTLIST = 32768  # windows read whole after the first pass (at least)
 
     def __init__(self, photo_ids: np.ndarray, vectors: np.ndarray, scales: np.ndarray, boxes: np.ndarray):
         self.photo_ids = np.asarray(photo_ids, np.int64)   # (n windows,) the photo of each window
-        self.vectors = np.ascontiguousarray(vectors, np.int8)
+        v = np.asarray(vectors, np.int8)
+        self.head = np.ascontiguousarray(v[:, :self.FIRST_PASS_DIMS])
+        self.tail = np.ascontiguousarray(v[:, self.FIRST_PASS_DIMS:])
         self.scales = np.asarray(scales, np.float32)
         self.boxes = np.asarray(boxes, np.float32)
 
@@ -126,7 +133,20 @@ class WindowTable:
 
     def exact_scores(self, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
         """These windows' similarities to the query (float)."""
-        return (self.vectors[rows].astype(np.float32) @ np.asarray(query, np.float32)) * self.scales[rows]
+        q = np.asarray(query, np.float32)
+        k = self.head.shape[1]
+        return (self.head[rows].astype(np.float32) @ q[:k] + self.tail[rows].astype(np.float32) @ q[k:]) \
+            * self.scales[rows]
+
+    def _rough(self, rows: np.ndarray | None, q8: np.ndarray, part: str) -> np.ndarray:
+        """int8 scores of windows (all when rows is None) with the int8 query, over the head's
+        dims or the whole vector; not yet scaled."""
+        k = self.head.shape[1]
+        head = self.head if rows is None else self.head[rows]
+        out = _int8_scores(head, q8[:k]).astype(np.float32)
+        if part == "whole" and self.tail.shape[1]:
+            out += _int8_scores(self.tail if rows is None else self.tail[rows], q8[k:])
+        return out
 
     def best(self, query: np.ndarray, top: int, exclude: set[int] = frozenset()
              ) -> list[tuple[int, float, tuple[float, float, float, float]]]:
@@ -134,17 +154,24 @@ class WindowTable:
         window's x, y, w, h as fractions of the photo), best first; `exclude` photo ids left out."""
         if len(self) == 0 or top <= 0:
             return []
-        q8, q_scale = quantize(np.asarray(query, np.float32)[None])
-        rough = _int8_scores(self.vectors, q8[0]).astype(np.float32) * (self.scales * q_scale[0])
+        q8 = quantize(np.asarray(query, np.float32)[None])[0][0]
         # enough windows to hold `top` photos besides the excluded ones even if every one of them
-        # has all its windows first, and a margin for the query's rounding; then exact scores
-        m = min(len(rough), 2 * (top + len(exclude)) * WINDOWS_KEPT)
-        head = np.argpartition(-rough, m - 1)[:m] if m < len(rough) else np.arange(len(rough))
-        exact = self.exact_scores(head, query)
+        # has all its windows first, and a margin for the query's rounding
+        m = 2 * (top + len(exclude)) * WINDOWS_KEPT
+        shortlist = max(self.SHORTLIST, 8 * m)
+        if len(self) > shortlist:  # the first pass: a quarter of the bytes of every window
+            first = self._rough(None, q8, "head") * self.scales
+            rows = np.argpartition(-first, shortlist - 1)[:shortlist]
+        else:
+            rows = np.arange(len(self))
+        rough = self._rough(rows, q8, "whole") * self.scales[rows]
+        if m < len(rows):
+            rows = rows[np.argpartition(-rough, m - 1)[:m]]
+        exact = self.exact_scores(rows, query)
         order = np.argsort(-exact, kind="stable")
         out, seen = [], set(exclude)
         for k in order:  # windows best first: a photo's first window is its best
-            i = head[k]
+            i = rows[k]
             pid = int(self.photo_ids[i])
             if pid in seen:
                 continue
