@@ -3,14 +3,14 @@
 A photo's whole-photo vector is mostly its background when the object searched for fills a fifth
 of it. Its windows are squares of WINDOW_CELLS x WINDOW_CELLS cells of the map of the photo read
 at WINDOW_SIDE px (twice the search's side), each described as the model describes a whole photo
-(the same SBA aggregation and the same PCA), so a window holding the object matches the query's
-ordinary vector. Measured (docs/quality.md, "A larger side for the library photos"): UKBench
-objects pasted at ~280 x 210 px into 640 x 480 everyday photos, among 5,895 everyday photos, are in
-the top 10 of the best-window ranking for 92 % of the queries (the whole-photo search: 13 %).
+(the library's own model: the same SBA aggregation and the same PCA as its 224 px vectors), so a
+window holding the object matches the query's ordinary vector. Measured (docs/quality.md, "Looking
+inside photos"): UKBench objects pasted at ~280 x 210 px into 640 x 480 everyday photos, among
+5,895 everyday photos, are in the search's top 10 or the band of best windows for 91 % of the
+queries (the search alone: 7 %).
 
 A photo keeps its WINDOWS_KEPT most active windows (the largest sum of the map inside: chosen
-without any query; 16 of 35 keep what all of them find) as int8 vectors with one scale each:
-8 KiB a photo at 512 dims.
+without any query) as int8 vectors with one scale each: 8.3 KB a photo at 512 dims.
 """
 from __future__ import annotations
 
