@@ -378,7 +378,7 @@ def test_settings_dialog_keeps_every_setting_and_offers_the_whole_photo_region(q
     from sba_desktop.library.library import Settings
     from sba_desktop.ui.settings import SettingsDialog
 
-    given = Settings(image_size=256, n_detectors=30, dims=256, k=20, global_weight=1.5)
+    given = Settings(image_size=256, n_detectors=30, dims=256, k=20, global_weight=1.5, inside=True)
     dlg = SettingsDialog(given, ["efficientnet_lite0"], "/tmp/home")
     qtbot.addWidget(dlg)
     assert dlg.value() == given
