@@ -74,6 +74,15 @@ def prepare(tmp: Path) -> dict:
         exif.get_ifd(0x8769)[0x9003] = f"2025:06:14 18:02:0{k}"
         scene.crop((10 * k, 6 * k, w - 30 + 10 * k, h - 18 + 6 * k)).resize((w, h)).save(
             burst / f"IMG_20{k}.jpg", quality=92, exif=exif)
+    # objects inside other photos: shots of the query's object and others pasted into everyday
+    # photos (lab/composites.py), for the band "inside other photos" (the library looks inside)
+    from sba_desktop.lab import composites
+
+    everyday = sorted((DATA / "caltech101-distractors" / "images").rglob("*.jpg"))[::301][:6]
+    shots = [[DATA / "ukbench-dev" / "images" / n for n in uk[g * 4:g * 4 + 4]] for g in (3, 7, 11, 15, 19, 23)]
+    (photos / "scenes").mkdir()
+    for i, c in enumerate(composites.draw_composites(shots, everyday, seed=2, cases=6)):
+        composites.write_composite(c, photos / "scenes" / f"scene-{i}.jpg")
     return {"photos": photos, "query": DATA / "ukbench-dev" / "images" / uk[12],
             "cats": cats, "unsorted": unsorted}
 
@@ -116,6 +125,9 @@ def drive(s: dict, out: Path, only: set[str] | None = None) -> int:
 
     def index_all() -> None:
         lib = Library.open()
+        settings = lib.settings()
+        settings.inside = True  # Settings > Model > Look inside photos
+        lib.save_settings(settings)
         IndexJob(lib, [str(s["photos"])]).run()
         IndexJob(lib, [str(s["cats"]), str(s["unsorted"])]).run()
         label_from_folders(lib, str(s["cats"]))
@@ -169,7 +181,12 @@ def drive(s: dict, out: Path, only: set[str] | None = None) -> int:
     later(lambda: True, open_main)
     later(lambda: w().lib is not None, lambda: w().search.set_query_path(str(s["query"])))
     later(lambda: w().search.model.rowCount() > 0, lambda: QTimer.singleShot(2500, lambda: None))
-    later(lambda: len(w().ctx.thumbs._pix) >= 8, lambda: shot("search"))
+    later(lambda: len(w().ctx.thumbs._pix) >= 8 and w().search.inside.model.rowCount() > 0,
+          lambda: QTimer.singleShot(2000, lambda: None))
+    later(lambda: True, lambda: shot("search"))
+    later(lambda: True, lambda: w().search.explain(w().search.inside.paths()[0]))
+    later(lambda: w().search.why is not None, lambda: QTimer.singleShot(1500, lambda: None))
+    later(lambda: True, lambda: (shot("why-inside"), w().search.why.back()))
     later(lambda: True, lambda: w().search.explain(w().search.model.hits[1][0]))
     later(lambda: w().search.why is not None,  # opens on what carries the match: the shares, pairs outlined
           lambda: w().search.why.detectors.setCurrentRow(0))

@@ -506,4 +506,4 @@ def test_the_band_inside_other_photos_shows_a_pasted_object_and_why_outlines_its
     score, (x0, y0, x1, y1) = win.search.why.ex.inside
     box = cases[0].box
     assert box[0] * 640 <= (x0 + x1) / 2 <= box[2] * 640 and box[1] * 480 <= (y0 + y1) / 2 <= box[3] * 480
-    assert "looking inside photos" in win.search.why.legend.text()
+    assert "Inside this photo" in win.search.why.legend.text() and "looking inside photos" in win.search.why.legend.text()

@@ -196,6 +196,10 @@ class WhyDialog(QWidget):
     def _match_legend(self) -> str:
         ex = self.ex
         lines = []
+        if ex.inside is not None:  # first: for a photo of the band it is why the photo is shown
+            lines.append(f"<span style='color:{INSIDE_COLOUR}'>┅</span> <b>Inside this photo</b>, the part outlined "
+                         f"dashed matches the whole query: similarity {ex.inside[0]:.3f} (looking inside photos). "
+                         "As a whole photo:")
         weak = ex.score <= 0
         if self.shown is not None:
             score, bars, words, is_match = self.shown
@@ -223,9 +227,6 @@ class WhyDialog(QWidget):
             lines.append(f"The result's strongest region alone carries {100 * ex.result_regions[0].share:.0f} %.")
         if ex.search is not None:
             lines.append(search_line(ex.search))
-        if ex.inside is not None:
-            lines.append(f"<span style='color:{INSIDE_COLOUR}'>┅</span> the part of the result that matches the "
-                         f"whole query (looking inside photos): similarity {ex.inside[0]:.3f}")
         return "<br>".join(lines)
 
     def _outline_pairs(self, query_img: QImage, result_img: QImage) -> None:
