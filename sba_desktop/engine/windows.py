@@ -128,6 +128,20 @@ class WindowTable:
         self.scales = np.asarray(scales, np.float32)
         self.boxes = np.asarray(boxes, np.float32)
 
+    @classmethod
+    def of(cls, photo_ids: Sequence[int], windows: Sequence[PhotoWindows], dims: int) -> "WindowTable":
+        """The table of photos' windows (one PhotoWindows per photo id), its two blocks of columns
+        gathered straight from them: no whole copy of the table on the way (800 MB at 100,000)."""
+        k = cls.FIRST_PASS_DIMS
+        table = cls.__new__(cls)
+        table.photo_ids = np.concatenate([np.full(len(w.scales), p, np.int64) for p, w in zip(photo_ids, windows)]
+                                         + [np.zeros(0, np.int64)])
+        table.head = np.concatenate([w.vectors[:, :k] for w in windows] + [np.zeros((0, min(k, dims)), np.int8)])
+        table.tail = np.concatenate([w.vectors[:, k:] for w in windows] + [np.zeros((0, max(dims - k, 0)), np.int8)])
+        table.scales = np.concatenate([w.scales for w in windows] + [np.zeros(0, np.float32)]).astype(np.float32)
+        table.boxes = np.concatenate([w.boxes for w in windows] + [np.zeros((0, 4), np.float32)]).astype(np.float32)
+        return table
+
     def __len__(self) -> int:
         return len(self.photo_ids)
 

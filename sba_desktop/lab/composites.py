@@ -130,9 +130,7 @@ def found_inside(model, window_maps: Sequence[np.ndarray], queries: np.ndarray, 
     outlines, has its centre in the pasted box). `window_maps`: the library photos read at
     WINDOW_SIDE, in library order (the composites first)."""
     windows = photo_windows(model, window_maps)
-    table = WindowTable(np.concatenate([np.full(len(w.scales), i, np.int64) for i, w in enumerate(windows)]),
-                        np.concatenate([w.vectors for w in windows]), np.concatenate([w.scales for w in windows]),
-                        np.concatenate([w.boxes for w in windows]))
+    table = WindowTable.of(range(len(windows)), windows, model.dims)
     found = np.array([i in {pid for pid, _, _ in table.best(q, INSIDE_RESULTS, set(default[i][:TOP].tolist()))}
                       for i, q in enumerate(queries)])
     pointed = []

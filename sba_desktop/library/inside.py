@@ -91,24 +91,20 @@ class InsideStore:
             return self._table[1]
 
     def _read(self, model_id: str, dims: int) -> WindowTable:
-        ids, vectors, scales, boxes = [], [], [], []
+        ids, windows = [], []
         damaged = 0
         for pid, *blobs in self.catalog.db.execute(
                 "SELECT w.photo_id, w.vectors, w.scales, w.boxes FROM windows w JOIN photos p ON p.id = w.photo_id "
                 "WHERE w.model_id = ? AND p.state = 'indexed' AND p.model_id = ?", (model_id, model_id)):
-            arrays = _parse(*blobs, dims)
-            if arrays is None:
+            found = _parse(*blobs, dims)
+            if found is None:
                 damaged += 1
                 continue
-            ids.append(np.full(len(arrays[1]), pid, np.int64))
-            for out, a in zip((vectors, scales, boxes), arrays):
-                out.append(a)
+            ids.append(pid)
+            windows.append(found)
         if damaged:
             log.warning("%d photos' windows are damaged and left out of searches inside photos", damaged)
-        if not ids:
-            return WindowTable(np.zeros(0, np.int64), np.zeros((0, dims), np.int8), np.zeros(0, np.float32),
-                               np.zeros((0, 4), np.float32))
-        return WindowTable(np.concatenate(ids), np.concatenate(vectors), np.concatenate(scales), np.concatenate(boxes))
+        return WindowTable.of(ids, windows, dims)
 
     def best_window(self, model_id: str, photo_id: int, query: np.ndarray
                     ) -> tuple[float, tuple[float, float, float, float]] | None:
@@ -116,12 +112,12 @@ class InsideStore:
         None when it has no (sound) windows of this model. What the Why view and `sba explain` show."""
         row = self.catalog.db.execute("SELECT vectors, scales, boxes FROM windows WHERE photo_id = ? AND model_id = ?",
                                       (photo_id, model_id)).fetchone()
-        arrays = _parse(*row, len(query)) if row else None
-        if arrays is None or not len(arrays[1]):
+        found = _parse(*row, len(query)) if row else None
+        if found is None or not len(found.scales):
             return None
-        scores = (arrays[0].astype(np.float32) @ np.asarray(query, np.float32)) * arrays[1]
+        scores = WindowTable.of([photo_id], [found], len(query)).exact_scores(np.arange(len(found.scales)), query)
         best = int(np.argmax(scores))
-        return float(scores[best]), tuple(float(v) for v in arrays[2][best])
+        return float(scores[best]), tuple(float(v) for v in found.boxes[best])
 
     def search(self, model_id: str, query: np.ndarray, top: int = INSIDE_RESULTS,
                exclude: set[int] = frozenset()) -> list[InsideHit]:
@@ -137,9 +133,9 @@ class InsideStore:
         return [InsideHit(pid, facts[pid][0], score, box, facts[pid][1]) for pid, score, box in best if pid in facts]
 
 
-def _parse(vectors: bytes, scales: bytes, boxes: bytes, dims: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """A stored row's (int8 vectors (n, dims), scales (n,), boxes (n, 4)); None when its sizes disagree
-    (damaged bytes, another model's width) or a scale or place is not a number."""
+def _parse(vectors: bytes, scales: bytes, boxes: bytes, dims: int) -> PhotoWindows | None:
+    """A stored row's windows; None when its sizes disagree (damaged bytes, another model's width)
+    or a scale or place is not a number."""
     if not all(isinstance(b, bytes) for b in (vectors, scales, boxes)) or len(scales) % 4:
         return None
     n = len(scales) // 4
@@ -148,4 +144,4 @@ def _parse(vectors: bytes, scales: bytes, boxes: bytes, dims: int) -> tuple[np.n
     scales_, boxes_ = np.frombuffer(scales, np.float32), np.frombuffer(boxes, np.float32).reshape(n, 4)
     if not (np.isfinite(scales_).all() and np.isfinite(boxes_).all()):
         return None
-    return np.frombuffer(vectors, np.int8).reshape(n, dims), scales_, boxes_
+    return PhotoWindows(np.frombuffer(vectors, np.int8).reshape(n, dims), scales_, boxes_)
