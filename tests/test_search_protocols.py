@@ -56,10 +56,22 @@ def test_composite_protocol_finds_and_points_at_pasted_objects(tmp_path):
     files = [composites.write_composite(c, tmp_path / f"{i}.jpg") for i, c in enumerate(cases)]
     spec = DescriptorSpec("sba", 25, global_weight=2.0)
     inside = PhotoEncoder(enc.backbone, WINDOW_SIDE, keep_maps=True)   # the library as looking inside reads it
-    row = composites.composite_protocol(
-        encode_maps([c.query for c in cases], enc), encode_maps(files, enc), [c.box for c in cases],
-        encode_maps(everyday[12:], enc), lambda maps: fit(maps, enc.backbone, 224, spec, ReductionSpec(512)),
-        vectors_of, encode_maps(files + everyday[12:], inside))
+    fitted_on = []
+
+    def fit_library(maps):
+        fitted_on.append(len(maps))
+        return fit(maps, enc.backbone, 224, spec, ReductionSpec(512))
+
+    query_maps, composite_maps, around = (encode_maps([c.query for c in cases], enc), encode_maps(files, enc),
+                                          encode_maps(everyday[12:], enc))
+    window_maps = encode_maps(files + everyday[12:], inside)
+    row = composites.composite_protocol(query_maps, composite_maps, [c.box for c in cases], around,
+                                        fit_library, vectors_of, window_maps)
+    # grown: the model was fitted on the 60 everyday photos before the composites came
+    grown = composites.composite_protocol(query_maps, composite_maps, [c.box for c in cases], around,
+                                          fit_library, vectors_of, window_maps, grown=True)
+    assert fitted_on == [72, 60] and grown["library"] == 72
+    assert grown["found_top10_or_inside"] >= 0.8, grown
     assert row["cases"] == 12 and row["library"] == 72
     assert row["found_top10"] >= 0.5, row
     assert row["pointed"] >= 0.5, row

@@ -4,11 +4,13 @@
   into a 640 x 480 everyday photo; the query is a shot of the same group that is *not* in the
   library. Found: the composite among the first 10 results. Pointed at: the explanation's
   strongest place in the composite (engine/match_map.py, what `sba explain` and the Why view show)
-  lies inside the pasted box. The library is the composites and 300 everyday photos ("alone") or
-  every everyday photo but the backgrounds ("among").
+  lies inside the pasted box. The library is the composites and 300 everyday photos ("alone"),
+  every everyday photo but the backgrounds ("among"), or those where the model was fitted on the
+  everyday photos before the composites came ("grown": a library of that size keeps its model).
 - **elsewhere**: queries from outside the library. Each group's photos are split: 40 % are
   queries, never indexed, the rest are in the library ("alone"), or with every everyday photo
-  ("among"); the model is fitted on the library only. Precision at 10 (over min(10, positives))
+  ("among"), or with every everyday photo fitted before the set's photos came ("grown"); the model
+  is fitted on the library only. Precision at 10 (over min(10, positives))
   and mAP, positives being the library's photos of the query's group.
 
 Everything is measured through the product's pipeline (the same encoding, fit, default search and
@@ -144,12 +146,13 @@ def composite_protocol(query_maps: Sequence[np.ndarray], composite_maps: Sequenc
                        boxes: Sequence[tuple], everyday_maps: Sequence[np.ndarray],
                        fit: Callable[[Sequence[np.ndarray]], tuple[np.ndarray, object]],
                        vectors: Callable[[object, Sequence[np.ndarray]], np.ndarray],
-                       window_maps: Sequence[np.ndarray] | None = None) -> dict:
+                       window_maps: Sequence[np.ndarray] | None = None, grown: bool = False) -> dict:
     """Composite i is query i's target; the library is the composites then `everyday_maps`.
-    `fit(maps) -> (vectors, model)` fits as the product fits a library. With `window_maps` (the
-    library at WINDOW_SIDE, same order) also the band found inside photos."""
+    `fit(maps) -> (vectors, model)` fits as the product fits a library (`grown`: on the everyday
+    photos, the composites added afterwards). With `window_maps` (the library at WINDOW_SIDE, same
+    order) also the band found inside photos."""
     library = list(composite_maps) + list(everyday_maps)
-    x, model = fit(library)
+    x, model = _fitted(fit, vectors, list(composite_maps), list(everyday_maps), grown)
     q = vectors(model, query_maps)
     default, plain = searched(x, q, TOP)
     found = np.array([rank_of(ids, i) < TOP for i, ids in enumerate(default)])
@@ -171,6 +174,15 @@ def composite_protocol(query_maps: Sequence[np.ndarray], composite_maps: Sequenc
             "pointed_found": round(float(pointed[found].mean()), 3) if found.any() else None}
 
 
+def _fitted(fit: Callable, vectors: Callable, added: list, around: list, grown: bool) -> tuple[np.ndarray, object]:
+    """(vectors of `added` then `around`, the model): fitted on them all, or, `grown`, on `around`
+    alone with `added` encoded by that model (photos that came after the fit)."""
+    if not grown:
+        return fit(added + around)
+    x_around, model = fit(around)
+    return np.concatenate([vectors(model, added), x_around]), model
+
+
 def split_queries(groups: np.ndarray, seed: int = 0, share: float = QUERY_SHARE) -> tuple[np.ndarray, np.ndarray]:
     """(queries, library rows) of a set: `share` of each group's photos (at least one, leaving at
     least one) are queries; photos of no group stay in the library."""
@@ -186,12 +198,14 @@ def split_queries(groups: np.ndarray, seed: int = 0, share: float = QUERY_SHARE)
 
 def elsewhere_protocol(query_maps: Sequence[np.ndarray], query_groups: np.ndarray,
                        library_maps: Sequence[np.ndarray], library_groups: np.ndarray,
-                       fit: Callable, vectors: Callable) -> dict:
+                       fit: Callable, vectors: Callable, around_maps: Sequence[np.ndarray] = (),
+                       grown: bool = False) -> dict:
     """Queries from outside the library: precision at 10 (hits / min(10, positives)) and mAP of
-    the default and the plain search, positives the library photos of the query's group."""
+    the default and the plain search, positives the library photos of the query's group. The
+    library is `library_maps` then `around_maps` (`grown`: the model fitted on `around_maps`)."""
     from sba_desktop.lab.metrics import average_precision
 
-    x, model = fit(list(library_maps))
+    x, model = _fitted(fit, vectors, list(library_maps), list(around_maps), grown)
     q = vectors(model, query_maps)
     default, plain = searched(x, q, len(x))
     out = {"queries": len(q), "library": len(x)}
@@ -228,10 +242,12 @@ def run(task: str, ps, everyday: list[Path], encode: Callable[[list[Path]], list
             inside_maps = encode_inside(files + others) if encode_inside else None
         everyday_maps = encode(others)
         rows = []
-        for shape, around in (("alone", everyday_maps[:ALONE_EVERYDAY]), ("among", everyday_maps)):
+        for shape, around in (("alone", everyday_maps[:ALONE_EVERYDAY]), ("among", everyday_maps),
+                              ("grown", everyday_maps)):
             windows = inside_maps[:len(files) + len(around)] if inside_maps is not None else None
             rows.append({"library_shape": shape, **composite_protocol(
-                query_maps, composite_maps, [c.box for c in cases], around, fit, vectors, windows)})
+                query_maps, composite_maps, [c.box for c in cases], around, fit, vectors, windows,
+                grown=shape == "grown")})
         return rows
     if task != "elsewhere":
         raise ValueError(f"unknown protocol '{task}'")
@@ -240,8 +256,9 @@ def run(task: str, ps, everyday: list[Path], encode: Callable[[list[Path]], list
     everyday_maps = encode(everyday)
     lib_groups = ps.groups[kept]
     rows = []
-    for shape, around in (("alone", []), ("among", everyday_maps))[:2 if everyday else 1]:
+    for shape, around in (("alone", []), ("among", everyday_maps), ("grown", everyday_maps))[:3 if everyday else 1]:
         rows.append({"library_shape": shape, **elsewhere_protocol(
-            [maps[i] for i in queries], ps.groups[queries], [maps[i] for i in kept] + list(around),
-            np.concatenate([lib_groups, np.full(len(around), -1, np.int64)]), fit, vectors)})
+            [maps[i] for i in queries], ps.groups[queries], [maps[i] for i in kept],
+            np.concatenate([lib_groups, np.full(len(around), -1, np.int64)]), fit, vectors, around,
+            grown=shape == "grown")})
     return rows

@@ -29,9 +29,12 @@ def format_table(report: dict) -> str:
         for r in report["library_shapes"]:
             lines.append(f"{r['library_shape']:<8} {r['library']:>7} {r['cases']:>6} {r['found_top10']:>15.3f} "
                          f"{r['found_top10_plain']:>6.3f} {r['median_plain_rank']:>17g} {r['pointed']:>10.3f} "
-                         f"{_num(r['pointed_found']):>8}")
+                         f"{_num(r['pointed_found']):>8}"
+                         + (f"   band {r['found_inside_band']:.3f}, top 10 or band {r['found_top10_or_inside']:.3f}, "
+                            f"band's part on it {r['pointed_inside']:.3f}" if "found_inside_band" in r else ""))
         lines.append("found: the composite among the default search's first 10 results; pointed at: the "
-                     "explanation's strongest place inside the pasted box")
+                     "explanation's strongest place inside the pasted box; grown: the model was fitted before "
+                     "the composites came")
     elif report["task"] == "elsewhere":
         lines.append(f"{'library':<8} {'photos':>7} {'queries':>7} {'P@10':>6} {'mAP':>6} {'P@10 plain':>10} "
                      f"{'mAP plain':>9}")
