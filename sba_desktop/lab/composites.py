@@ -10,7 +10,7 @@
 - **elsewhere**: queries from outside the library. Each group's photos are split: 40 % are
   queries, never indexed, the rest are in the library ("alone"), or with every everyday photo
   ("among"), or with every everyday photo fitted before the set's photos came ("grown"); the model
-  is fitted on the library only. Precision at 10 (over min(10, positives))
+  never sees the queries. Precision at 10 (over min(10, positives))
   and mAP, positives being the library's photos of the query's group.
 
 Everything is measured through the product's pipeline (the same encoding, fit, default search and
